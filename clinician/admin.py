@@ -1,0 +1,131 @@
+"""Admin: operators manage practices and clinicians here; PHI rows are read-only views.
+
+Every write of clinical data goes through the services (validated and audited), so the admin
+shows PHI models without add/change/delete. A staff user who is a practice admin manages only their
+own practice; PHI is visible here to the operator (superuser) alone.
+"""
+
+from django.contrib import admin
+from django.db import transaction
+
+from .audit import audit_record
+from .models import Addendum, AuditEvent, Clinician, NoteCoSignature, Practice, SessionNote, TherapySession
+from .permissions import acting_clinician
+
+
+class PracticeScopedAdmin(admin.ModelAdmin):
+    practice_lookup = "practice_id"
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        clinician = acting_clinician(request.user)
+        if clinician is None:
+            return queryset.none()
+        return queryset.filter(**{self.practice_lookup: clinician.practice_id})
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """PHI and history: viewable by the operator (superuser), never written from the admin.
+    Clinicians read PHI through their own pages, which apply clinical scope."""
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.none()
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Practice)
+class PracticeAdmin(PracticeScopedAdmin):
+    practice_lookup = "pk"
+    list_display = ("name", "slug", "time_zone", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit_record(
+                actor=request.user,
+                action="practice.update" if change else "practice.create",
+                target=obj,
+                changes=form.changed_data,
+            )
+
+
+@admin.register(Clinician)
+class ClinicianAdmin(PracticeScopedAdmin):
+    list_display = ("display_name", "practice", "role", "is_prelicensed", "supervisor", "is_active")
+    list_filter = ("role", "is_prelicensed", "is_active")
+    search_fields = ("display_name", "user__email")
+    autocomplete_fields = ("user",)
+    raw_id_fields = ("supervisor",)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit_record(
+                actor=request.user,
+                action="clinician.update" if change else "clinician.create",
+                target=obj,
+                changes=form.changed_data,
+            )
+
+
+@admin.register(TherapySession)
+class TherapySessionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "couple", "clinician", "kind", "modality", "starts_at", "status")
+    list_filter = ("status", "kind", "modality")
+    date_hierarchy = "starts_at"
+
+
+class AddendumInline(admin.TabularInline):
+    model = Addendum
+    extra = 0
+    fields = ("author", "created_at", "body")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(SessionNote)
+class SessionNoteAdmin(ReadOnlyAdmin):
+    list_display = ("id", "session", "author", "format", "status", "signed_at")
+    list_filter = ("status", "format")
+    inlines = [AddendumInline]
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).select_related("session", "author")
+
+
+@admin.register(NoteCoSignature)
+class NoteCoSignatureAdmin(ReadOnlyAdmin):
+    list_display = ("note", "supervisor", "signed_at")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("occurred_at", "action", "actor_kind", "actor_id", "target_type", "target_id")
+    list_filter = ("actor_kind", "action")
+    search_fields = ("target_id", "actor_id")
+    date_hierarchy = "occurred_at"
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [f.name for f in self.model._meta.fields]

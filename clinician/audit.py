@@ -1,0 +1,39 @@
+"""The audit trail: who wrote or read what, by id. Services call audit_record()."""
+
+from collections.abc import Iterable
+
+from django.db import models
+
+from .models import AuditEvent
+
+
+def _actor(actor: object) -> tuple[str, str]:
+    if actor is None:
+        return AuditEvent.ActorKind.SYSTEM, ""
+    # A partner (couples.Partner) acts through a link, not a login.
+    if type(actor).__name__ == "Partner" and type(actor)._meta.app_label == "couples":
+        return AuditEvent.ActorKind.PARTNER, str(actor.pk)
+    return AuditEvent.ActorKind.USER, str(getattr(actor, "pk", ""))
+
+
+def audit_record(
+    *,
+    actor: object,
+    action: str,
+    target: models.Model,
+    changes: Iterable[str] = (),
+) -> AuditEvent:
+    """Append one event. ``changes`` are field names only — never values, which may be PHI."""
+    kind, actor_id = _actor(actor)
+    practice_id = getattr(target, "practice_id", None)
+    if practice_id is None and target._meta.label == "clinician.Practice":
+        practice_id = target.pk
+    return AuditEvent.objects.create(
+        practice_id=practice_id,
+        actor_kind=kind,
+        actor_id=actor_id,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        changes=sorted(set(changes)),
+    )

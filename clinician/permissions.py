@@ -1,0 +1,51 @@
+"""Who may see which couple — decided here, once, and applied in querysets.
+
+Scopes, for a user who is an active clinician:
+- clinical: the couples the clinician treats (primary clinician), plus, for a supervisor,
+  the couples their supervisees treat. Note bodies, check-in answers and flags need this.
+- administrative: for a practice admin, every couple of their practice (aggregates, schedules);
+  otherwise the same as clinical.
+A user who is not an active clinician sees nothing.
+"""
+
+from typing import Literal
+
+from django.db.models import Q
+
+from .models import Clinician
+
+Purpose = Literal["clinical", "administrative"]
+NOTHING = Q(pk__in=[])
+
+
+def acting_clinician(user) -> Clinician | None:  # type: ignore[no-untyped-def]
+    """The active clinician record of an authenticated, active user (cached on the user)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if not hasattr(user, "_cyclecare_clinician"):
+        user._cyclecare_clinician = (
+            Clinician.objects.select_related("practice").filter(user=user, is_active=True).first()
+        )
+    return user._cyclecare_clinician
+
+
+def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:  # type: ignore[no-untyped-def]
+    """A Q over a queryset whose rows reach the couple through ``prefix`` ("" for Couple)."""
+    clinician = acting_clinician(user)
+    if clinician is None:
+        return NOTHING
+    in_practice = Q(**{f"{prefix}practice_id": clinician.practice_id})
+    if purpose == "administrative" and clinician.role == Clinician.Role.PRACTICE_ADMIN:
+        return in_practice
+    treats = Q(**{f"{prefix}primary_clinician_id": clinician.pk})
+    if clinician.role == Clinician.Role.SUPERVISOR:
+        treats |= Q(**{f"{prefix}primary_clinician__supervisor_id": clinician.pk})
+    return in_practice & treats
+
+
+def row_scope(user, *, couple_prefix: str = "couple__", purpose: Purpose = "clinical") -> Q:  # type: ignore[no-untyped-def]
+    """For PHI rows that carry their own practice_id and reach a couple: both walls must hold."""
+    clinician = acting_clinician(user)
+    if clinician is None:
+        return NOTHING
+    return Q(practice_id=clinician.practice_id) & couple_scope(user, prefix=couple_prefix, purpose=purpose)

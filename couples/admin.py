@@ -1,0 +1,44 @@
+from django.contrib import admin
+
+from clinician.admin import ReadOnlyAdmin
+
+from .models import Consent, Couple, Partner
+
+
+class PartnerInline(admin.TabularInline):
+    model = Partner
+    extra = 0
+    fields = ("seat", "display_name", "pronouns", "time_zone", "preferred_channel", "is_active")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Couple)
+class CoupleAdmin(ReadOnlyAdmin):
+    list_display = ("label", "practice", "primary_clinician", "status", "eft_step", "started_on")
+    list_filter = ("status", "practice")
+    search_fields = ("label",)
+    inlines = [PartnerInline]
+
+
+@admin.register(Partner)
+class PartnerAdmin(ReadOnlyAdmin):
+    list_display = (
+        "display_name",
+        "couple",
+        "seat",
+        "time_zone",
+        "language",
+        "preferred_channel",
+        "is_active",
+    )
+    list_filter = ("is_active", "preferred_channel", "language")
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyAdmin):
+    list_display = ("partner", "kind", "granted", "method", "recorded_at")
+    list_filter = ("kind", "granted")

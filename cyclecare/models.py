@@ -1,0 +1,360 @@
+"""The cycle domain: cycle maps, episodes, homework, occurrences, instruments, check-ins, flags."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from clinician.fields import EncryptedJSON, EncryptedText
+
+
+class Move(models.TextChoices):
+    PURSUE = "pursue", _("Pursue (moves toward)")
+    WITHDRAW = "withdraw", _("Withdraw (moves away)")
+
+
+class CycleMap(models.Model):
+    """One version of a couple's cycle map. The highest version is the current map."""
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="cycle_maps")
+    version = models.PositiveIntegerField()
+    summary = EncryptedText(help_text=_("The loop in the couple's own words."))
+    created_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["couple_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["couple", "version"], name="cyclemap_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="cyclemap_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Cycle map v{self.version} of couple #{self.couple_id}"
+
+
+class CycleMapPosition(models.Model):
+    """One partner's side of the loop in one map version."""
+
+    cycle_map = models.ForeignKey(CycleMap, on_delete=models.CASCADE, related_name="positions")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="+")
+    move = models.CharField(max_length=10, choices=Move.choices)
+    trigger = EncryptedText()
+    perception = EncryptedText()
+    surface_emotion = EncryptedText(help_text=_("Secondary: anger, frustration, numbness…"))
+    underlying_emotion = EncryptedText(help_text=_("Primary: hurt, fear, shame, sadness…"))
+    move_detail = EncryptedText(help_text=_("How the partner pursues or withdraws."))
+    longing = EncryptedText(help_text=_("The attachment longing or need."))
+
+    class Meta:
+        ordering = ["cycle_map_id", "partner__seat"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cycle_map", "partner"], name="cyclemap_one_position_per_partner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Partner #{self.partner_id} ({self.move}) in map #{self.cycle_map_id}"
+
+
+class CycleEpisode(models.Model):
+    """One observation of the cycle: seen in session by the clinician, or self-reported."""
+
+    class Source(models.TextChoices):
+        SESSION = "session", _("Clinician, in session")
+        SELF_REPORT = "self_report", _("Partner self-report")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="episodes")
+    occurred_at = models.DateTimeField()
+    source = models.CharField(max_length=12, choices=Source.choices)
+    recorded_by_clinician = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reported_by = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="reported_episodes"
+    )
+    session = models.ForeignKey(
+        "clinician.TherapySession",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="episodes",
+        help_text=_("The session the episode was seen in."),
+    )
+    pursuer = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    withdrawer = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    intensity = models.PositiveSmallIntegerField(help_text=_("0 (barely) to 10 (most intense)."))
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    repair_attempted = models.BooleanField(default=False)
+    repair_worked = models.BooleanField(null=True, blank=True)
+    trigger = EncryptedText()
+    notes = EncryptedText()
+    shared_with_partner = models.BooleanField(
+        default=False, help_text=_("A self-report is private to its author and the clinician unless shared.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(intensity__lte=10), name="episode_intensity_0_10"),
+            models.CheckConstraint(
+                condition=Q(pursuer__isnull=True) | Q(withdrawer__isnull=True) | ~Q(pursuer=F("withdrawer")),
+                name="episode_pursuer_not_withdrawer",
+            ),
+            models.CheckConstraint(
+                condition=Q(repair_worked__isnull=True) | Q(repair_attempted=True),
+                name="episode_repair_worked_needs_attempt",
+            ),
+            models.CheckConstraint(
+                condition=(Q(source="session") & Q(recorded_by_clinician__isnull=False))
+                | (Q(source="self_report") & Q(reported_by__isnull=False)),
+                name="episode_source_has_author",
+            ),
+        ]
+        indexes = [models.Index(fields=["couple", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"Episode #{self.pk} of couple #{self.couple_id} (intensity {self.intensity})"
+
+
+class Instrument(models.Model):
+    """A versioned measure held as data. Shipped ones have no practice; licensed ones do."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="instruments",
+        help_text=_("Empty for instruments cyclecare ships; set for a practice's licensed ones."),
+    )
+    code = models.SlugField(max_length=40)
+    version = models.PositiveSmallIntegerField(default=1)
+    name = models.CharField(max_length=120)
+    definition = models.JSONField(help_text=_("Items, response types, scoring, cutoffs."))
+    licence = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code", "version"],
+                condition=Q(practice__isnull=True),
+                name="instrument_shipped_code_version_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["practice", "code", "version"],
+                condition=Q(practice__isnull=False),
+                name="instrument_practice_code_version_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Assignment(models.Model):
+    """Homework for one or both partners, scheduled in each partner's own local time."""
+
+    class Kind(models.TextChoices):
+        CHECK_IN = "check_in", _("Check-in")
+        PRACTICE = "practice", _("Practice task")
+        EPISODE_LOG = "episode_log", _("Episode log")
+
+    class Schedule(models.TextChoices):
+        DAILY = "daily", _("Daily at a time")
+        WEEKDAYS = "weekdays", _("Chosen weekdays at a time")
+        WEEKLY = "weekly", _("Weekly")
+        BEFORE_SESSION = "before_session", _("Hours before the next session")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        ENDED = "ended", _("Ended")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="assignments")
+    partners = models.ManyToManyField("couples.Partner", related_name="assignments")
+    assigned_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    title = models.CharField(max_length=120)
+    instructions = EncryptedText()
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, null=True, blank=True, related_name="assignments"
+    )
+    schedule = models.CharField(max_length=16, choices=Schedule.choices)
+    local_time = models.TimeField(null=True, blank=True)
+    # Monday = bit 0 … Sunday = bit 6.
+    weekdays = models.PositiveSmallIntegerField(default=0)
+    hours_before_session = models.PositiveSmallIntegerField(null=True, blank=True)
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=F("starts_on")),
+                name="assignment_ends_after_start",
+            ),
+            models.CheckConstraint(condition=Q(weekdays__lte=127), name="assignment_weekdays_bitmask"),
+            models.CheckConstraint(
+                condition=(Q(schedule="daily") & Q(local_time__isnull=False))
+                | (Q(schedule="weekdays") & Q(local_time__isnull=False) & Q(weekdays__gt=0))
+                | (
+                    Q(schedule="weekly")
+                    & Q(local_time__isnull=False)
+                    & Q(weekdays__in=[1, 2, 4, 8, 16, 32, 64])
+                )
+                | (
+                    Q(schedule="before_session")
+                    & Q(hours_before_session__gte=1)
+                    & Q(hours_before_session__lte=168)
+                ),
+                name="assignment_schedule_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="check_in") | Q(instrument__isnull=False),
+                name="assignment_checkin_has_instrument",
+            ),
+        ]
+        indexes = [models.Index(fields=["couple", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} (couple #{self.couple_id})"
+
+
+class Occurrence(models.Model):
+    """One due instance of an assignment for one partner: what a reminder and a check-in are for."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        COMPLETED = "completed", _("Completed")
+        MISSED = "missed", _("Missed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="occurrences")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="occurrences")
+    # The partner's wall-clock due date and time (the identity), and the UTC instant it maps to.
+    local_due_date = models.DateField()
+    local_due_time = models.TimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "partner", "local_due_date", "local_due_time"],
+                name="occurrence_once_per_local_due",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="completed") & Q(completed_at__isnull=False))
+                | (~Q(status="completed") & Q(completed_at__isnull=True)),
+                name="occurrence_completed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["partner", "due_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Occurrence #{self.pk} of assignment #{self.assignment_id} due {self.due_at:%Y-%m-%d %H:%M}Z"
+
+
+class CheckIn(models.Model):
+    """A partner's answers to an instrument. Private to that partner and the clinician unless shared."""
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="checkins")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="checkins")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="checkins")
+    occurrence = models.OneToOneField(
+        Occurrence, on_delete=models.PROTECT, null=True, blank=True, related_name="checkin"
+    )
+    submitted_at = models.DateTimeField()
+    answers = EncryptedJSON(help_text=_("Item code → answer, encrypted at rest."))
+    # Scores stay numeric so trends and reports can aggregate them.
+    total_score = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    subscale_scores = models.JSONField(default=dict, blank=True)
+    shared_with_partner = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        indexes = [
+            models.Index(fields=["partner", "submitted_at"]),
+            models.Index(fields=["couple", "submitted_at"]),
+            models.Index(fields=["practice", "submitted_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Check-in #{self.pk} ({self.instrument.code}) by partner #{self.partner_id}"
+
+
+class SafetyFlag(models.Model):
+    """Raised by a partner's private safety answer. Visible to the clinician only."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        RESOLVED = "resolved", _("Resolved")
+
+    class Source(models.TextChoices):
+        CHECK_IN = "check_in", _("Check-in safety item")
+        SCREEN = "screen", _("Screening instrument")
+        CLINICIAN = "clinician", _("Raised by clinician")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="safety_flags")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="safety_flags")
+    checkin = models.ForeignKey(
+        CheckIn, on_delete=models.PROTECT, null=True, blank=True, related_name="safety_flags"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    raised_at = models.DateTimeField()
+    clinician_notified_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = EncryptedText()
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open")
+                | Q(status="acknowledged", acknowledged_at__isnull=False)
+                | Q(status="resolved", resolved_at__isnull=False),
+                name="safetyflag_status_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["practice", "status"]),
+            models.Index(fields=["couple", "status"]),
+            models.Index(fields=["clinician_notified_at", "raised_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Safety flag #{self.pk} ({self.status}) for couple #{self.couple_id}"

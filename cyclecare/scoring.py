@@ -1,0 +1,282 @@
+"""Instrument definitions as data: validation, answer checking and scoring.
+
+A definition is a dict (loaded from JSON/YAML or the admin):
+
+    {"items": [{"code": "q1", "type": "likert", "min": 0, "max": 5, "required": true,
+                "reverse": false, "privacy": "private", "safety": false,
+                "text": {"en": "...", "es": "..."}, "anchors": {"0": {"en": "..."}}}],
+     "total": {"items": ["q1", ...]},            # optional; sum of (reverse-keyed) items
+     "subscales": {"name": {"items": [...]}},    # optional
+     "higher_is_better": true,
+     "cutoff": {"value": 13.5, "clinical_when": "at_or_below", "label": "distressed"},
+     "reliable_change": {"sd": 10.5, "reliability": 0.961} or {"threshold": 5},
+     "safety_flag_when_clinical": false}         # a screen (HITS): a clinical total raises a flag
+
+Jacobson & Truax (1991): SE = s·√(1 − r); S_diff = √2·SE; RC = (post − pre) / S_diff, reliable
+when |RC| > 1.96. Cutoff c = (s₀·M₁ + s₁·M₀) / (s₀ + s₁).
+"""
+
+import math
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+ITEM_TYPES = ("likert", "slider", "vas", "yes_no", "choice", "text")
+PRIVACY = ("private", "shareable", "joint")
+NUMERIC_TYPES = ("likert", "slider", "vas")
+CLINICAL_WHEN = ("at_or_below", "below", "at_or_above", "above")
+RELIABLE_Z = 1.96
+
+
+# DEFINITIONS
+# ------------------------------------------------------------------------------
+def validate_definition(definition: Any) -> None:
+    """Raise ValidationError naming the bad place (``items[3].max``) in a definition."""
+    errors: list[str] = []
+    if not isinstance(definition, dict):
+        raise ValidationError("The definition must be an object with an 'items' list.")
+    items = definition.get("items")
+    if not isinstance(items, list) or not items:
+        raise ValidationError("items: give at least one item.")
+    codes: set[str] = set()
+    for index, item in enumerate(items):
+        where = f"items[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be an object.")
+            continue
+        code = item.get("code")
+        if not isinstance(code, str) or not code:
+            errors.append(f"{where}.code: required.")
+        elif code in codes:
+            errors.append(f"{where}.code: {code!r} is used twice.")
+        else:
+            codes.add(code)
+        kind = item.get("type")
+        if kind not in ITEM_TYPES:
+            errors.append(f"{where}.type: {kind!r} is not one of {', '.join(ITEM_TYPES)}.")
+        if kind in NUMERIC_TYPES:
+            low, high = item.get("min"), item.get("max")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+                errors.append(f"{where}.min/max: numbers required for a {kind} item.")
+            elif low >= high:
+                errors.append(f"{where}.max: must be greater than min ({low} ≥ {high} is a reversed range).")
+        if kind == "choice":
+            options = item.get("options")
+            if not isinstance(options, list) or len(options) < 2:
+                errors.append(f"{where}.options: a choice item needs at least two options.")
+        if kind == "text" and not isinstance(item.get("max_length", 500), int):
+            errors.append(f"{where}.max_length: must be a whole number.")
+        if item.get("privacy", "private") not in PRIVACY:
+            errors.append(f"{where}.privacy: must be one of {', '.join(PRIVACY)}.")
+        if item.get("safety") and kind != "yes_no":
+            errors.append(f"{where}.safety: only a yes/no item can be a safety item.")
+        if item.get("safety") and item.get("privacy", "private") != "private":
+            errors.append(f"{where}.privacy: a safety item is always private.")
+        if item.get("reverse") and kind not in NUMERIC_TYPES:
+            errors.append(f"{where}.reverse: only numeric items can be reverse-keyed.")
+    scored = {i.get("code") for i in items if isinstance(i, dict) and i.get("type") in NUMERIC_TYPES}
+    scales = dict(definition.get("subscales") or {})
+    if definition.get("total"):
+        scales["total"] = definition["total"]
+    for name, scale in scales.items():
+        members = scale.get("items") if isinstance(scale, dict) else None
+        if not isinstance(members, list) or not members:
+            errors.append(f"{name}.items: list the items it sums.")
+            continue
+        for member in members:
+            if member not in scored:
+                errors.append(f"{name}.items: {member!r} is not a numeric item of this instrument.")
+    cutoff = definition.get("cutoff")
+    if cutoff is not None:
+        if not isinstance(cutoff, dict) or not isinstance(cutoff.get("value"), int | float):
+            errors.append("cutoff.value: a number is required.")
+        elif cutoff.get("clinical_when") not in CLINICAL_WHEN:
+            errors.append(f"cutoff.clinical_when: must be one of {', '.join(CLINICAL_WHEN)}.")
+        if not definition.get("total"):
+            errors.append("cutoff: a cutoff needs a total.")
+    change = definition.get("reliable_change")
+    if change is not None:
+        if "threshold" in change:
+            if not isinstance(change["threshold"], int | float) or change["threshold"] <= 0:
+                errors.append("reliable_change.threshold: a positive number is required.")
+        elif not (
+            isinstance(change.get("sd"), int | float)
+            and change["sd"] > 0
+            and isinstance(change.get("reliability"), int | float)
+            and 0 < change["reliability"] < 1
+        ):
+            errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")
+    if errors:
+        raise ValidationError(errors)
+
+
+# ANSWERS
+# ------------------------------------------------------------------------------
+def clean_answers(definition: dict, answers: Any) -> dict[str, Any]:
+    """Check and normalise a partner's answers; raise ValidationError keyed by item code."""
+    if not isinstance(answers, dict):
+        raise ValidationError({"answers": "Answers must be an object of item code → answer."})
+    items = {item["code"]: item for item in definition["items"]}
+    errors: dict[str, str] = {}
+    unknown = set(answers) - set(items)
+    for code in sorted(unknown):
+        errors[code] = "Not an item of this check-in."
+    cleaned: dict[str, Any] = {}
+    for code, item in items.items():
+        value = answers.get(code)
+        if value is None or value == "":
+            if item.get("required", True):
+                errors[code] = "Please answer this question."
+            continue
+        try:
+            cleaned[code] = _clean_value(item, value)
+        except ValueError as exc:
+            errors[code] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _clean_value(item: dict, value: Any) -> Any:
+    kind = item["type"]
+    if kind in NUMERIC_TYPES:
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise ValueError("Enter a number.") from None
+        if not number.is_finite():
+            raise ValueError("Enter a number.")
+        if kind == "vas":
+            if number != number.quantize(Decimal("0.1")):
+                raise ValueError("Use at most one decimal place.")
+        elif number != number.to_integral_value():
+            raise ValueError("Choose a whole number.")
+        if not item["min"] <= number <= item["max"]:
+            raise ValueError(f"Choose a value from {item['min']} to {item['max']}.")
+        return float(number) if kind == "vas" else int(number)
+    if kind == "yes_no":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"yes", "true", "1"}:
+            return True
+        if str(value).lower() in {"no", "false", "0"}:
+            return False
+        raise ValueError("Answer yes or no.")
+    if kind == "choice":
+        values = [option["value"] if isinstance(option, dict) else option for option in item["options"]]
+        if value not in values:
+            raise ValueError("Choose one of the options.")
+        return value
+    text = str(value).strip()
+    if len(text) > item.get("max_length", 500):
+        raise ValueError(f"Keep it under {item.get('max_length', 500)} characters.")
+    return text
+
+
+# SCORING
+# ------------------------------------------------------------------------------
+def item_score(item: dict, value: float) -> float:
+    """Reverse keying maps x to (min + max − x): on a 1–9 scale, 10 − x."""
+    return item["min"] + item["max"] - value if item.get("reverse") else value
+
+
+def score(definition: dict, answers: dict[str, Any]) -> dict[str, Any]:
+    """Totals and subscales of cleaned answers; None where a scored item was not answered."""
+    items = {item["code"]: item for item in definition["items"]}
+
+    def sum_of(codes: list[str]) -> Decimal | None:
+        if any(code not in answers for code in codes):
+            return None
+        total = sum(Decimal(str(item_score(items[c], answers[c]))) for c in codes)
+        return total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    total = sum_of(definition["total"]["items"]) if definition.get("total") else None
+    subscales = {name: sum_of(scale["items"]) for name, scale in (definition.get("subscales") or {}).items()}
+    return {
+        "total": total,
+        "subscales": {
+            name: (float(value) if value is not None else None) for name, value in subscales.items()
+        },
+        "clinical": in_clinical_range(definition, total),
+    }
+
+
+def in_clinical_range(definition: dict, total: Decimal | float | None) -> bool | None:
+    cutoff = definition.get("cutoff")
+    if cutoff is None or total is None:
+        return None
+    value, total = Decimal(str(cutoff["value"])), Decimal(str(total))
+    return {
+        "at_or_below": total <= value,
+        "below": total < value,
+        "at_or_above": total >= value,
+        "above": total > value,
+    }[cutoff["clinical_when"]]
+
+
+def safety_items_positive(definition: dict, answers: dict[str, Any]) -> list[str]:
+    """Codes of safety items answered yes."""
+    return [
+        item["code"]
+        for item in definition["items"]
+        if item.get("safety") and answers.get(item["code"]) is True
+    ]
+
+
+# CHANGE (Jacobson & Truax 1991)
+# ------------------------------------------------------------------------------
+def standard_error_of_difference(sd: float, reliability: float) -> float:
+    """S_diff = √2 · s · √(1 − r)."""
+    return math.sqrt(2) * sd * math.sqrt(1 - reliability)
+
+
+def reliable_change_threshold(definition_change: dict) -> float:
+    """Points of change that count as reliable: a published threshold, or 1.96 · S_diff."""
+    if "threshold" in definition_change:
+        return float(definition_change["threshold"])
+    return RELIABLE_Z * standard_error_of_difference(
+        definition_change["sd"], definition_change["reliability"]
+    )
+
+
+def reliable_change_index(pre: float, post: float, *, sd: float, reliability: float) -> float:
+    return (post - pre) / standard_error_of_difference(sd, reliability)
+
+
+def clinical_cutoff(
+    *, mean_clinical: float, sd_clinical: float, mean_functional: float, sd_functional: float
+) -> float:
+    """c = (s₀·M₁ + s₁·M₀) / (s₀ + s₁), M₁/s₁ the clinical sample, M₀/s₀ the functional one."""
+    return (sd_functional * mean_clinical + sd_clinical * mean_functional) / (sd_functional + sd_clinical)
+
+
+class Trajectory:
+    RECOVERED = "recovered"
+    IMPROVED = "improved"
+    UNCHANGED = "unchanged"
+    DETERIORATED = "deteriorated"
+
+
+def trajectory(definition: dict, pre: float, post: float) -> str:
+    """Recovered (reliable improvement and out of the clinical range), improved, unchanged or
+    deteriorated, in the direction the instrument counts as better."""
+    rule = definition["reliable_change"]
+    threshold = reliable_change_threshold(rule)
+    # Decimal, not float: one-decimal totals (ORS) differ by 4.999… in binary floating point, and
+    # stored totals are Decimals that do not mix with floats.
+    pre_d, post_d = Decimal(str(pre)), Decimal(str(post))
+    change = (post_d - pre_d) if definition.get("higher_is_better", True) else (pre_d - post_d)
+    # A computed threshold is 1.96 · S_diff and needs |RC| > 1.96; a published point threshold
+    # (ORS: 5 points) counts change of at least that many points.
+    if "threshold" in rule:
+        reliable = abs(change) >= Decimal(str(rule["threshold"]))
+    else:
+        reliable = abs(change) > Decimal(str(threshold))
+    if not reliable:
+        return Trajectory.UNCHANGED
+    if change < 0:
+        return Trajectory.DETERIORATED
+    if in_clinical_range(definition, pre) and in_clinical_range(definition, post) is False:
+        return Trajectory.RECOVERED
+    return Trajectory.IMPROVED

@@ -1,0 +1,117 @@
+"""Reads for the cycle domain.
+
+Clinician reads go through clinician.permissions (practice → the couples the user treats or
+supervises). Partner reads take the Partner and return only their own records, plus what the
+other partner chose to share — never the other partner's private answers or safety flags.
+"""
+
+from django.db.models import Q, QuerySet
+
+from clinician.audit import audit_record
+from clinician.permissions import Purpose, acting_clinician, row_scope
+from clinician.selectors import get_or_404
+from couples.models import Partner
+
+from .conf import cyclecare_settings
+from .models import Assignment, CheckIn, CycleEpisode, CycleMap, Instrument, Occurrence, SafetyFlag
+
+
+# CLINICIAN READS
+# ------------------------------------------------------------------------------
+def cycle_maps_visible_to(*, user) -> QuerySet[CycleMap]:  # type: ignore[no-untyped-def]
+    return CycleMap.objects.filter(row_scope(user)).prefetch_related("positions__partner")
+
+
+def cycle_map_current_for(*, user, couple_id: int) -> CycleMap | None:  # type: ignore[no-untyped-def]
+    """The couple's latest map version, or None if none has been drawn (404 if out of scope)."""
+    from couples.selectors import couple_get_for
+
+    couple = couple_get_for(user=user, couple_id=couple_id)
+    return cycle_maps_visible_to(user=user).filter(couple=couple).order_by("-version").first()
+
+
+def episodes_visible_to(*, user) -> QuerySet[CycleEpisode]:  # type: ignore[no-untyped-def]
+    return CycleEpisode.objects.filter(row_scope(user)).select_related("pursuer", "withdrawer", "reported_by")
+
+
+def episode_get_for(*, user, episode_id: int) -> CycleEpisode:  # type: ignore[no-untyped-def]
+    return get_or_404(episodes_visible_to(user=user), episode_id)
+
+
+def assignments_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Assignment]:  # type: ignore[no-untyped-def]
+    return Assignment.objects.filter(row_scope(user, purpose=purpose)).prefetch_related("partners")
+
+
+def occurrences_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Occurrence]:  # type: ignore[no-untyped-def]
+    return Occurrence.objects.filter(row_scope(user, couple_prefix="assignment__couple__", purpose=purpose))
+
+
+def instruments_available_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
+    """Shipped instruments and the user's own practice's licensed ones."""
+    clinician = acting_clinician(user)
+    if clinician is None:
+        return Instrument.objects.none()
+    return Instrument.objects.filter(Q(practice=None) | Q(practice_id=clinician.practice_id), is_active=True)
+
+
+def checkins_visible_to(*, user) -> QuerySet[CheckIn]:  # type: ignore[no-untyped-def]
+    """Answers are clinical: the treating clinician and their supervisor."""
+    return CheckIn.objects.filter(row_scope(user)).select_related("partner", "instrument")
+
+
+def checkin_get_for(*, user, checkin_id: int) -> CheckIn:  # type: ignore[no-untyped-def]
+    checkin = get_or_404(checkins_visible_to(user=user), checkin_id)
+    if cyclecare_settings.AUDIT_READS:
+        audit_record(actor=user, action="checkin.read", target=checkin)
+    return checkin
+
+
+def safety_flags_visible_to(*, user) -> QuerySet[SafetyFlag]:  # type: ignore[no-untyped-def]
+    """Clinical only: a practice admin who does not treat the couple does not see its flags."""
+    return SafetyFlag.objects.filter(row_scope(user)).select_related("couple", "partner")
+
+
+def safety_flag_get_for(*, user, flag_id: int) -> SafetyFlag:  # type: ignore[no-untyped-def]
+    flag = get_or_404(safety_flags_visible_to(user=user), flag_id)
+    if cyclecare_settings.AUDIT_READS:
+        audit_record(actor=user, action="safetyflag.read", target=flag)
+    return flag
+
+
+# PARTNER READS
+# ------------------------------------------------------------------------------
+def checkins_for_partner(*, partner: Partner) -> QuerySet[CheckIn]:
+    """A partner's own check-ins (their own answers, all of them)."""
+    return CheckIn.objects.filter(partner=partner).select_related("instrument")
+
+
+def shared_checkins_from_other_partner(*, partner: Partner) -> QuerySet[CheckIn]:
+    """Check-ins the other partner chose to share. Callers show only shareable and joint items
+    of these (see shareable_answers); private and safety items never leave their author."""
+    return CheckIn.objects.filter(
+        couple_id=partner.couple_id, shared_with_partner=True, partner__is_active=True
+    ).exclude(partner=partner)
+
+
+def shareable_answers(checkin: CheckIn) -> dict:
+    """The answers of a shared check-in that its author's partner may see."""
+    items = {item["code"]: item for item in checkin.instrument.definition["items"]}
+    return {
+        code: value
+        for code, value in checkin.answers.items()
+        if code in items
+        and items[code].get("privacy", "private") in ("shareable", "joint")
+        and not items[code].get("safety")
+    }
+
+
+def episodes_for_partner(*, partner: Partner) -> QuerySet[CycleEpisode]:
+    """Episodes the partner reported, plus the other partner's self-reports they shared."""
+    return CycleEpisode.objects.filter(
+        Q(reported_by=partner) | Q(couple_id=partner.couple_id, shared_with_partner=True),
+        couple_id=partner.couple_id,
+    )
+
+
+def occurrences_for_partner(*, partner: Partner) -> QuerySet[Occurrence]:
+    return Occurrence.objects.filter(partner=partner).select_related("assignment")

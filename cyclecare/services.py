@@ -1,0 +1,534 @@
+"""Writes for the cycle domain. Validated, transactional, audited; work enqueued on commit."""
+
+import datetime
+import json
+import zoneinfo
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from clinician.audit import audit_record
+from clinician.models import Clinician, Practice, TherapySession
+from clinician.permissions import acting_clinician
+from couples.models import Couple, Partner
+from couples.services import require_couple_access
+
+from . import scoring
+from .conf import cyclecare_settings
+from .models import (
+    Assignment,
+    CheckIn,
+    CycleEpisode,
+    CycleMap,
+    CycleMapPosition,
+    Instrument,
+    Occurrence,
+    SafetyFlag,
+)
+
+SHIPPED_INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
+# Clocks drift and phones lie a little; "in the future" means more than this ahead.
+CLOCK_SKEW = datetime.timedelta(minutes=5)
+POSITION_FIELDS = (
+    "move",
+    "trigger",
+    "perception",
+    "surface_emotion",
+    "underlying_emotion",
+    "move_detail",
+    "longing",
+)
+
+
+# CYCLE MAPS
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def cycle_map_save(
+    *,
+    user: AbstractBaseUser,
+    couple: Couple,
+    positions: Iterable[dict[str, Any]],
+    summary: str = "",
+) -> CycleMap:
+    """Save a new version of the couple's cycle map; earlier versions stay as history.
+
+    ``positions`` holds one dict per partner: ``partner`` plus the POSITION_FIELDS.
+    """
+    couple = Couple.objects.select_for_update().get(pk=couple.pk)
+    author = require_couple_access(user, couple)
+    positions = list(positions)
+    partner_ids = [p.get("partner").pk if p.get("partner") else None for p in positions]
+    active = set(couple.partners.filter(is_active=True).values_list("pk", flat=True))
+    if not positions or any(pid not in active for pid in partner_ids):
+        raise ValidationError({"positions": "Map each active partner of this couple."})
+    if len(set(partner_ids)) != len(partner_ids):
+        raise ValidationError({"positions": "Each partner appears once in a map."})
+    for position in positions:
+        unknown = set(position) - {"partner", *POSITION_FIELDS}
+        if unknown:
+            raise ValidationError({name: "Not a field of a cycle-map position." for name in sorted(unknown)})
+    latest = couple.cycle_maps.aggregate(latest=Max("version"))["latest"] or 0
+    cycle_map = CycleMap(
+        practice_id=couple.practice_id, couple=couple, version=latest + 1, summary=summary, created_by=author
+    )
+    cycle_map.full_clean()
+    cycle_map.save()
+    for position in positions:
+        row = CycleMapPosition(cycle_map=cycle_map, **position)
+        row.full_clean(exclude=["cycle_map"])
+        row.save()
+    audit_record(actor=user, action="cyclemap.save", target=cycle_map)
+    return cycle_map
+
+
+# EPISODES
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def episode_record(
+    *,
+    actor: AbstractBaseUser | Partner,
+    couple: Couple,
+    occurred_at: datetime.datetime,
+    intensity: int,
+    pursuer: Partner | None = None,
+    withdrawer: Partner | None = None,
+    duration_minutes: int | None = None,
+    repair_attempted: bool = False,
+    repair_worked: bool | None = None,
+    trigger: str = "",
+    notes: str = "",
+    session: TherapySession | None = None,
+    shared_with_partner: bool = False,
+) -> CycleEpisode:
+    """Record an episode of the cycle, seen in session (clinician) or self-reported (partner)."""
+    episode = CycleEpisode(
+        practice_id=couple.practice_id,
+        couple=couple,
+        occurred_at=occurred_at,
+        intensity=intensity,
+        pursuer=pursuer,
+        withdrawer=withdrawer,
+        duration_minutes=duration_minutes,
+        repair_attempted=repair_attempted,
+        repair_worked=repair_worked,
+        trigger=trigger,
+        notes=notes,
+        session=session,
+        shared_with_partner=shared_with_partner,
+    )
+    if isinstance(actor, Partner):
+        if actor.couple_id != couple.pk or not actor.is_active:
+            raise ValidationError({"couple": "You can log episodes only for your own couple."})
+        if session is not None:
+            raise ValidationError({"session": "Only the clinician links an episode to a session."})
+        episode.source = CycleEpisode.Source.SELF_REPORT
+        episode.reported_by = actor
+    else:
+        episode.source = CycleEpisode.Source.SESSION
+        episode.recorded_by_clinician = require_couple_access(actor, couple)
+        episode.shared_with_partner = False
+    errors: dict[str, str] = {}
+    for field, partner in (("pursuer", pursuer), ("withdrawer", withdrawer)):
+        if partner is not None and partner.couple_id != couple.pk:
+            errors[field] = "Choose a partner of this couple."
+    if pursuer is not None and withdrawer is not None and pursuer.pk == withdrawer.pk:
+        errors["withdrawer"] = "The pursuer and the withdrawer are different partners."
+    if not isinstance(intensity, int) or isinstance(intensity, bool) or not 0 <= intensity <= 10:
+        errors["intensity"] = "Intensity is a whole number from 0 to 10."
+    if timezone.is_naive(occurred_at):
+        errors["occurred_at"] = "Give the time with its time zone."
+    elif occurred_at > timezone.now() + CLOCK_SKEW:
+        errors["occurred_at"] = "An episode cannot be in the future."
+    if repair_worked is not None and not repair_attempted:
+        errors["repair_worked"] = "Say a repair was attempted before saying whether it worked."
+    if session is not None and session.couple_id != couple.pk:
+        errors["session"] = "That session is not this couple's."
+    if errors:
+        raise ValidationError(errors)
+    episode.full_clean()
+    episode.save()
+    audit_record(actor=actor, action="episode.record", target=episode)
+    return episode
+
+
+# INSTRUMENTS
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def instrument_create(
+    *,
+    code: str,
+    name: str,
+    definition: dict,
+    version: int = 1,
+    practice: Practice | None = None,
+    licence: str = "",
+) -> Instrument:
+    """Add a versioned instrument; the definition is validated before anything is saved."""
+    scoring.validate_definition(definition)
+    instrument = Instrument(
+        practice=practice, code=code, version=version, name=name, definition=definition, licence=licence
+    )
+    instrument.full_clean()
+    try:
+        with transaction.atomic():
+            instrument.save()
+    except IntegrityError:
+        raise ValidationError({"version": f"{code} v{version} already exists."}) from None
+    audit_record(actor=None, action="instrument.create", target=instrument)
+    return instrument
+
+
+def instruments_install_shipped() -> list[Instrument]:
+    """Load the instruments cyclecare ships (cyclecare/instruments/*.json); idempotent."""
+    installed = []
+    for path in sorted(SHIPPED_INSTRUMENTS_DIR.glob("*.json")):
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        existing = Instrument.objects.filter(
+            practice=None, code=spec["code"], version=spec["version"]
+        ).first()
+        installed.append(
+            existing
+            or instrument_create(
+                code=spec["code"],
+                name=spec["name"],
+                definition=spec["definition"],
+                version=spec["version"],
+                licence=spec.get("licence", ""),
+            )
+        )
+    return installed
+
+
+# ASSIGNMENTS AND OCCURRENCES
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def assignment_create(
+    *,
+    user: AbstractBaseUser,
+    couple: Couple,
+    partners: Iterable[Partner],
+    kind: str,
+    title: str,
+    schedule: str,
+    starts_on: datetime.date,
+    instructions: str = "",
+    instrument: Instrument | None = None,
+    local_time: datetime.time | None = None,
+    weekdays: int = 0,
+    hours_before_session: int | None = None,
+    ends_on: datetime.date | None = None,
+) -> Assignment:
+    """Assign homework to one or both partners on a schedule kept in each partner's own zone."""
+    assigned_by = require_couple_access(user, couple)
+    partners = list(partners)
+    if not partners or any(p.couple_id != couple.pk or not p.is_active for p in partners):
+        raise ValidationError({"partners": "Choose one or both active partners of this couple."})
+    if instrument is not None and instrument.practice_id not in (None, couple.practice_id):
+        raise ValidationError({"instrument": "Choose an instrument available to this practice."})
+    if instrument is not None and instrument.definition.get("individual_only") and len(partners) != 1:
+        raise ValidationError({"partners": f"{instrument.name} is assigned to one partner at a time."})
+    assignment = Assignment(
+        practice_id=couple.practice_id,
+        couple=couple,
+        assigned_by=assigned_by,
+        kind=kind,
+        title=title.strip(),
+        instructions=instructions,
+        instrument=instrument,
+        schedule=schedule,
+        local_time=local_time,
+        weekdays=weekdays,
+        hours_before_session=hours_before_session,
+        starts_on=starts_on,
+        ends_on=ends_on,
+    )
+    _validate_schedule(assignment)
+    assignment.full_clean()
+    assignment.save()
+    assignment.partners.set(partners)
+    audit_record(actor=user, action="assignment.create", target=assignment)
+    return assignment
+
+
+def _validate_schedule(assignment: Assignment) -> None:
+    errors = {}
+    kind = assignment.schedule
+    if kind in (Assignment.Schedule.DAILY, Assignment.Schedule.WEEKDAYS, Assignment.Schedule.WEEKLY):
+        if assignment.local_time is None:
+            errors["local_time"] = "Choose the local time of day."
+    if kind == Assignment.Schedule.WEEKDAYS and not 0 < assignment.weekdays <= 127:
+        errors["weekdays"] = "Choose at least one weekday."
+    if kind == Assignment.Schedule.WEEKLY and assignment.weekdays not in (1, 2, 4, 8, 16, 32, 64):
+        errors["weekdays"] = "Choose the one weekday it repeats on."
+    if kind == Assignment.Schedule.BEFORE_SESSION and not (
+        1 <= (assignment.hours_before_session or 0) <= 168
+    ):
+        errors["hours_before_session"] = "Choose 1 to 168 hours before the session."
+    if assignment.ends_on and assignment.ends_on < assignment.starts_on:
+        errors["ends_on"] = "The end date is before the start date."
+    if assignment.kind == Assignment.Kind.CHECK_IN and assignment.instrument is None:
+        errors["instrument"] = "A check-in assignment needs an instrument."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def assignment_set_status(*, user: AbstractBaseUser, assignment: Assignment, status: str) -> Assignment:
+    """Pause, resume or end homework. Pending occurrences of ended homework are cancelled."""
+    if status not in Assignment.Status.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",)).select_related("couple").get(pk=assignment.pk)
+    )
+    require_couple_access(user, assignment.couple)
+    if assignment.status == Assignment.Status.ENDED:
+        raise ValidationError({"status": "Ended homework cannot be restarted; assign it again."})
+    assignment.status = status
+    assignment.save(update_fields=["status"])
+    if status == Assignment.Status.ENDED:
+        assignment.occurrences.filter(status=Occurrence.Status.PENDING).update(
+            status=Occurrence.Status.CANCELLED
+        )
+    audit_record(actor=user, action=f"assignment.{status}", target=assignment, changes=["status"])
+    return assignment
+
+
+def local_to_utc(local_date: datetime.date, local_time: datetime.time, zone: str) -> datetime.datetime:
+    """The UTC instant of a partner's wall-clock time. In a spring-forward gap the reminder moves
+    to just after the jump; in a fall-back repeat it happens once, at the first (fold=0)."""
+    # PEP 495, fold=0: a nonexistent wall time takes the offset from before the jump (02:30 CST
+    # = 03:30 CDT, after it); a repeated wall time takes its first instance. (fold=1 would put a
+    # gap time an hour early, before the jump.)
+    aware = datetime.datetime.combine(local_date, local_time, tzinfo=zoneinfo.ZoneInfo(zone))
+    return aware.astimezone(datetime.UTC)
+
+
+@transaction.atomic
+def occurrence_materialise(
+    *, assignment: Assignment, partner: Partner, local_due_date: datetime.date, local_due_time: datetime.time
+) -> tuple[Occurrence, bool]:
+    """The occurrence for this partner's local due date/time, created once (unique constraint)."""
+    if not assignment.partners.filter(pk=partner.pk).exists():
+        raise ValidationError({"partner": "This partner is not assigned this homework."})
+    try:
+        with transaction.atomic():
+            return Occurrence.objects.get_or_create(
+                assignment=assignment,
+                partner=partner,
+                local_due_date=local_due_date,
+                local_due_time=local_due_time,
+                defaults={
+                    "practice_id": assignment.practice_id,
+                    "due_at": local_to_utc(local_due_date, local_due_time, partner.time_zone),
+                },
+            )
+    except IntegrityError:
+        # A concurrent dispatcher created it first.
+        return (
+            Occurrence.objects.get(
+                assignment=assignment,
+                partner=partner,
+                local_due_date=local_due_date,
+                local_due_time=local_due_time,
+            ),
+            False,
+        )
+
+
+# CHECK-INS
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def checkin_submit(
+    *,
+    partner: Partner,
+    instrument: Instrument,
+    answers: dict[str, Any],
+    occurrence: Occurrence | None = None,
+    shared_with_partner: bool = False,
+    submitted_at: datetime.datetime | None = None,
+) -> CheckIn:
+    """Save a partner's check-in with its scores; complete the occurrence; raise a safety flag
+    on a positive safety answer or a clinical screen. One check-in per occurrence."""
+    if not partner.is_active:
+        raise ValidationError({"partner": "This partner is no longer in treatment."})
+    if instrument.practice_id not in (None, partner.practice_id):
+        raise ValidationError({"instrument": "This instrument is not available here."})
+    cleaned = scoring.clean_answers(instrument.definition, answers)
+    if occurrence is not None:
+        occurrence = (
+            Occurrence.objects.select_for_update(of=("self",))
+            .select_related("assignment")
+            .get(pk=occurrence.pk)
+        )
+        if occurrence.partner_id != partner.pk:
+            raise ValidationError({"occurrence": "This check-in belongs to someone else."})
+        if occurrence.assignment.instrument_id != instrument.pk:
+            raise ValidationError({"instrument": "This is not the check-in that was assigned."})
+        if occurrence.status == Occurrence.Status.COMPLETED:
+            raise ValidationError(
+                {
+                    "occurrence": ValidationError(
+                        "This check-in is already completed.", code="already_completed"
+                    )
+                }
+            )
+        if occurrence.status == Occurrence.Status.CANCELLED:
+            raise ValidationError({"occurrence": "This check-in was cancelled."})
+    scores = scoring.score(instrument.definition, cleaned)
+    now = timezone.now()
+    checkin = CheckIn(
+        practice_id=partner.practice_id,
+        couple_id=partner.couple_id,
+        partner=partner,
+        instrument=instrument,
+        occurrence=occurrence,
+        submitted_at=submitted_at or now,
+        answers=cleaned,
+        total_score=scores["total"],
+        subscale_scores=scores["subscales"],
+        shared_with_partner=shared_with_partner,
+    )
+    checkin.full_clean(exclude=["answers"])
+    checkin.save()
+    if occurrence is not None:
+        occurrence.status = Occurrence.Status.COMPLETED
+        occurrence.completed_at = now
+        occurrence.save(update_fields=["status", "completed_at"])
+    audit_record(actor=partner, action="checkin.submit", target=checkin)
+    if scoring.safety_items_positive(instrument.definition, cleaned):
+        safety_flag_raise(partner=partner, source=SafetyFlag.Source.CHECK_IN, checkin=checkin)
+    elif instrument.definition.get("safety_flag_when_clinical") and scores["clinical"]:
+        safety_flag_raise(partner=partner, source=SafetyFlag.Source.SCREEN, checkin=checkin)
+    return checkin
+
+
+@transaction.atomic
+def checkin_set_shared(*, partner: Partner, checkin: CheckIn, shared: bool) -> CheckIn:
+    """The author alone decides whether their partner may see their shareable answers."""
+    checkin = CheckIn.objects.select_for_update().get(pk=checkin.pk)
+    if checkin.partner_id != partner.pk:
+        raise ValidationError({"checkin": "Only the author can share a check-in."})
+    checkin.shared_with_partner = shared
+    checkin.save(update_fields=["shared_with_partner"])
+    audit_record(actor=partner, action="checkin.share" if shared else "checkin.unshare", target=checkin)
+    return checkin
+
+
+# SAFETY FLAGS
+# ------------------------------------------------------------------------------
+@transaction.atomic
+def safety_flag_raise(*, partner: Partner, source: str, checkin: CheckIn | None = None) -> SafetyFlag:
+    """Open a flag for the clinician only, and email them (no PHI) once the flag is committed."""
+    flag = SafetyFlag.objects.create(
+        practice_id=partner.practice_id,
+        couple_id=partner.couple_id,
+        partner=partner,
+        checkin=checkin,
+        source=source,
+        raised_at=timezone.now(),
+    )
+    audit_record(actor=partner, action="safetyflag.raise", target=flag)
+    from .tasks import safety_flag_notify
+
+    transaction.on_commit(lambda: safety_flag_notify.delay(flag.pk))
+    return flag
+
+
+def safety_flag_notify_clinician(*, flag_id: int) -> bool:
+    """Email the couple's clinician that a flag is open. Sent at most once per flag: the row is
+    locked, re-checked, and stamped in the same transaction as the send."""
+    with transaction.atomic():
+        flag = (
+            SafetyFlag.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=flag_id, clinician_notified_at__isnull=True)
+            .select_related("couple__primary_clinician__user")
+            .first()
+        )
+        if flag is None:
+            return False
+        clinician = flag.couple.primary_clinician
+        address = getattr(clinician.user, "email", "")
+        if address:
+            link = f"{cyclecare_settings.SITE_URL.rstrip('/')}/"
+            # No names, answers or couple labels: only that a flag exists and where to look.
+            send_mail(
+                subject="cyclecare: a safety flag needs your review",
+                message=(
+                    "A partner on your caseload answered a safety question in a way that needs your review.\n"
+                    f"Sign in to cyclecare to see it (flag reference {flag.pk}): {link}\n"
+                ),
+                from_email=None,
+                recipient_list=[address],
+            )
+        flag.clinician_notified_at = timezone.now()
+        flag.save(update_fields=["clinician_notified_at"])
+    return True
+
+
+def safety_flags_pending_notification() -> list[int]:
+    """Flags whose email should have gone out by now (the reconciler retries them)."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=cyclecare_settings.SAFETY_NOTIFY_RETRY_AFTER_SECONDS)
+    return list(
+        SafetyFlag.objects.filter(clinician_notified_at__isnull=True, raised_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+
+
+@transaction.atomic
+def safety_flag_acknowledge(*, user: AbstractBaseUser, flag: SafetyFlag) -> SafetyFlag:
+    flag = SafetyFlag.objects.select_for_update(of=("self",)).select_related("couple").get(pk=flag.pk)
+    clinician = _clinical_access(user, flag.couple)
+    if flag.status != SafetyFlag.Status.OPEN:
+        raise ValidationError({"status": "Only an open flag can be acknowledged."})
+    flag.status = SafetyFlag.Status.ACKNOWLEDGED
+    flag.acknowledged_by = clinician
+    flag.acknowledged_at = timezone.now()
+    flag.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+    audit_record(actor=user, action="safetyflag.acknowledge", target=flag, changes=["status"])
+    return flag
+
+
+@transaction.atomic
+def safety_flag_resolve(*, user: AbstractBaseUser, flag: SafetyFlag, resolution_note: str) -> SafetyFlag:
+    flag = SafetyFlag.objects.select_for_update(of=("self",)).select_related("couple").get(pk=flag.pk)
+    clinician = _clinical_access(user, flag.couple)
+    if flag.status == SafetyFlag.Status.RESOLVED:
+        raise ValidationError({"status": "This flag is already resolved."})
+    if not resolution_note.strip():
+        raise ValidationError({"resolution_note": "Say how the concern was addressed."})
+    now = timezone.now()
+    if flag.acknowledged_at is None:
+        flag.acknowledged_by, flag.acknowledged_at = clinician, now
+    flag.status = SafetyFlag.Status.RESOLVED
+    flag.resolved_by = clinician
+    flag.resolved_at = now
+    flag.resolution_note = resolution_note.strip()
+    flag.save(
+        update_fields=[
+            "status",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "resolution_note",
+        ]
+    )
+    audit_record(actor=user, action="safetyflag.resolve", target=flag, changes=["status", "resolution_note"])
+    return flag
+
+
+def _clinical_access(user: AbstractBaseUser, couple: Couple) -> Clinician:
+    """Safety flags are clinical: the treating clinician or their supervisor, not admins as such."""
+    clinician = require_couple_access(user, couple)
+    acting = acting_clinician(user)
+    if acting.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != acting.pk:
+        raise ValidationError({"couple": "Safety flags are handled by the treating clinician."})
+    return clinician

@@ -1,0 +1,175 @@
+"""Test data in one place. Factories build rows directly; build_practice_world() uses the
+services so the rows are the ones real use creates."""
+
+import datetime
+from types import SimpleNamespace
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from clinician.models import Clinician, Practice, TherapySession
+from couples.models import Couple, Partner
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}@example.test")
+    email = factory.SelfAttribute("username")
+    password = factory.django.Password("pw-for-tests-only")
+
+
+class PracticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Practice
+
+    name = factory.Sequence(lambda n: f"Practice {n}")
+    slug = factory.Sequence(lambda n: f"practice-{n}")
+    time_zone = "America/Chicago"
+
+
+class ClinicianFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clinician
+
+    user = factory.SubFactory(UserFactory)
+    practice = factory.SubFactory(PracticeFactory)
+    display_name = factory.Sequence(lambda n: f"Clinician {n}")
+    role = Clinician.Role.CLINICIAN
+    credentials = "LMFT"
+
+
+class CoupleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Couple
+
+    primary_clinician = factory.SubFactory(ClinicianFactory)
+    practice = factory.SelfAttribute("primary_clinician.practice")
+    label = factory.Sequence(lambda n: f"Couple {n}")
+    started_on = factory.LazyFunction(lambda: timezone.localdate() - datetime.timedelta(days=60))
+    eft_step = 3
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    couple = factory.SubFactory(CoupleFactory)
+    practice = factory.SelfAttribute("couple.practice")
+    seat = 1
+    display_name = factory.Sequence(lambda n: f"Partner {n}")
+    email = factory.Sequence(lambda n: f"partner{n}@example.test")
+    time_zone = "America/Chicago"
+
+
+class TherapySessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TherapySession
+
+    couple = factory.SubFactory(CoupleFactory)
+    practice = factory.SelfAttribute("couple.practice")
+    clinician = factory.SelfAttribute("couple.primary_clinician")
+    starts_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
+
+
+def couple_with_partners(clinician: Clinician | None = None, **kwargs) -> tuple[Couple, Partner, Partner]:  # type: ignore[no-untyped-def]
+    couple = CoupleFactory(primary_clinician=clinician or ClinicianFactory(), **kwargs)
+    a = PartnerFactory(couple=couple, seat=1, time_zone="America/Chicago")
+    b = PartnerFactory(couple=couple, seat=2, time_zone="America/New_York")
+    return couple, a, b
+
+
+def held_session(couple: Couple, *, days_ago: int = 1, **kwargs) -> TherapySession:  # type: ignore[no-untyped-def]
+    session = TherapySessionFactory(
+        couple=couple, starts_at=timezone.now() - datetime.timedelta(days=days_ago), status="held", **kwargs
+    )
+    session.attendees.set(couple.partners.filter(is_active=True))
+    return session
+
+
+def build_practice_world(name: str) -> SimpleNamespace:
+    """One practice with every role, one couple per treating clinician, and a row of every
+    PHI model on each couple — built through the services."""
+    from clinician import services as clinician_services
+    from couples.services import consent_record
+    from cyclecare import services as cycle
+
+    practice = PracticeFactory(name=f"{name} practice", slug=name)
+    admin = ClinicianFactory(
+        practice=practice, role=Clinician.Role.PRACTICE_ADMIN, display_name=f"{name} admin"
+    )
+    supervisor = ClinicianFactory(
+        practice=practice, role=Clinician.Role.SUPERVISOR, display_name=f"{name} sup"
+    )
+    clinician = ClinicianFactory(practice=practice, supervisor=supervisor, display_name=f"{name} clin")
+    prelicensed = ClinicianFactory(
+        practice=practice, supervisor=supervisor, is_prelicensed=True, display_name=f"{name} assoc"
+    )
+    outsider = ClinicianFactory(practice=practice, display_name=f"{name} colleague")
+    instruments = {i.code: i for i in cycle.instruments_install_shipped()}
+    world = SimpleNamespace(
+        practice=practice,
+        admin=admin,
+        supervisor=supervisor,
+        clinician=clinician,
+        prelicensed=prelicensed,
+        outsider=outsider,
+        couples=[],
+    )
+    for treating in (clinician, prelicensed):
+        couple, a, b = couple_with_partners(treating)
+        user = treating.user
+        session = held_session(couple)
+        note = clinician_services.note_create(user=user, session=session, data="d", assessment="a", plan="p")
+        clinician_services.note_sign(user=user, note=note)
+        clinician_services.addendum_add(user=user, note=note, body="later")
+        cycle.cycle_map_save(
+            user=user,
+            couple=couple,
+            positions=[{"partner": a, "move": "pursue"}, {"partner": b, "move": "withdraw"}],
+        )
+        episode = cycle.episode_record(
+            actor=user, couple=couple, occurred_at=timezone.now(), intensity=5, pursuer=a, withdrawer=b
+        )
+        assignment = cycle.assignment_create(
+            user=user,
+            couple=couple,
+            partners=[a, b],
+            kind="check_in",
+            title="Daily check-in",
+            schedule="daily",
+            local_time=datetime.time(20, 0),
+            starts_on=timezone.localdate(),
+            instrument=instruments["cycle-checkin"],
+        )
+        occurrence, _ = cycle.occurrence_materialise(
+            assignment=assignment,
+            partner=a,
+            local_due_date=timezone.localdate(),
+            local_due_time=datetime.time(20),
+        )
+        consent_record(actor=user, partner=a, kind="treatment", granted=True, method="written")
+        checkin = cycle.checkin_submit(
+            partner=a,
+            instrument=instruments["cycle-checkin"],
+            occurrence=occurrence,
+            answers={"cycle_showed_up": True, "connection": 6, "felt_unsafe": True},
+        )
+        world.couples.append(
+            SimpleNamespace(
+                couple=couple,
+                a=a,
+                b=b,
+                session=session,
+                note=note,
+                episode=episode,
+                assignment=assignment,
+                occurrence=occurrence,
+                checkin=checkin,
+                flag=checkin.safety_flags.get(),
+            )
+        )
+    return world
