@@ -27,8 +27,12 @@ GOOD = {
 def load_production(**overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in GOOD}
     env.update({k: v for k, v in {**GOOD, **overrides}.items() if v is not None})
-    code = "import django; django.setup(); from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    code = (
+        "import django; django.setup(); from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_production_starts_with_every_secret():
@@ -77,6 +81,8 @@ def test_log_lines_lose_tokens_and_query_strings():
     token = "AbCdEf0123456789AbCdEf0123456789xyz"
     assert token not in redact(f"GET /c/{token}/ 404")
     assert "email=" not in redact("GET /api/v1/partners/?email=a@b.example")
-    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Not Found: %s", (f"/c/{token}/",), None)
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", (f"/c/{token}/",), None
+    )
     RedactSecretsFilter().filter(record)
     assert token not in record.getMessage()

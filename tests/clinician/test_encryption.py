@@ -31,7 +31,9 @@ def reset_key_caches() -> None:
 def signed_note():
     couple, a, b = couple_with_partners()
     user = couple.primary_clinician.user
-    note = services.note_create(user=user, session=held_session(couple), data=SECRET, assessment="x", plan="y")
+    note = services.note_create(
+        user=user, session=held_session(couple), data=SECRET, assessment="x", plan="y"
+    )
     note = services.note_sign(user=user, note=note)
     services.addendum_add(user=user, note=note, body=SECRET)
     yield note
@@ -50,7 +52,9 @@ def test_phi_is_ciphertext_at_rest(signed_note):
 
 
 def test_every_free_text_phi_column_is_encrypted():
-    columns = {f"{model._meta.label}.{field.name}" for model, fields in encrypted_columns() for field in fields}
+    columns = {
+        f"{model._meta.label}.{field.name}" for model, fields in encrypted_columns() for field in fields
+    }
     for expected in (
         "clinician.SessionNote.data",
         "clinician.SessionNote.plan",
