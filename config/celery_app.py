@@ -5,19 +5,16 @@ from pathlib import Path
 
 from celery import Celery
 
+from cyclecare.schedule import BEAT_SCHEDULE
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("cyclecare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The one place periodic schedules live (per-partner schedules are rows, not crontabs).
-app.conf.beat_schedule = {
-    "reconcile-safety-flag-notifications": {
-        "task": "cyclecare.tasks.safety_flags_notify_pending",
-        "schedule": 60.0,
-    },
-}
+# One static beat schedule: cyclecare's periodic tasks (per-partner schedules are rows, not crontabs).
+app.conf.beat_schedule = {**BEAT_SCHEDULE}
 
 
 @app.on_after_configure.connect

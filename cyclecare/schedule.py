@@ -1,0 +1,13 @@
+"""cyclecare's periodic tasks, for the one Celery beat a site runs.
+
+A plain dict with no Django imports, so a Celery app module can import it before Django is set
+up: ``app.conf.beat_schedule = {**cyclecare.schedule.BEAT_SCHEDULE, ...}``. Per-partner
+schedules are rows in our tables, never beat entries.
+"""
+
+BEAT_SCHEDULE = {
+    "cyclecare-safety-flags-notify-pending": {
+        "task": "cyclecare.tasks.safety_flags_notify_pending",
+        "schedule": 60.0,
+    },
+}
