@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -209,8 +210,12 @@ class SessionNote(models.Model):
     plan = EncryptedText()
 
     # Cycle section. Stage and step are structured (reports use them); the rest is PHI.
-    eft_stage = models.PositiveSmallIntegerField(null=True, blank=True)
-    eft_step = models.PositiveSmallIntegerField(null=True, blank=True)
+    eft_stage = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    eft_step = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(9)]
+    )
     partner_a_move = models.CharField(max_length=10, choices=PartnerMove.choices, blank=True)
     partner_b_move = models.CharField(max_length=10, choices=PartnerMove.choices, blank=True)
     partner_a_position = EncryptedText()

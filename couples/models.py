@@ -1,7 +1,7 @@
 """Couples, their partners, and each partner's recorded consents."""
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -28,7 +28,10 @@ class Couple(models.Model):
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     eft_step = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text=_("Current EFT step (1–9); the stage follows from it.")
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(9)],
+        help_text=_("Current EFT step (1–9); the stage follows from it.")
     )
     started_on = models.DateField()
     discharged_on = models.DateField(null=True, blank=True)

@@ -70,6 +70,8 @@ def couple_create(
         raise ValidationError({"primary_clinician": "Only a practice admin can assign another clinician."})
     if primary.role == Clinician.Role.PRACTICE_ADMIN and primary != clinician:
         raise ValidationError({"primary_clinician": "Choose a treating clinician."})
+    if not primary.is_active:
+        raise ValidationError({"primary_clinician": "This clinician is no longer active."})
     couple = Couple(
         practice_id=clinician.practice_id,
         primary_clinician=primary,
@@ -94,7 +96,11 @@ def couple_update(*, user, couple: Couple, **changes: object) -> Couple:  # type
     clinician = require_couple_access(user, couple)
     new_primary = changes.get("primary_clinician")
     if new_primary is not None:
-        if new_primary.practice_id != couple.practice_id or new_primary.role == Clinician.Role.PRACTICE_ADMIN:
+        if (
+            new_primary.practice_id != couple.practice_id
+            or new_primary.role == Clinician.Role.PRACTICE_ADMIN
+            or not new_primary.is_active
+        ):
             raise ValidationError({"primary_clinician": "Choose a treating clinician of this practice."})
         if clinician.role != Clinician.Role.PRACTICE_ADMIN and new_primary != couple.primary_clinician:
             raise ValidationError({"primary_clinician": "Only a practice admin can reassign a couple."})

@@ -1,5 +1,6 @@
 """The cycle domain: cycle maps, episodes, homework, occurrences, instruments, check-ins, flags."""
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -89,7 +90,9 @@ class CycleEpisode(models.Model):
     withdrawer = models.ForeignKey(
         "couples.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    intensity = models.PositiveSmallIntegerField(help_text=_("0 (barely) to 10 (most intense)."))
+    intensity = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(10)], help_text=_("0 (barely) to 10 (most intense).")
+    )
     duration_minutes = models.PositiveIntegerField(null=True, blank=True)
     repair_attempted = models.BooleanField(default=False)
     repair_worked = models.BooleanField(null=True, blank=True)

@@ -65,6 +65,9 @@ def validate_definition(definition: Any) -> None:
             options = item.get("options")
             if not isinstance(options, list) or len(options) < 2:
                 errors.append(f"{where}.options: a choice item needs at least two options.")
+            elif any(isinstance(option, dict) and "value" not in option for option in options):
+                # clean_answers reads option["value"]; without it a partner's submit would crash.
+                errors.append(f"{where}.options: each option object needs a 'value'.")
         if kind == "text" and not isinstance(item.get("max_length", 500), int):
             errors.append(f"{where}.max_length: must be a whole number.")
         if item.get("privacy", "private") not in PRIVACY:
@@ -76,7 +79,11 @@ def validate_definition(definition: Any) -> None:
         if item.get("reverse") and kind not in NUMERIC_TYPES:
             errors.append(f"{where}.reverse: only numeric items can be reverse-keyed.")
     scored = {i.get("code") for i in items if isinstance(i, dict) and i.get("type") in NUMERIC_TYPES}
-    scales = dict(definition.get("subscales") or {})
+    subscales = definition.get("subscales") or {}
+    if not isinstance(subscales, dict):
+        errors.append("subscales: must be an object of name → {items: [...]}.")
+        subscales = {}
+    scales = dict(subscales)
     if definition.get("total"):
         scales["total"] = definition["total"]
     for name, scale in scales.items():
@@ -89,7 +96,7 @@ def validate_definition(definition: Any) -> None:
                 errors.append(f"{name}.items: {member!r} is not a numeric item of this instrument.")
     cutoff = definition.get("cutoff")
     if cutoff is not None:
-        if not isinstance(cutoff, dict) or not isinstance(cutoff.get("value"), int | float):
+        if not isinstance(cutoff, dict) or not _is_number(cutoff.get("value")):
             errors.append("cutoff.value: a number is required.")
         elif cutoff.get("clinical_when") not in CLINICAL_WHEN:
             errors.append(f"cutoff.clinical_when: must be one of {', '.join(CLINICAL_WHEN)}.")
@@ -97,7 +104,9 @@ def validate_definition(definition: Any) -> None:
             errors.append("cutoff: a cutoff needs a total.")
     change = definition.get("reliable_change")
     if change is not None:
-        if "threshold" in change:
+        if not isinstance(change, dict):
+            errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")
+        elif "threshold" in change:
             if not isinstance(change["threshold"], int | float) or change["threshold"] <= 0:
                 errors.append("reliable_change.threshold: a positive number is required.")
         elif not (
@@ -109,6 +118,10 @@ def validate_definition(definition: Any) -> None:
             errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")
     if errors:
         raise ValidationError(errors)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # ANSWERS

@@ -315,8 +315,13 @@ def occurrence_materialise(
     *, assignment: Assignment, partner: Partner, local_due_date: datetime.date, local_due_time: datetime.time
 ) -> tuple[Occurrence, bool]:
     """The occurrence for this partner's local due date/time, created once (unique constraint)."""
+    assignment = Assignment.objects.get(pk=assignment.pk)
     if not assignment.partners.filter(pk=partner.pk).exists():
         raise ValidationError({"partner": "This partner is not assigned this homework."})
+    if assignment.status != Assignment.Status.ACTIVE:
+        raise ValidationError({"assignment": "This homework is paused or ended."})
+    if local_due_date < assignment.starts_on or (assignment.ends_on and local_due_date > assignment.ends_on):
+        raise ValidationError({"local_due_date": "This date is outside the homework's start and end dates."})
     try:
         with transaction.atomic():
             return Occurrence.objects.get_or_create(
