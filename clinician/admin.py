@@ -14,7 +14,16 @@ from .permissions import acting_clinician
 
 
 class PracticeScopedAdmin(admin.ModelAdmin):
+    """A practice admin may look at their own practice here; only the operator writes, because
+    the admin's forms cannot keep a foreign key inside one practice."""
+
     practice_lookup = "practice_id"
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser
 
     def get_queryset(self, request):  # type: ignore[no-untyped-def]
         queryset = super().get_queryset(request)

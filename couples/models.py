@@ -31,7 +31,7 @@ class Couple(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(9)],
-        help_text=_("Current EFT step (1–9); the stage follows from it.")
+        help_text=_("Current EFT step (1–9); the stage follows from it."),
     )
     started_on = models.DateField()
     discharged_on = models.DateField(null=True, blank=True)

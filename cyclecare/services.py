@@ -388,13 +388,16 @@ def checkin_submit(
             raise ValidationError({"occurrence": "This check-in was cancelled."})
     scores = scoring.score(instrument.definition, cleaned)
     now = timezone.now()
+    if submitted_at is not None and submitted_at > now + CLOCK_SKEW:
+        raise ValidationError({"submitted_at": "A check-in cannot be submitted in the future."})
+    submitted_at = min(submitted_at or now, now)
     checkin = CheckIn(
         practice_id=partner.practice_id,
         couple_id=partner.couple_id,
         partner=partner,
         instrument=instrument,
         occurrence=occurrence,
-        submitted_at=submitted_at or now,
+        submitted_at=submitted_at,
         answers=cleaned,
         total_score=scores["total"],
         subscale_scores=scores["subscales"],
@@ -404,7 +407,7 @@ def checkin_submit(
     checkin.save()
     if occurrence is not None:
         occurrence.status = Occurrence.Status.COMPLETED
-        occurrence.completed_at = now
+        occurrence.completed_at = submitted_at
         occurrence.save(update_fields=["status", "completed_at"])
     audit_record(actor=partner, action="checkin.submit", target=checkin)
     if scoring.safety_items_positive(instrument.definition, cleaned):

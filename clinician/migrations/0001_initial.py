@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,129 +17,375 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Practice',
+            name="Practice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('time_zone', models.CharField(default='America/New_York', max_length=64, validators=[clinician.validators.validate_time_zone])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="America/New_York",
+                        max_length=64,
+                        validators=[clinician.validators.validate_time_zone],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='TherapySession',
+            name="TherapySession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('joint', 'Joint'), ('individual', 'Individual')], default='joint', max_length=12)),
-                ('modality', models.CharField(choices=[('in_person', 'In person'), ('video', 'Video'), ('phone', 'Phone')], default='in_person', max_length=12)),
-                ('starts_at', models.DateTimeField()),
-                ('duration_minutes', models.PositiveSmallIntegerField(default=50)),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('held', 'Held'), ('cancelled', 'Cancelled'), ('no_show', 'No-show')], default='scheduled', max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("joint", "Joint"), ("individual", "Individual")],
+                        default="joint",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "modality",
+                    models.CharField(
+                        choices=[("in_person", "In person"), ("video", "Video"), ("phone", "Phone")],
+                        default="in_person",
+                        max_length=12,
+                    ),
+                ),
+                ("starts_at", models.DateTimeField()),
+                ("duration_minutes", models.PositiveSmallIntegerField(default=50)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("held", "Held"),
+                            ("cancelled", "Cancelled"),
+                            ("no_show", "No-show"),
+                        ],
+                        default="scheduled",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-starts_at'],
+                "ordering": ["-starts_at"],
             },
         ),
         migrations.CreateModel(
-            name='Clinician',
+            name="Clinician",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('clinician', 'Clinician'), ('supervisor', 'Supervisor'), ('practice_admin', 'Practice admin')], default='clinician', max_length=20)),
-                ('display_name', models.CharField(max_length=120)),
-                ('credentials', models.CharField(blank=True, help_text='e.g. LMFT, PhD', max_length=60)),
-                ('licence_number', models.CharField(blank=True, max_length=60)),
-                ('licence_jurisdiction', models.CharField(blank=True, max_length=60)),
-                ('is_prelicensed', models.BooleanField(default=False, help_text="Pre-licensed clinicians' notes need a supervisor's co-signature.")),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('supervisor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='supervisees', to='clinician.clinician')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='clinician', to=settings.AUTH_USER_MODEL)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='clinicians', to='clinician.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("clinician", "Clinician"),
+                            ("supervisor", "Supervisor"),
+                            ("practice_admin", "Practice admin"),
+                        ],
+                        default="clinician",
+                        max_length=20,
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=120)),
+                ("credentials", models.CharField(blank=True, help_text="e.g. LMFT, PhD", max_length=60)),
+                ("licence_number", models.CharField(blank=True, max_length=60)),
+                ("licence_jurisdiction", models.CharField(blank=True, max_length=60)),
+                (
+                    "is_prelicensed",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Pre-licensed clinicians' notes need a supervisor's co-signature.",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "supervisor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="supervisees",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="clinician",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="clinicians",
+                        to="clinician.practice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['display_name'],
+                "ordering": ["display_name"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_kind', models.CharField(choices=[('user', 'User'), ('partner', 'Partner'), ('integration', 'Integration'), ('system', 'System')], max_length=12)),
-                ('actor_id', models.CharField(blank=True, max_length=64)),
-                ('action', models.CharField(max_length=64)),
-                ('target_type', models.CharField(max_length=64)),
-                ('target_id', models.CharField(max_length=64)),
-                ('changes', models.JSONField(blank=True, default=list, help_text='Names of changed fields only.')),
-                ('occurred_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('practice', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "actor_kind",
+                    models.CharField(
+                        choices=[
+                            ("user", "User"),
+                            ("partner", "Partner"),
+                            ("integration", "Integration"),
+                            ("system", "System"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("actor_id", models.CharField(blank=True, max_length=64)),
+                ("action", models.CharField(max_length=64)),
+                ("target_type", models.CharField(max_length=64)),
+                ("target_id", models.CharField(max_length=64)),
+                (
+                    "changes",
+                    models.JSONField(blank=True, default=list, help_text="Names of changed fields only."),
+                ),
+                ("occurred_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.practice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
+                "ordering": ["-occurred_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SessionNote',
+            name="SessionNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('format', models.CharField(choices=[('dap', 'DAP'), ('soap', 'SOAP'), ('birp', 'BIRP')], default='dap', max_length=4)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('signed', 'Signed')], default='draft', max_length=8)),
-                ('data', clinician.fields.EncryptedText(blank=True)),
-                ('subjective', clinician.fields.EncryptedText(blank=True)),
-                ('objective', clinician.fields.EncryptedText(blank=True)),
-                ('behavior', clinician.fields.EncryptedText(blank=True)),
-                ('intervention', clinician.fields.EncryptedText(blank=True)),
-                ('response', clinician.fields.EncryptedText(blank=True)),
-                ('assessment', clinician.fields.EncryptedText(blank=True)),
-                ('plan', clinician.fields.EncryptedText(blank=True)),
-                ('eft_stage', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3)])),
-                ('eft_step', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(9)])),
-                ('partner_a_move', models.CharField(blank=True, choices=[('pursue', 'Pursue'), ('withdraw', 'Withdraw'), ('mixed', 'Mixed'), ('not_seen', 'Not seen')], max_length=10)),
-                ('partner_b_move', models.CharField(blank=True, choices=[('pursue', 'Pursue'), ('withdraw', 'Withdraw'), ('mixed', 'Mixed'), ('not_seen', 'Not seen')], max_length=10)),
-                ('partner_a_position', clinician.fields.EncryptedText(blank=True)),
-                ('partner_b_position', clinician.fields.EncryptedText(blank=True)),
-                ('interventions', clinician.fields.EncryptedText(blank=True)),
-                ('homework_assigned', clinician.fields.EncryptedText(blank=True)),
-                ('safety_review', clinician.fields.EncryptedText(blank=True)),
-                ('signed_at', models.DateTimeField(blank=True, null=True)),
-                ('signed_content_sha256', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notes', to='clinician.clinician')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('signed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[("dap", "DAP"), ("soap", "SOAP"), ("birp", "BIRP")],
+                        default="dap",
+                        max_length=4,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("signed", "Signed")], default="draft", max_length=8
+                    ),
+                ),
+                ("data", clinician.fields.EncryptedText(blank=True)),
+                ("subjective", clinician.fields.EncryptedText(blank=True)),
+                ("objective", clinician.fields.EncryptedText(blank=True)),
+                ("behavior", clinician.fields.EncryptedText(blank=True)),
+                ("intervention", clinician.fields.EncryptedText(blank=True)),
+                ("response", clinician.fields.EncryptedText(blank=True)),
+                ("assessment", clinician.fields.EncryptedText(blank=True)),
+                ("plan", clinician.fields.EncryptedText(blank=True)),
+                (
+                    "eft_stage",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(3),
+                        ],
+                    ),
+                ),
+                (
+                    "eft_step",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(9),
+                        ],
+                    ),
+                ),
+                (
+                    "partner_a_move",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pursue", "Pursue"),
+                            ("withdraw", "Withdraw"),
+                            ("mixed", "Mixed"),
+                            ("not_seen", "Not seen"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "partner_b_move",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pursue", "Pursue"),
+                            ("withdraw", "Withdraw"),
+                            ("mixed", "Mixed"),
+                            ("not_seen", "Not seen"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("partner_a_position", clinician.fields.EncryptedText(blank=True)),
+                ("partner_b_position", clinician.fields.EncryptedText(blank=True)),
+                ("interventions", clinician.fields.EncryptedText(blank=True)),
+                ("homework_assigned", clinician.fields.EncryptedText(blank=True)),
+                ("safety_review", clinician.fields.EncryptedText(blank=True)),
+                ("signed_at", models.DateTimeField(blank=True, null=True)),
+                ("signed_content_sha256", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notes",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "signed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='NoteCoSignature',
+            name="NoteCoSignature",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('signed_at', models.DateTimeField()),
-                ('supervisor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cosignatures', to='clinician.clinician')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('note', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='cosignature', to='clinician.sessionnote')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("signed_at", models.DateTimeField()),
+                (
+                    "supervisor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cosignatures",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "note",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cosignature",
+                        to="clinician.sessionnote",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Addendum',
+            name="Addendum",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', clinician.fields.EncryptedText(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='addenda', to='clinician.clinician')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('note', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='addenda', to='clinician.sessionnote')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body", clinician.fields.EncryptedText(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="addenda",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "note",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="addenda",
+                        to="clinician.sessionnote",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'addenda',
-                'ordering': ['created_at'],
+                "verbose_name_plural": "addenda",
+                "ordering": ["created_at"],
             },
         ),
     ]

@@ -5,99 +5,168 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinician', '0001_initial'),
-        ('couples', '0001_initial'),
+        ("clinician", "0001_initial"),
+        ("couples", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='therapysession',
-            name='attendees',
-            field=models.ManyToManyField(blank=True, related_name='attended_sessions', to='couples.partner'),
+            model_name="therapysession",
+            name="attendees",
+            field=models.ManyToManyField(blank=True, related_name="attended_sessions", to="couples.partner"),
         ),
         migrations.AddField(
-            model_name='therapysession',
-            name='clinician',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sessions', to='clinician.clinician'),
+            model_name="therapysession",
+            name="clinician",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="sessions", to="clinician.clinician"
+            ),
         ),
         migrations.AddField(
-            model_name='therapysession',
-            name='couple',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sessions', to='couples.couple'),
+            model_name="therapysession",
+            name="couple",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="sessions", to="couples.couple"
+            ),
         ),
         migrations.AddField(
-            model_name='therapysession',
-            name='partner',
-            field=models.ForeignKey(blank=True, help_text='The partner seen, for an individual session.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='individual_sessions', to='couples.partner'),
+            model_name="therapysession",
+            name="partner",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The partner seen, for an individual session.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="individual_sessions",
+                to="couples.partner",
+            ),
         ),
         migrations.AddField(
-            model_name='therapysession',
-            name='practice',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice'),
+            model_name="therapysession",
+            name="practice",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+            ),
         ),
         migrations.AddField(
-            model_name='sessionnote',
-            name='session',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='note', to='clinician.therapysession'),
+            model_name="sessionnote",
+            name="session",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="note",
+                to="clinician.therapysession",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='clinician',
-            constraint=models.CheckConstraint(condition=models.Q(('supervisor__isnull', True), models.Q(('supervisor', models.F('id')), _negated=True), _connector='OR'), name='clinician_not_own_supervisor'),
+            model_name="clinician",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("supervisor__isnull", True),
+                    models.Q(("supervisor", models.F("id")), _negated=True),
+                    _connector="OR",
+                ),
+                name="clinician_not_own_supervisor",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='clinician',
-            constraint=models.CheckConstraint(condition=models.Q(('is_prelicensed', False), ('supervisor__isnull', False), _connector='OR'), name='clinician_prelicensed_has_supervisor'),
+            model_name="clinician",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("is_prelicensed", False), ("supervisor__isnull", False), _connector="OR"),
+                name="clinician_prelicensed_has_supervisor",
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['practice', 'occurred_at'], name='clinician_a_practic_5ad73a_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["practice", "occurred_at"], name="clinician_a_practic_5ad73a_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['target_type', 'target_id'], name='clinician_a_target__4a91ec_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["target_type", "target_id"], name="clinician_a_target__4a91ec_idx"),
         ),
         migrations.AddIndex(
-            model_name='therapysession',
-            index=models.Index(fields=['practice', 'starts_at'], name='clinician_t_practic_b5e19a_idx'),
+            model_name="therapysession",
+            index=models.Index(fields=["practice", "starts_at"], name="clinician_t_practic_b5e19a_idx"),
         ),
         migrations.AddIndex(
-            model_name='therapysession',
-            index=models.Index(fields=['couple', 'starts_at'], name='clinician_t_couple__7e45ad_idx'),
+            model_name="therapysession",
+            index=models.Index(fields=["couple", "starts_at"], name="clinician_t_couple__7e45ad_idx"),
         ),
         migrations.AddIndex(
-            model_name='therapysession',
-            index=models.Index(fields=['clinician', 'status', 'starts_at'], name='clinician_t_clinici_c9a7af_idx'),
+            model_name="therapysession",
+            index=models.Index(
+                fields=["clinician", "status", "starts_at"], name="clinician_t_clinici_c9a7af_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='therapysession',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'joint'), ('partner__isnull', True)), models.Q(('kind', 'individual'), ('partner__isnull', False)), _connector='OR'), name='session_individual_has_partner'),
+            model_name="therapysession",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "joint"), ("partner__isnull", True)),
+                    models.Q(("kind", "individual"), ("partner__isnull", False)),
+                    _connector="OR",
+                ),
+                name="session_individual_has_partner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='therapysession',
-            constraint=models.CheckConstraint(condition=models.Q(('duration_minutes__gte', 5), ('duration_minutes__lte', 480)), name='session_duration_range'),
+            model_name="therapysession",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration_minutes__gte", 5), ("duration_minutes__lte", 480)),
+                name="session_duration_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='therapysession',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['scheduled', 'held', 'cancelled', 'no_show'])), name='session_status_valid'),
+            model_name="therapysession",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["scheduled", "held", "cancelled", "no_show"])),
+                name="session_status_valid",
+            ),
         ),
         migrations.AddIndex(
-            model_name='sessionnote',
-            index=models.Index(fields=['practice', 'status'], name='clinician_s_practic_6556b6_idx'),
+            model_name="sessionnote",
+            index=models.Index(fields=["practice", "status"], name="clinician_s_practic_6556b6_idx"),
         ),
         migrations.AddConstraint(
-            model_name='sessionnote',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'draft'), ('signed_at__isnull', True), ('signed_by__isnull', True)), models.Q(('status', 'signed'), ('signed_at__isnull', False), ('signed_by__isnull', False)), _connector='OR'), name='note_signed_has_signer'),
+            model_name="sessionnote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "draft"), ("signed_at__isnull", True), ("signed_by__isnull", True)),
+                    models.Q(
+                        ("status", "signed"), ("signed_at__isnull", False), ("signed_by__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="note_signed_has_signer",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sessionnote',
-            constraint=models.CheckConstraint(condition=models.Q(('eft_step__isnull', True), models.Q(('eft_step__gte', 1), ('eft_step__lte', 9)), _connector='OR'), name='note_eft_step_range'),
+            model_name="sessionnote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eft_step__isnull", True),
+                    models.Q(("eft_step__gte", 1), ("eft_step__lte", 9)),
+                    _connector="OR",
+                ),
+                name="note_eft_step_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sessionnote',
-            constraint=models.CheckConstraint(condition=models.Q(('eft_stage__isnull', True), models.Q(('eft_stage', 1), ('eft_step__isnull', True)), models.Q(('eft_stage', 1), ('eft_step__lte', 4)), models.Q(('eft_stage', 2), ('eft_step__isnull', True)), models.Q(('eft_stage', 2), ('eft_step__gte', 5), ('eft_step__lte', 7)), models.Q(('eft_stage', 3), ('eft_step__isnull', True)), models.Q(('eft_stage', 3), ('eft_step__gte', 8)), _connector='OR'), name='note_eft_step_in_stage'),
+            model_name="sessionnote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eft_stage__isnull", True),
+                    models.Q(("eft_stage", 1), ("eft_step__isnull", True)),
+                    models.Q(("eft_stage", 1), ("eft_step__lte", 4)),
+                    models.Q(("eft_stage", 2), ("eft_step__isnull", True)),
+                    models.Q(("eft_stage", 2), ("eft_step__gte", 5), ("eft_step__lte", 7)),
+                    models.Q(("eft_stage", 3), ("eft_step__isnull", True)),
+                    models.Q(("eft_stage", 3), ("eft_step__gte", 8)),
+                    _connector="OR",
+                ),
+                name="note_eft_step_in_stage",
+            ),
         ),
     ]

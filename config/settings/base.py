@@ -176,7 +176,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cyclecare <no-reply@
 # ------------------------------------------------------------------------------
 # With REDIS_URL: Redis. Without: Kombu's filesystem transport under var/broker, which needs
 # no server and is shared by the processes `make run` starts.
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {}
     if REDIS_URL

@@ -8,113 +8,300 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinician', '0001_initial'),
+        ("clinician", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Couple',
+            name="Couple",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(help_text='How the clinic refers to the couple, e.g. “Rivera & Chen”.', max_length=120)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('discharged', 'Discharged')], default='active', max_length=12)),
-                ('eft_step', models.PositiveSmallIntegerField(blank=True, help_text='Current EFT step (1–9); the stage follows from it.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(9)])),
-                ('started_on', models.DateField()),
-                ('discharged_on', models.DateField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='couples', to='clinician.practice')),
-                ('primary_clinician', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='couples', to='clinician.clinician')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "label",
+                    models.CharField(
+                        help_text="How the clinic refers to the couple, e.g. “Rivera & Chen”.", max_length=120
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("paused", "Paused"), ("discharged", "Discharged")],
+                        default="active",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "eft_step",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="Current EFT step (1–9); the stage follows from it.",
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(9),
+                        ],
+                    ),
+                ),
+                ("started_on", models.DateField()),
+                ("discharged_on", models.DateField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="couples",
+                        to="clinician.practice",
+                    ),
+                ),
+                (
+                    "primary_clinician",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="couples",
+                        to="clinician.clinician",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['label'],
+                "ordering": ["label"],
             },
         ),
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seat', models.PositiveSmallIntegerField(choices=[(1, 'A'), (2, 'B')])),
-                ('display_name', models.CharField(max_length=120)),
-                ('pronouns', models.CharField(blank=True, max_length=40)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=16, validators=[django.core.validators.RegexValidator('^\\+[1-9]\\d{6,14}$', 'Enter the number in international form, e.g. +15551234567.')])),
-                ('time_zone', models.CharField(max_length=64, validators=[clinician.validators.validate_time_zone])),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Español')], default='en', max_length=5)),
-                ('preferred_channel', models.CharField(choices=[('email', 'Email'), ('sms', 'Text message'), ('none', 'No reminders')], default='email', max_length=8)),
-                ('quiet_hours_start', models.TimeField(blank=True, null=True)),
-                ('quiet_hours_end', models.TimeField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('left_on', models.DateField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('couple', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='partners', to='couples.couple')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('user', models.OneToOneField(blank=True, help_text='Optional account; partners normally use reminder links.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='partner_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seat", models.PositiveSmallIntegerField(choices=[(1, "A"), (2, "B")])),
+                ("display_name", models.CharField(max_length=120)),
+                ("pronouns", models.CharField(blank=True, max_length=40)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                (
+                    "phone",
+                    models.CharField(
+                        blank=True,
+                        max_length=16,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9]\\d{6,14}$",
+                                "Enter the number in international form, e.g. +15551234567.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(max_length=64, validators=[clinician.validators.validate_time_zone]),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("en", "English"), ("es", "Español")], default="en", max_length=5
+                    ),
+                ),
+                (
+                    "preferred_channel",
+                    models.CharField(
+                        choices=[("email", "Email"), ("sms", "Text message"), ("none", "No reminders")],
+                        default="email",
+                        max_length=8,
+                    ),
+                ),
+                ("quiet_hours_start", models.TimeField(blank=True, null=True)),
+                ("quiet_hours_end", models.TimeField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("left_on", models.DateField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "couple",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="partners",
+                        to="couples.couple",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        help_text="Optional account; partners normally use reminder links.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="partner_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['couple_id', 'seat'],
+                "ordering": ["couple_id", "seat"],
             },
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="Consent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('treatment', 'Treatment'), ('email', 'Email reminders'), ('sms', 'Text-message reminders'), ('sharing', 'Sharing with partner')], max_length=12)),
-                ('granted', models.BooleanField()),
-                ('method', models.CharField(choices=[('written', 'Written'), ('verbal', 'Verbal, documented by clinician'), ('electronic', 'Electronic, by the partner')], max_length=12)),
-                ('recorded_at', models.DateTimeField()),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='couples.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("treatment", "Treatment"),
+                            ("email", "Email reminders"),
+                            ("sms", "Text-message reminders"),
+                            ("sharing", "Sharing with partner"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("granted", models.BooleanField()),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("written", "Written"),
+                            ("verbal", "Verbal, documented by clinician"),
+                            ("electronic", "Electronic, by the partner"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("recorded_at", models.DateTimeField()),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to="couples.partner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-recorded_at', '-id'],
+                "ordering": ["-recorded_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='couple',
-            index=models.Index(fields=['practice', 'status'], name='couples_cou_practic_5776cf_idx'),
+            model_name="couple",
+            index=models.Index(fields=["practice", "status"], name="couples_cou_practic_5776cf_idx"),
         ),
         migrations.AddIndex(
-            model_name='couple',
-            index=models.Index(fields=['primary_clinician', 'status'], name='couples_cou_primary_281a45_idx'),
+            model_name="couple",
+            index=models.Index(fields=["primary_clinician", "status"], name="couples_cou_primary_281a45_idx"),
         ),
         migrations.AddConstraint(
-            model_name='couple',
-            constraint=models.CheckConstraint(condition=models.Q(('eft_step__isnull', True), models.Q(('eft_step__gte', 1), ('eft_step__lte', 9)), _connector='OR'), name='couple_eft_step_range'),
+            model_name="couple",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("eft_step__isnull", True),
+                    models.Q(("eft_step__gte", 1), ("eft_step__lte", 9)),
+                    _connector="OR",
+                ),
+                name="couple_eft_step_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='couple',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('discharged_on__isnull', False), ('status', 'discharged')), models.Q(models.Q(('status', 'discharged'), _negated=True), ('discharged_on__isnull', True)), _connector='OR'), name='couple_discharged_has_date'),
+            model_name="couple",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("discharged_on__isnull", False), ("status", "discharged")),
+                    models.Q(
+                        models.Q(("status", "discharged"), _negated=True), ("discharged_on__isnull", True)
+                    ),
+                    _connector="OR",
+                ),
+                name="couple_discharged_has_date",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='partner',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('couple', 'seat'), name='partner_one_active_per_seat'),
+            model_name="partner",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("couple", "seat"),
+                name="partner_one_active_per_seat",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='partner',
-            constraint=models.CheckConstraint(condition=models.Q(('seat__in', [1, 2])), name='partner_seat_a_or_b'),
+            model_name="partner",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("seat__in", [1, 2])), name="partner_seat_a_or_b"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='partner',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('quiet_hours_end__isnull', True), ('quiet_hours_start__isnull', True)), models.Q(('quiet_hours_end__isnull', False), ('quiet_hours_start__isnull', False)), _connector='OR'), name='partner_quiet_hours_both_or_neither'),
+            model_name="partner",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("quiet_hours_end__isnull", True), ("quiet_hours_start__isnull", True)),
+                    models.Q(("quiet_hours_end__isnull", False), ("quiet_hours_start__isnull", False)),
+                    _connector="OR",
+                ),
+                name="partner_quiet_hours_both_or_neither",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='partner',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('preferred_channel', 'email'), _negated=True), models.Q(('email', ''), _negated=True), _connector='OR'), name='partner_email_channel_has_email'),
+            model_name="partner",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("preferred_channel", "email"), _negated=True),
+                    models.Q(("email", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="partner_email_channel_has_email",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='partner',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('preferred_channel', 'sms'), _negated=True), models.Q(('phone', ''), _negated=True), _connector='OR'), name='partner_sms_channel_has_phone'),
+            model_name="partner",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("preferred_channel", "sms"), _negated=True),
+                    models.Q(("phone", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="partner_sms_channel_has_phone",
+            ),
         ),
         migrations.AddIndex(
-            model_name='consent',
-            index=models.Index(fields=['partner', 'kind', '-recorded_at'], name='couples_con_partner_9b187c_idx'),
+            model_name="consent",
+            index=models.Index(
+                fields=["partner", "kind", "-recorded_at"], name="couples_con_partner_9b187c_idx"
+            ),
         ),
     ]

@@ -7,260 +7,736 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clinician', '0002_initial'),
-        ('couples', '0001_initial'),
+        ("clinician", "0002_initial"),
+        ("couples", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CycleMap',
+            name="CycleMap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('summary', clinician.fields.EncryptedText(blank=True, help_text="The loop in the couple's own words.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('couple', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cycle_maps', to='couples.couple')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "summary",
+                    clinician.fields.EncryptedText(
+                        blank=True, help_text="The loop in the couple's own words."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "couple",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cycle_maps",
+                        to="couples.couple",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['couple_id', '-version'],
+                "ordering": ["couple_id", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='CycleMapPosition',
+            name="CycleMapPosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('move', models.CharField(choices=[('pursue', 'Pursue (moves toward)'), ('withdraw', 'Withdraw (moves away)')], max_length=10)),
-                ('trigger', clinician.fields.EncryptedText(blank=True)),
-                ('perception', clinician.fields.EncryptedText(blank=True)),
-                ('surface_emotion', clinician.fields.EncryptedText(blank=True, help_text='Secondary: anger, frustration, numbness…')),
-                ('underlying_emotion', clinician.fields.EncryptedText(blank=True, help_text='Primary: hurt, fear, shame, sadness…')),
-                ('move_detail', clinician.fields.EncryptedText(blank=True, help_text='How the partner pursues or withdraws.')),
-                ('longing', clinician.fields.EncryptedText(blank=True, help_text='The attachment longing or need.')),
-                ('cycle_map', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='positions', to='cyclecare.cyclemap')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='couples.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "move",
+                    models.CharField(
+                        choices=[("pursue", "Pursue (moves toward)"), ("withdraw", "Withdraw (moves away)")],
+                        max_length=10,
+                    ),
+                ),
+                ("trigger", clinician.fields.EncryptedText(blank=True)),
+                ("perception", clinician.fields.EncryptedText(blank=True)),
+                (
+                    "surface_emotion",
+                    clinician.fields.EncryptedText(
+                        blank=True, help_text="Secondary: anger, frustration, numbness…"
+                    ),
+                ),
+                (
+                    "underlying_emotion",
+                    clinician.fields.EncryptedText(
+                        blank=True, help_text="Primary: hurt, fear, shame, sadness…"
+                    ),
+                ),
+                (
+                    "move_detail",
+                    clinician.fields.EncryptedText(
+                        blank=True, help_text="How the partner pursues or withdraws."
+                    ),
+                ),
+                (
+                    "longing",
+                    clinician.fields.EncryptedText(blank=True, help_text="The attachment longing or need."),
+                ),
+                (
+                    "cycle_map",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="positions",
+                        to="cyclecare.cyclemap",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="couples.partner"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['cycle_map_id', 'partner__seat'],
+                "ordering": ["cycle_map_id", "partner__seat"],
             },
         ),
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=40)),
-                ('version', models.PositiveSmallIntegerField(default=1)),
-                ('name', models.CharField(max_length=120)),
-                ('definition', models.JSONField(help_text='Items, response types, scoring, cutoffs.')),
-                ('licence', models.CharField(blank=True, max_length=200)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('practice', models.ForeignKey(blank=True, help_text="Empty for instruments cyclecare ships; set for a practice's licensed ones.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='instruments', to='clinician.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=40)),
+                ("version", models.PositiveSmallIntegerField(default=1)),
+                ("name", models.CharField(max_length=120)),
+                ("definition", models.JSONField(help_text="Items, response types, scoring, cutoffs.")),
+                ("licence", models.CharField(blank=True, max_length=200)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for instruments cyclecare ships; set for a practice's licensed ones.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="instruments",
+                        to="clinician.practice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['code', '-version'],
+                "ordering": ["code", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='Assignment',
+            name="Assignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('check_in', 'Check-in'), ('practice', 'Practice task'), ('episode_log', 'Episode log')], max_length=12)),
-                ('title', models.CharField(max_length=120)),
-                ('instructions', clinician.fields.EncryptedText(blank=True)),
-                ('schedule', models.CharField(choices=[('daily', 'Daily at a time'), ('weekdays', 'Chosen weekdays at a time'), ('weekly', 'Weekly'), ('before_session', 'Hours before the next session')], max_length=16)),
-                ('local_time', models.TimeField(blank=True, null=True)),
-                ('weekdays', models.PositiveSmallIntegerField(default=0)),
-                ('hours_before_session', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('starts_on', models.DateField()),
-                ('ends_on', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('ended', 'Ended')], default='active', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('assigned_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
-                ('couple', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assignments', to='couples.couple')),
-                ('partners', models.ManyToManyField(related_name='assignments', to='couples.partner')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('instrument', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assignments', to='cyclecare.instrument')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("check_in", "Check-in"),
+                            ("practice", "Practice task"),
+                            ("episode_log", "Episode log"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("title", models.CharField(max_length=120)),
+                ("instructions", clinician.fields.EncryptedText(blank=True)),
+                (
+                    "schedule",
+                    models.CharField(
+                        choices=[
+                            ("daily", "Daily at a time"),
+                            ("weekdays", "Chosen weekdays at a time"),
+                            ("weekly", "Weekly"),
+                            ("before_session", "Hours before the next session"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("local_time", models.TimeField(blank=True, null=True)),
+                ("weekdays", models.PositiveSmallIntegerField(default=0)),
+                ("hours_before_session", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("starts_on", models.DateField()),
+                ("ends_on", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("paused", "Paused"), ("ended", "Ended")],
+                        default="active",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "assigned_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "couple",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assignments",
+                        to="couples.couple",
+                    ),
+                ),
+                ("partners", models.ManyToManyField(related_name="assignments", to="couples.partner")),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assignments",
+                        to="cyclecare.instrument",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Occurrence',
+            name="Occurrence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('local_due_date', models.DateField()),
-                ('local_due_time', models.TimeField()),
-                ('due_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('completed', 'Completed'), ('missed', 'Missed'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('assignment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='occurrences', to='cyclecare.assignment')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='occurrences', to='couples.partner')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("local_due_date", models.DateField()),
+                ("local_due_time", models.TimeField()),
+                ("due_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("completed", "Completed"),
+                            ("missed", "Missed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "assignment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="occurrences",
+                        to="cyclecare.assignment",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="occurrences",
+                        to="couples.partner",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-due_at'],
+                "ordering": ["-due_at"],
             },
         ),
         migrations.CreateModel(
-            name='CheckIn',
+            name="CheckIn",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('submitted_at', models.DateTimeField()),
-                ('answers', clinician.fields.EncryptedJSON(blank=True, help_text='Item code → answer, encrypted at rest.')),
-                ('total_score', models.DecimalField(blank=True, decimal_places=2, max_digits=7, null=True)),
-                ('subscale_scores', models.JSONField(blank=True, default=dict)),
-                ('shared_with_partner', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('couple', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='checkins', to='couples.couple')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='checkins', to='couples.partner')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('instrument', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='checkins', to='cyclecare.instrument')),
-                ('occurrence', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='checkin', to='cyclecare.occurrence')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("submitted_at", models.DateTimeField()),
+                (
+                    "answers",
+                    clinician.fields.EncryptedJSON(
+                        blank=True, help_text="Item code → answer, encrypted at rest."
+                    ),
+                ),
+                ("total_score", models.DecimalField(blank=True, decimal_places=2, max_digits=7, null=True)),
+                ("subscale_scores", models.JSONField(blank=True, default=dict)),
+                ("shared_with_partner", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "couple",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="checkins",
+                        to="couples.couple",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="checkins",
+                        to="couples.partner",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "instrument",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="checkins",
+                        to="cyclecare.instrument",
+                    ),
+                ),
+                (
+                    "occurrence",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="checkin",
+                        to="cyclecare.occurrence",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-submitted_at'],
+                "ordering": ["-submitted_at"],
             },
         ),
         migrations.CreateModel(
-            name='SafetyFlag',
+            name="SafetyFlag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('check_in', 'Check-in safety item'), ('screen', 'Screening instrument'), ('clinician', 'Raised by clinician')], max_length=10)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('acknowledged', 'Acknowledged'), ('resolved', 'Resolved')], default='open', max_length=12)),
-                ('raised_at', models.DateTimeField()),
-                ('clinician_notified_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_note', clinician.fields.EncryptedText(blank=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
-                ('checkin', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='safety_flags', to='cyclecare.checkin')),
-                ('couple', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='safety_flags', to='couples.couple')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='safety_flags', to='couples.partner')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("check_in", "Check-in safety item"),
+                            ("screen", "Screening instrument"),
+                            ("clinician", "Raised by clinician"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("acknowledged", "Acknowledged"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                ("raised_at", models.DateTimeField()),
+                ("clinician_notified_at", models.DateTimeField(blank=True, null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_note", clinician.fields.EncryptedText(blank=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "checkin",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="safety_flags",
+                        to="cyclecare.checkin",
+                    ),
+                ),
+                (
+                    "couple",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="safety_flags",
+                        to="couples.couple",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="safety_flags",
+                        to="couples.partner",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-raised_at'],
+                "ordering": ["-raised_at"],
             },
         ),
         migrations.CreateModel(
-            name='CycleEpisode',
+            name="CycleEpisode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('source', models.CharField(choices=[('session', 'Clinician, in session'), ('self_report', 'Partner self-report')], max_length=12)),
-                ('intensity', models.PositiveSmallIntegerField(help_text='0 (barely) to 10 (most intense).', validators=[django.core.validators.MaxValueValidator(10)])),
-                ('duration_minutes', models.PositiveIntegerField(blank=True, null=True)),
-                ('repair_attempted', models.BooleanField(default=False)),
-                ('repair_worked', models.BooleanField(blank=True, null=True)),
-                ('trigger', clinician.fields.EncryptedText(blank=True)),
-                ('notes', clinician.fields.EncryptedText(blank=True)),
-                ('shared_with_partner', models.BooleanField(default=False, help_text='A self-report is private to its author and the clinician unless shared.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('couple', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='episodes', to='couples.couple')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.practice')),
-                ('pursuer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='couples.partner')),
-                ('recorded_by_clinician', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='clinician.clinician')),
-                ('reported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reported_episodes', to='couples.partner')),
-                ('session', models.ForeignKey(blank=True, help_text='The session the episode was seen in.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='episodes', to='clinician.therapysession')),
-                ('withdrawer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='couples.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("session", "Clinician, in session"),
+                            ("self_report", "Partner self-report"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "intensity",
+                    models.PositiveSmallIntegerField(
+                        help_text="0 (barely) to 10 (most intense).",
+                        validators=[django.core.validators.MaxValueValidator(10)],
+                    ),
+                ),
+                ("duration_minutes", models.PositiveIntegerField(blank=True, null=True)),
+                ("repair_attempted", models.BooleanField(default=False)),
+                ("repair_worked", models.BooleanField(blank=True, null=True)),
+                ("trigger", clinician.fields.EncryptedText(blank=True)),
+                ("notes", clinician.fields.EncryptedText(blank=True)),
+                (
+                    "shared_with_partner",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A self-report is private to its author and the clinician unless shared.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "couple",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="episodes",
+                        to="couples.couple",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="clinician.practice"
+                    ),
+                ),
+                (
+                    "pursuer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="couples.partner",
+                    ),
+                ),
+                (
+                    "recorded_by_clinician",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="clinician.clinician",
+                    ),
+                ),
+                (
+                    "reported_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reported_episodes",
+                        to="couples.partner",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The session the episode was seen in.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="episodes",
+                        to="clinician.therapysession",
+                    ),
+                ),
+                (
+                    "withdrawer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="couples.partner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at'],
-                'indexes': [models.Index(fields=['couple', 'occurred_at'], name='cyclecare_c_couple__dae800_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('intensity__lte', 10)), name='episode_intensity_0_10'), models.CheckConstraint(condition=models.Q(('pursuer__isnull', True), ('withdrawer__isnull', True), models.Q(('pursuer', models.F('withdrawer')), _negated=True), _connector='OR'), name='episode_pursuer_not_withdrawer'), models.CheckConstraint(condition=models.Q(('repair_worked__isnull', True), ('repair_attempted', True), _connector='OR'), name='episode_repair_worked_needs_attempt'), models.CheckConstraint(condition=models.Q(models.Q(('source', 'session'), ('recorded_by_clinician__isnull', False)), models.Q(('source', 'self_report'), ('reported_by__isnull', False)), _connector='OR'), name='episode_source_has_author')],
+                "ordering": ["-occurred_at"],
+                "indexes": [
+                    models.Index(fields=["couple", "occurred_at"], name="cyclecare_c_couple__dae800_idx")
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("intensity__lte", 10)), name="episode_intensity_0_10"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("pursuer__isnull", True),
+                            ("withdrawer__isnull", True),
+                            models.Q(("pursuer", models.F("withdrawer")), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="episode_pursuer_not_withdrawer",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("repair_worked__isnull", True), ("repair_attempted", True), _connector="OR"
+                        ),
+                        name="episode_repair_worked_needs_attempt",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("source", "session"), ("recorded_by_clinician__isnull", False)),
+                            models.Q(("source", "self_report"), ("reported_by__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="episode_source_has_author",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='cyclemap',
-            constraint=models.UniqueConstraint(fields=('couple', 'version'), name='cyclemap_version_unique'),
+            model_name="cyclemap",
+            constraint=models.UniqueConstraint(fields=("couple", "version"), name="cyclemap_version_unique"),
         ),
         migrations.AddConstraint(
-            model_name='cyclemap',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='cyclemap_version_positive'),
+            model_name="cyclemap",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="cyclemap_version_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cyclemapposition',
-            constraint=models.UniqueConstraint(fields=('cycle_map', 'partner'), name='cyclemap_one_position_per_partner'),
+            model_name="cyclemapposition",
+            constraint=models.UniqueConstraint(
+                fields=("cycle_map", "partner"), name="cyclemap_one_position_per_partner"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instrument',
-            constraint=models.UniqueConstraint(condition=models.Q(('practice__isnull', True)), fields=('code', 'version'), name='instrument_shipped_code_version_unique'),
+            model_name="instrument",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("practice__isnull", True)),
+                fields=("code", "version"),
+                name="instrument_shipped_code_version_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instrument',
-            constraint=models.UniqueConstraint(condition=models.Q(('practice__isnull', False)), fields=('practice', 'code', 'version'), name='instrument_practice_code_version_unique'),
+            model_name="instrument",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("practice__isnull", False)),
+                fields=("practice", "code", "version"),
+                name="instrument_practice_code_version_unique",
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(fields=['couple', 'status'], name='cyclecare_a_couple__ec218b_idx'),
+            model_name="assignment",
+            index=models.Index(fields=["couple", "status"], name="cyclecare_a_couple__ec218b_idx"),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.CheckConstraint(condition=models.Q(('ends_on__isnull', True), ('ends_on__gte', models.F('starts_on')), _connector='OR'), name='assignment_ends_after_start'),
+            model_name="assignment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("ends_on__isnull", True), ("ends_on__gte", models.F("starts_on")), _connector="OR"
+                ),
+                name="assignment_ends_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.CheckConstraint(condition=models.Q(('weekdays__lte', 127)), name='assignment_weekdays_bitmask'),
+            model_name="assignment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("weekdays__lte", 127)), name="assignment_weekdays_bitmask"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('schedule', 'daily'), ('local_time__isnull', False)), models.Q(('schedule', 'weekdays'), ('local_time__isnull', False), ('weekdays__gt', 0)), models.Q(('schedule', 'weekly'), ('local_time__isnull', False), ('weekdays__in', [1, 2, 4, 8, 16, 32, 64])), models.Q(('schedule', 'before_session'), ('hours_before_session__gte', 1), ('hours_before_session__lte', 168)), _connector='OR'), name='assignment_schedule_complete'),
+            model_name="assignment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("schedule", "daily"), ("local_time__isnull", False)),
+                    models.Q(("schedule", "weekdays"), ("local_time__isnull", False), ("weekdays__gt", 0)),
+                    models.Q(
+                        ("schedule", "weekly"),
+                        ("local_time__isnull", False),
+                        ("weekdays__in", [1, 2, 4, 8, 16, 32, 64]),
+                    ),
+                    models.Q(
+                        ("schedule", "before_session"),
+                        ("hours_before_session__gte", 1),
+                        ("hours_before_session__lte", 168),
+                    ),
+                    _connector="OR",
+                ),
+                name="assignment_schedule_complete",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'check_in'), _negated=True), ('instrument__isnull', False), _connector='OR'), name='assignment_checkin_has_instrument'),
+            model_name="assignment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "check_in"), _negated=True),
+                    ("instrument__isnull", False),
+                    _connector="OR",
+                ),
+                name="assignment_checkin_has_instrument",
+            ),
         ),
         migrations.AddIndex(
-            model_name='occurrence',
-            index=models.Index(fields=['status', 'due_at'], name='cyclecare_o_status_b7ec19_idx'),
+            model_name="occurrence",
+            index=models.Index(fields=["status", "due_at"], name="cyclecare_o_status_b7ec19_idx"),
         ),
         migrations.AddIndex(
-            model_name='occurrence',
-            index=models.Index(fields=['partner', 'due_at'], name='cyclecare_o_partner_785f10_idx'),
+            model_name="occurrence",
+            index=models.Index(fields=["partner", "due_at"], name="cyclecare_o_partner_785f10_idx"),
         ),
         migrations.AddConstraint(
-            model_name='occurrence',
-            constraint=models.UniqueConstraint(fields=('assignment', 'partner', 'local_due_date', 'local_due_time'), name='occurrence_once_per_local_due'),
+            model_name="occurrence",
+            constraint=models.UniqueConstraint(
+                fields=("assignment", "partner", "local_due_date", "local_due_time"),
+                name="occurrence_once_per_local_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='occurrence',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'completed'), ('completed_at__isnull', False)), models.Q(models.Q(('status', 'completed'), _negated=True), ('completed_at__isnull', True)), _connector='OR'), name='occurrence_completed_has_time'),
+            model_name="occurrence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "completed"), ("completed_at__isnull", False)),
+                    models.Q(
+                        models.Q(("status", "completed"), _negated=True), ("completed_at__isnull", True)
+                    ),
+                    _connector="OR",
+                ),
+                name="occurrence_completed_has_time",
+            ),
         ),
         migrations.AddIndex(
-            model_name='checkin',
-            index=models.Index(fields=['partner', 'submitted_at'], name='cyclecare_c_partner_0df902_idx'),
+            model_name="checkin",
+            index=models.Index(fields=["partner", "submitted_at"], name="cyclecare_c_partner_0df902_idx"),
         ),
         migrations.AddIndex(
-            model_name='checkin',
-            index=models.Index(fields=['couple', 'submitted_at'], name='cyclecare_c_couple__6e3a26_idx'),
+            model_name="checkin",
+            index=models.Index(fields=["couple", "submitted_at"], name="cyclecare_c_couple__6e3a26_idx"),
         ),
         migrations.AddIndex(
-            model_name='checkin',
-            index=models.Index(fields=['practice', 'submitted_at'], name='cyclecare_c_practic_31067b_idx'),
+            model_name="checkin",
+            index=models.Index(fields=["practice", "submitted_at"], name="cyclecare_c_practic_31067b_idx"),
         ),
         migrations.AddIndex(
-            model_name='safetyflag',
-            index=models.Index(fields=['practice', 'status'], name='cyclecare_s_practic_fa50a9_idx'),
+            model_name="safetyflag",
+            index=models.Index(fields=["practice", "status"], name="cyclecare_s_practic_fa50a9_idx"),
         ),
         migrations.AddIndex(
-            model_name='safetyflag',
-            index=models.Index(fields=['couple', 'status'], name='cyclecare_s_couple__7de24b_idx'),
+            model_name="safetyflag",
+            index=models.Index(fields=["couple", "status"], name="cyclecare_s_couple__7de24b_idx"),
         ),
         migrations.AddIndex(
-            model_name='safetyflag',
-            index=models.Index(fields=['clinician_notified_at', 'raised_at'], name='cyclecare_s_clinici_9272ed_idx'),
+            model_name="safetyflag",
+            index=models.Index(
+                fields=["clinician_notified_at", "raised_at"], name="cyclecare_s_clinici_9272ed_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='safetyflag',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'open'), models.Q(('acknowledged_at__isnull', False), ('status', 'acknowledged')), models.Q(('resolved_at__isnull', False), ('status', 'resolved')), _connector='OR'), name='safetyflag_status_has_time'),
+            model_name="safetyflag",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "open"),
+                    models.Q(("acknowledged_at__isnull", False), ("status", "acknowledged")),
+                    models.Q(("resolved_at__isnull", False), ("status", "resolved")),
+                    _connector="OR",
+                ),
+                name="safetyflag_status_has_time",
+            ),
         ),
     ]
