@@ -5,11 +5,14 @@ from collections.abc import Iterable
 from django.db import models
 
 from .models import AuditEvent
+from .principals import PracticePrincipal
 
 
 def _actor(actor: object) -> tuple[str, str]:
     if actor is None:
         return AuditEvent.ActorKind.SYSTEM, ""
+    if isinstance(actor, PracticePrincipal):
+        return AuditEvent.ActorKind.INTEGRATION, str(actor.client_id)
     # A partner (couples.Partner) acts through a link, not a login.
     if type(actor).__name__ == "Partner" and type(actor)._meta.app_label == "couples":
         return AuditEvent.ActorKind.PARTNER, str(actor.pk)

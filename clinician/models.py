@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from .fields import EncryptedText
+from .fields import EncryptedJSON, EncryptedText
 from .validators import validate_time_zone
 
 
@@ -372,3 +372,50 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise ValidationError("The audit trail is append-only.", code="append_only")
+
+
+# INTEGRATIONS
+# ------------------------------------------------------------------------------
+class IntegrationClient(models.Model):
+    """Binds one django-oauth-toolkit Application (client credentials) to exactly one practice."""
+
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="integration_client",
+    )
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="integration_clients")
+    name = models.CharField(max_length=120)
+    scopes = models.CharField(
+        max_length=200, default="read", help_text="Space-separated scopes this client may be granted."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.practice})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a create with an Idempotency-Key, replayed for repeats."""
+
+    principal = models.CharField(max_length=80, help_text="Who sent it: user:<id> or integration:<id>.")
+    key = models.CharField(max_length=200)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=300)
+    request_sha256 = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    # The response may carry PHI (the created object): encrypted like every other PHI column.
+    response_body = EncryptedJSON()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "key"], name="idempotency_key_once_per_principal"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.principal}]"

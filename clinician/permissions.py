@@ -5,7 +5,8 @@ Scopes, for a user who is an active clinician:
   the couples their supervisees treat. Note bodies, check-in answers and flags need this.
 - administrative: for a practice admin, every couple of their practice (aggregates, schedules);
   otherwise the same as clinical.
-A user who is not an active clinician sees nothing.
+An integration client (a PracticePrincipal) sees its one practice; note bodies only with the
+``notes:read`` scope, and safety flags never. Anyone else sees nothing.
 """
 
 from typing import Literal
@@ -13,6 +14,7 @@ from typing import Literal
 from django.db.models import Q
 
 from .models import Clinician
+from .principals import PracticePrincipal
 
 Purpose = Literal["clinical", "administrative"]
 NOTHING = Q(pk__in=[])
@@ -20,6 +22,8 @@ NOTHING = Q(pk__in=[])
 
 def acting_clinician(user) -> Clinician | None:  # type: ignore[no-untyped-def]
     """The active clinician record of an authenticated, active user (cached on the user)."""
+    if isinstance(user, PracticePrincipal):
+        return None
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     if not hasattr(user, "_cyclecare_clinician"):
@@ -31,6 +35,8 @@ def acting_clinician(user) -> Clinician | None:  # type: ignore[no-untyped-def]
 
 def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:  # type: ignore[no-untyped-def]
     """A Q over a queryset whose rows reach the couple through ``prefix`` ("" for Couple)."""
+    if isinstance(user, PracticePrincipal):
+        return Q(**{f"{prefix}practice_id": user.practice_id})
     clinician = acting_clinician(user)
     if clinician is None:
         return NOTHING
@@ -45,7 +51,19 @@ def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:
 
 def row_scope(user, *, couple_prefix: str = "couple__", purpose: Purpose = "clinical") -> Q:  # type: ignore[no-untyped-def]
     """For PHI rows that carry their own practice_id and reach a couple: both walls must hold."""
-    clinician = acting_clinician(user)
-    if clinician is None:
+    practice_id = practice_id_of(user)
+    if practice_id is None:
         return NOTHING
-    return Q(practice_id=clinician.practice_id) & couple_scope(user, prefix=couple_prefix, purpose=purpose)
+    return Q(practice_id=practice_id) & couple_scope(user, prefix=couple_prefix, purpose=purpose)
+
+
+def practice_id_of(user) -> int | None:  # type: ignore[no-untyped-def]
+    """The one practice a caller acts in, or None."""
+    if isinstance(user, PracticePrincipal):
+        return user.practice_id
+    clinician = acting_clinician(user)
+    return clinician.practice_id if clinician else None
+
+
+def is_integration(user) -> bool:  # type: ignore[no-untyped-def]
+    return isinstance(user, PracticePrincipal)

@@ -5,23 +5,29 @@ from django.http import Http404
 
 from .audit import audit_record
 from .models import Addendum, Clinician, Practice, SessionNote, TherapySession
-from .permissions import Purpose, acting_clinician, row_scope
+from .permissions import Purpose, is_integration, practice_id_of, row_scope
 
 
 def practice_get_for(*, user) -> Practice:  # type: ignore[no-untyped-def]
-    """The practice the user works in."""
-    clinician = acting_clinician(user)
-    if clinician is None:
+    """The practice the user works in (an integration client: the practice it is bound to)."""
+    practice_id = practice_id_of(user)
+    if practice_id is None:
         raise Http404
-    return clinician.practice
+    return Practice.objects.get(pk=practice_id)
+
+
+def practices_visible_to(*, user) -> QuerySet[Practice]:  # type: ignore[no-untyped-def]
+    """The caller's own practice, as a queryset (lists)."""
+    practice_id = practice_id_of(user)
+    return Practice.objects.filter(pk=practice_id) if practice_id else Practice.objects.none()
 
 
 def clinicians_visible_to(*, user) -> QuerySet[Clinician]:  # type: ignore[no-untyped-def]
     """Colleagues in the user's own practice."""
-    clinician = acting_clinician(user)
-    if clinician is None:
+    practice_id = practice_id_of(user)
+    if practice_id is None:
         return Clinician.objects.none()
-    return Clinician.objects.filter(practice_id=clinician.practice_id).select_related("supervisor")
+    return Clinician.objects.filter(practice_id=practice_id).select_related("supervisor", "user")
 
 
 def clinician_get_for(*, user, clinician_id: int) -> Clinician:  # type: ignore[no-untyped-def]
@@ -37,12 +43,20 @@ def sessions_visible_to(*, user, purpose: Purpose = "administrative") -> QuerySe
     )
 
 
+def sessions_visible_to_clinically(*, user) -> QuerySet[TherapySession]:  # type: ignore[no-untyped-def]
+    """Sessions whose notes the user may write or read (not a practice admin's whole schedule)."""
+    return sessions_visible_to(user=user, purpose="clinical")
+
+
 def session_get_for(*, user, session_id: int, purpose: Purpose = "administrative") -> TherapySession:  # type: ignore[no-untyped-def]
     return get_or_404(sessions_visible_to(user=user, purpose=purpose), session_id)
 
 
 def notes_visible_to(*, user) -> QuerySet[SessionNote]:  # type: ignore[no-untyped-def]
-    """Note bodies are clinical: the treating clinician and their supervisor, never admins as such."""
+    """Note bodies are clinical: the treating clinician and their supervisor, never admins as
+    such; an integration client only with the ``notes:read`` scope."""
+    if is_integration(user) and not user.has_scope("notes:read"):
+        return SessionNote.objects.none()
     return SessionNote.objects.filter(row_scope(user, couple_prefix="session__couple__")).select_related(
         "session", "session__couple", "author", "signed_by"
     )

@@ -88,11 +88,19 @@ def clinician_set_supervisor(
     return clinician
 
 
-def _treating_clinician(user, couple) -> Clinician:  # type: ignore[no-untyped-def]
-    """The acting clinician if they treat or supervise the couple (admins schedule, not treat)."""
+def _scheduling_access(user, couple) -> Clinician | None:  # type: ignore[no-untyped-def]
+    """Who may book and record sessions: the couple's clinicians, a practice admin, or an
+    integration client of the practice (None: no clinician acts)."""
     from couples.services import require_couple_access
 
     return require_couple_access(user, couple)
+
+
+def _treating_clinician(user, couple) -> Clinician:  # type: ignore[no-untyped-def]
+    """The acting clinician if they treat or supervise the couple; integrations may not."""
+    from couples.services import require_treating_access
+
+    return require_treating_access(user, couple)
 
 
 @transaction.atomic
@@ -108,7 +116,7 @@ def session_schedule(
     clinician: Clinician | None = None,
 ) -> TherapySession:
     """Book a session with a couple (joint) or one partner (individual), in the future."""
-    acting = _treating_clinician(user, couple)
+    acting = _scheduling_access(user, couple)
     if couple.status == "discharged":
         raise ValidationError({"couple": "This couple has been discharged."})
     if timezone.is_naive(starts_at):
@@ -125,11 +133,8 @@ def session_schedule(
     seen_by = clinician or couple.primary_clinician
     if seen_by.practice_id != couple.practice_id or seen_by.role == Clinician.Role.PRACTICE_ADMIN:
         raise ValidationError({"clinician": "Choose a treating clinician of this practice."})
-    if (
-        seen_by != couple.primary_clinician
-        and acting.role != Clinician.Role.PRACTICE_ADMIN
-        and seen_by != acting
-    ):
+    may_assign = acting is None or acting.role == Clinician.Role.PRACTICE_ADMIN
+    if seen_by != couple.primary_clinician and not may_assign and seen_by != acting:
         raise ValidationError({"clinician": "Book sessions for yourself or the couple's clinician."})
     session = TherapySession(
         practice_id=couple.practice_id,
@@ -155,7 +160,7 @@ def session_reschedule(
     session = (
         TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
     )
-    _treating_clinician(user, session.couple)
+    _scheduling_access(user, session.couple)
     if session.status != TherapySession.Status.SCHEDULED:
         raise ValidationError({"status": "Only a scheduled session can be moved."})
     if starts_at < timezone.now() - SCHEDULING_GRACE:
@@ -181,7 +186,7 @@ def session_record_outcome(
     session = (
         TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
     )
-    _treating_clinician(user, session.couple)
+    _scheduling_access(user, session.couple)
     if status == TherapySession.Status.SCHEDULED or status not in TherapySession.Status.values:
         raise ValidationError({"status": "Choose held, cancelled or no-show."})
     if session.status != TherapySession.Status.SCHEDULED:

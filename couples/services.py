@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from clinician.audit import audit_record
 from clinician.models import Clinician
-from clinician.permissions import acting_clinician
+from clinician.permissions import acting_clinician, is_integration
 
 from .models import Consent, Couple, Partner
 
@@ -23,6 +23,13 @@ PARTNER_FIELDS = (
     "quiet_hours_start",
     "quiet_hours_end",
 )
+
+
+def require_treating_access(user, couple: Couple) -> Clinician:  # type: ignore[no-untyped-def]
+    """Like require_couple_access, for clinical writes an integration client may not make."""
+    if is_integration(user):
+        raise ValidationError("Only a clinician can do this.", code="clinician_only")
+    return require_couple_access(user, couple)
 
 
 def _require_clinician(user) -> Clinician:  # type: ignore[no-untyped-def]
@@ -42,8 +49,15 @@ def _may_manage(clinician: Clinician, couple: Couple) -> bool:
     )
 
 
-def require_couple_access(user, couple: Couple) -> Clinician:  # type: ignore[no-untyped-def]
-    """The acting clinician, if they may write to this couple; otherwise a validation error."""
+def require_couple_access(user, couple: Couple) -> Clinician | None:  # type: ignore[no-untyped-def]
+    """The acting clinician, if they may write to this couple; None for an integration client
+    of the couple's practice (no clinician acts); otherwise a validation error."""
+    if is_integration(user):
+        if user.practice_id != couple.practice_id:
+            raise ValidationError(
+                {"couple": ValidationError("This couple is not in your practice.", code="out_of_scope")}
+            )
+        return None
     clinician = _require_clinician(user)
     if not _may_manage(clinician, couple):
         raise ValidationError(
@@ -61,19 +75,27 @@ def couple_create(
     started_on: datetime.date | None = None,
     eft_step: int | None = None,
 ) -> Couple:
-    """Open a couple's case. The primary clinician defaults to the user; admins may assign anyone."""
-    clinician = _require_clinician(user)
+    """Open a couple's case. The primary clinician defaults to the user; a practice admin or an
+    integration client names one."""
+    if is_integration(user):
+        if primary_clinician is None:
+            raise ValidationError({"primary_clinician": "Name the couple's treating clinician."})
+        practice_id, may_assign, clinician = user.practice_id, True, None
+    else:
+        clinician = _require_clinician(user)
+        practice_id = clinician.practice_id
+        may_assign = clinician.role == Clinician.Role.PRACTICE_ADMIN
     primary = primary_clinician or clinician
-    if primary.practice_id != clinician.practice_id:
+    if primary.practice_id != practice_id:
         raise ValidationError({"primary_clinician": "The clinician must work in your practice."})
-    if primary != clinician and clinician.role != Clinician.Role.PRACTICE_ADMIN:
+    if primary != clinician and not may_assign:
         raise ValidationError({"primary_clinician": "Only a practice admin can assign another clinician."})
     if primary.role == Clinician.Role.PRACTICE_ADMIN and primary != clinician:
         raise ValidationError({"primary_clinician": "Choose a treating clinician."})
     if not primary.is_active:
         raise ValidationError({"primary_clinician": "This clinician is no longer active."})
     couple = Couple(
-        practice_id=clinician.practice_id,
+        practice_id=practice_id,
         primary_clinician=primary,
         label=label.strip(),
         started_on=started_on or timezone.localdate(),
@@ -102,7 +124,8 @@ def couple_update(*, user, couple: Couple, **changes: object) -> Couple:  # type
             or not new_primary.is_active
         ):
             raise ValidationError({"primary_clinician": "Choose a treating clinician of this practice."})
-        if clinician.role != Clinician.Role.PRACTICE_ADMIN and new_primary != couple.primary_clinician:
+        may_assign = clinician is None or clinician.role == Clinician.Role.PRACTICE_ADMIN
+        if not may_assign and new_primary != couple.primary_clinician:
             raise ValidationError({"primary_clinician": "Only a practice admin can reassign a couple."})
     for name, value in changes.items():
         setattr(couple, name, value)

@@ -361,3 +361,66 @@ class SafetyFlag(models.Model):
 
     def __str__(self) -> str:
         return f"Safety flag #{self.pk} ({self.status}) for couple #{self.couple_id}"
+
+
+# INTEGRATIONS
+# ------------------------------------------------------------------------------
+class WebhookEvent(models.TextChoices):
+    CHECKIN_COMPLETED = "checkin.completed", "checkin.completed"
+    NOTE_SIGNED = "note.signed", "note.signed"
+    EPISODE_RECORDED = "episode.recorded", "episode.recorded"
+    ASSIGNMENT_MISSED = "assignment.missed", "assignment.missed"
+
+
+class WebhookEndpoint(models.Model):
+    """A practice's HTTPS endpoint for events; deliveries are signed with its own secret."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Event names this endpoint receives.")
+    secret = EncryptedText(blank=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Webhook #{self.pk} for practice #{self.practice_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the outbox row and its delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    event_id = models.UUIDField()
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField(help_text="Ids and codes only, never free-text PHI.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_once_per_event"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} → endpoint #{self.endpoint_id} ({self.status})"

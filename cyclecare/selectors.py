@@ -8,7 +8,7 @@ other partner chose to share — never the other partner's private answers or sa
 from django.db.models import Q, QuerySet
 
 from clinician.audit import audit_record
-from clinician.permissions import Purpose, acting_clinician, row_scope
+from clinician.permissions import Purpose, is_integration, practice_id_of, row_scope
 from clinician.selectors import get_or_404
 from couples.models import Partner
 
@@ -48,10 +48,10 @@ def occurrences_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[O
 
 def instruments_available_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
     """Shipped instruments and the user's own practice's licensed ones."""
-    clinician = acting_clinician(user)
-    if clinician is None:
+    practice_id = practice_id_of(user)
+    if practice_id is None:
         return Instrument.objects.none()
-    return Instrument.objects.filter(Q(practice=None) | Q(practice_id=clinician.practice_id), is_active=True)
+    return Instrument.objects.filter(Q(practice=None) | Q(practice_id=practice_id), is_active=True)
 
 
 def checkins_visible_to(*, user) -> QuerySet[CheckIn]:  # type: ignore[no-untyped-def]
@@ -67,7 +67,10 @@ def checkin_get_for(*, user, checkin_id: int) -> CheckIn:  # type: ignore[no-unt
 
 
 def safety_flags_visible_to(*, user) -> QuerySet[SafetyFlag]:  # type: ignore[no-untyped-def]
-    """Clinical only: a practice admin who does not treat the couple does not see its flags."""
+    """Clinical only: a practice admin who does not treat the couple does not see its flags, and
+    no integration client ever does."""
+    if is_integration(user):
+        return SafetyFlag.objects.none()
     return SafetyFlag.objects.filter(row_scope(user)).select_related("couple", "partner")
 
 

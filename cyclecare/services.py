@@ -18,7 +18,7 @@ from clinician.audit import audit_record
 from clinician.models import Clinician, Practice, TherapySession
 from clinician.permissions import acting_clinician
 from couples.models import Couple, Partner
-from couples.services import require_couple_access
+from couples.services import require_treating_access
 
 from . import scoring
 from .conf import cyclecare_settings
@@ -62,7 +62,7 @@ def cycle_map_save(
     ``positions`` holds one dict per partner: ``partner`` plus the POSITION_FIELDS.
     """
     couple = Couple.objects.select_for_update().get(pk=couple.pk)
-    author = require_couple_access(user, couple)
+    author = require_treating_access(user, couple)
     positions = list(positions)
     partner_ids = [p.get("partner").pk if p.get("partner") else None for p in positions]
     active = set(couple.partners.filter(is_active=True).values_list("pk", flat=True))
@@ -132,7 +132,7 @@ def episode_record(
         episode.reported_by = actor
     else:
         episode.source = CycleEpisode.Source.SESSION
-        episode.recorded_by_clinician = require_couple_access(actor, couple)
+        episode.recorded_by_clinician = require_treating_access(actor, couple)
         episode.shared_with_partner = False
     errors: dict[str, str] = {}
     for field, partner in (("pursuer", pursuer), ("withdrawer", withdrawer)):
@@ -226,7 +226,7 @@ def assignment_create(
     ends_on: datetime.date | None = None,
 ) -> Assignment:
     """Assign homework to one or both partners on a schedule kept in each partner's own zone."""
-    assigned_by = require_couple_access(user, couple)
+    assigned_by = require_treating_access(user, couple)
     partners = list(partners)
     if not partners or any(p.couple_id != couple.pk or not p.is_active for p in partners):
         raise ValidationError({"partners": "Choose one or both active partners of this couple."})
@@ -287,7 +287,7 @@ def assignment_set_status(*, user: AbstractBaseUser, assignment: Assignment, sta
     assignment = (
         Assignment.objects.select_for_update(of=("self",)).select_related("couple").get(pk=assignment.pk)
     )
-    require_couple_access(user, assignment.couple)
+    require_treating_access(user, assignment.couple)
     if assignment.status == Assignment.Status.ENDED:
         raise ValidationError({"status": "Ended homework cannot be restarted; assign it again."})
     assignment.status = status
@@ -535,7 +535,7 @@ def safety_flag_resolve(*, user: AbstractBaseUser, flag: SafetyFlag, resolution_
 
 def _clinical_access(user: AbstractBaseUser, couple: Couple) -> Clinician:
     """Safety flags are clinical: the treating clinician or their supervisor, not admins as such."""
-    clinician = require_couple_access(user, couple)
+    clinician = require_treating_access(user, couple)
     acting = acting_clinician(user)
     if acting.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != acting.pk:
         raise ValidationError({"couple": "Safety flags are handled by the treating clinician."})

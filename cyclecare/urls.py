@@ -1,6 +1,7 @@
 """cyclecare's URLs; a host project mounts them with ``path("", include("cyclecare.urls"))``."""
 
-from django.urls import path
+from django.urls import include, path
+from oauth2_provider import views as oauth2_views
 
 from . import views
 
@@ -8,4 +9,9 @@ app_name = "cyclecare"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # OAuth2 for integrations: tokens only (client credentials); no authorization pages.
+    path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2-token"),
+    path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2-revoke"),
+    path("o/introspect/", oauth2_views.IntrospectTokenView.as_view(), name="oauth2-introspect"),
+    path("", include("cyclecare.api.urls")),
 ]

@@ -14,6 +14,7 @@ SETTINGS_ADDITIONS = """
 import cyclecare.plugin
 
 INSTALLED_APPS += cyclecare.plugin.INSTALLED_APPS
+cyclecare.plugin.configure(globals())
 SALT_KEY = ["host-site-field-encryption-salt"]
 CELERY_BROKER_URL = "memory://"
 CYCLECARE = {}

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 
+import cyclecare.plugin as cyclecare_plugin
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CYCLECARE_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -62,6 +64,11 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = [
     "csp",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "oauth2_provider",
 ]
 # Keep in step with cyclecare.plugin.INSTALLED_APPS (what a host site adds).
 LOCAL_APPS = [
@@ -216,6 +223,15 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# REST API AND OAUTH2
+# ------------------------------------------------------------------------------
+# cyclecare's API settings (DRF, drf-spectacular, django-oauth-toolkit) come from the plugin,
+# the same way a host site gets them; this project only tunes the throttle from the env.
+cyclecare_plugin.configure(globals())
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["principal"] = env.str("API_THROTTLE_RATE", default="1200/min")
+# Request bodies above this are refused with 413 before parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # CYCLECARE
 # ------------------------------------------------------------------------------

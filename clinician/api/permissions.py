@@ -1,0 +1,28 @@
+"""Who may call an endpoint at all. What they may see is decided by the selectors."""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from clinician.permissions import acting_clinician, is_integration
+
+
+class IsClinicianOrIntegration(BasePermission):
+    """An active clinician, or an integration client whose token has the scope for the method
+    (``read`` for safe methods, ``write`` otherwise, plus the view's ``required_scopes``).
+    Views with ``allow_integrations = False`` are for clinicians only."""
+
+    message = "You need to be signed in as a clinician, or use an integration token with the right scope."
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        user = request.user
+        if is_integration(user):
+            if not getattr(view, "allow_integrations", True):
+                self.message = "This endpoint is for clinicians only."
+                return False
+            needed = {"read" if request.method in SAFE_METHODS else "write"}
+            needed |= set(getattr(view, "required_scopes", ()))
+            missing = sorted(scope for scope in needed if not user.has_scope(scope))
+            if missing:
+                self.message = f"Your token lacks the scope(s): {', '.join(missing)}."
+                return False
+            return True
+        return acting_clinician(user) is not None

@@ -1,0 +1,19 @@
+"""The versioned REST API: /api/v1/ (every app's routes), /api/schema/, /api/docs/."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from clinician.api.errors import api_not_found
+from clinician.api.urls import router as clinician_router
+
+router = SimpleRouter()
+for app_router in (clinician_router,):
+    router.registry.extend(app_router.registry)
+
+urlpatterns = [
+    path("api/v1/", include((router.urls, "v1"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="cyclecare:schema"), name="docs"),
+    re_path(r"^api/", api_not_found),
+]
