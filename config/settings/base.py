@@ -229,6 +229,7 @@ LOGGING = {
 # cyclecare's API settings (DRF, drf-spectacular, django-oauth-toolkit) come from the plugin,
 # the same way a host site gets them; this project only tunes the throttle from the env.
 cyclecare_plugin.configure(globals())
+REST_FRAMEWORK = globals()["REST_FRAMEWORK"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["principal"] = env.str("API_THROTTLE_RATE", default="1200/min")
 # Request bodies above this are refused with 413 before parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
