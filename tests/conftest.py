@@ -51,3 +51,12 @@ def tenants(db):  # type: ignore[no-untyped-def]
     from tests.factories import build_practice_world
 
     return {"a": build_practice_world("alpha"), "b": build_practice_world("bravo")}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and other cached state never leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
