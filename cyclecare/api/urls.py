@@ -2,6 +2,7 @@
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from clinician.api.errors import api_not_found
@@ -13,7 +14,18 @@ for app_router in (clinician_router,):
 
 urlpatterns = [
     path("api/v1/", include((router.urls, "v1"))),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="cyclecare:schema"), name="docs"),
+    # The schema and its docs describe the API, not anyone's data: public, like any API reference.
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
+        name="schema",
+    ),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(
+            url_name="cyclecare:schema", permission_classes=[AllowAny], authentication_classes=[]
+        ),
+        name="docs",
+    ),
     re_path(r"^api/", api_not_found),
 ]
