@@ -85,8 +85,17 @@ API_SETTINGS = {
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
         "COMPONENT_SPLIT_REQUEST": True,
+        # Tags (Swagger UI sections) from the first path part after /api/v1/.
+        "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
         "ENUM_NAME_OVERRIDES": {
             "PartnerMoveEnum": "clinician.models.SessionNote.PartnerMove",
+            # Several models have a "kind" or a "status"; name each set after its model.
+            "SessionKindEnum": "clinician.models.TherapySession.Kind",
+            "CoupleStatusEnum": "couples.models.Couple.Status",
+            "ConsentKindEnum": "couples.models.Consent.Kind",
+            "AssignmentKindEnum": "cyclecare.models.Assignment.Kind",
+            "AssignmentStatusEnum": "cyclecare.models.Assignment.Status",
+            "OccurrenceStatusEnum": "cyclecare.models.Occurrence.Status",
         },
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",

@@ -1,29 +1,37 @@
 """The versioned REST API: /api/v1/ (every app's routes), /api/schema/, /api/docs/."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
 from clinician.api.errors import api_not_found
 from clinician.api.urls import router as clinician_router
+from couples.api.urls import router as couples_router
+from cyclecare.api.cycle import router as cycle_router
+from cyclecare.api.fhir import urlpatterns as fhir_urlpatterns
 
 router = SimpleRouter()
-for app_router in (clinician_router,):
+for app_router in (clinician_router, couples_router, cycle_router):
     router.registry.extend(app_router.registry)
 
 urlpatterns = [
-    path("api/v1/", include((router.urls, "v1"))),
+    path("api/v1/", include((router.urls + fhir_urlpatterns, "v1"))),
     # The schema and its docs describe the API, not anyone's data: public, like any API reference.
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[AllowAny], authentication_classes=[]),
         name="schema",
     ),
+    # Swagger UI sets inline styles (React style attributes); its scripts stay 'self' only.
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(
-            url_name="cyclecare:schema", permission_classes=[AllowAny], authentication_classes=[]
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(
+                url_name="cyclecare:schema", permission_classes=[AllowAny], authentication_classes=[]
+            )
         ),
         name="docs",
     ),
