@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from . import events
 from .audit import audit_record
 from .models import Addendum, Clinician, NoteCoSignature, Practice, SessionNote, TherapySession
 from .permissions import acting_clinician
@@ -190,7 +191,13 @@ def session_record_outcome(
     if status == TherapySession.Status.SCHEDULED or status not in TherapySession.Status.values:
         raise ValidationError({"status": "Choose held, cancelled or no-show."})
     if session.status != TherapySession.Status.SCHEDULED:
-        raise ValidationError({"status": f"This session is already {session.get_status_display().lower()}."})
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    f"This session is already {session.get_status_display().lower()}.", code="invalid_state"
+                )
+            }
+        )
     attendees = list(attendees)
     if status == TherapySession.Status.HELD:
         if session.starts_at > timezone.now() + SCHEDULING_GRACE:
@@ -283,7 +290,11 @@ def note_content_digest(note: SessionNote) -> str:
 @transaction.atomic
 def note_sign(*, user: AbstractBaseUser, note: SessionNote) -> SessionNote:
     """Sign a complete draft: it is locked for ever (signer, time and a content digest kept)."""
-    note = SessionNote.objects.select_for_update(of=("self",)).select_related("author").get(pk=note.pk)
+    note = (
+        SessionNote.objects.select_for_update(of=("self",))
+        .select_related("author", "session")
+        .get(pk=note.pk)
+    )
     if note.is_signed:
         raise ValidationError({"status": ValidationError("This note is already signed.", code="signed")})
     signer = acting_clinician(user)
@@ -308,6 +319,16 @@ def note_sign(*, user: AbstractBaseUser, note: SessionNote) -> SessionNote:
         updated_at=note.signed_at,
     )
     audit_record(actor=user, action="note.sign", target=note)
+    events.publish(
+        "note.signed",
+        practice_id=note.practice_id,
+        data={
+            "note_id": note.pk,
+            "session_id": note.session_id,
+            "couple_id": note.session.couple_id,
+            "signed_at": note.signed_at,
+        },
+    )
     return note
 
 

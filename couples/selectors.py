@@ -49,3 +49,11 @@ def consent_in_force(*, partner: Partner, kind: str) -> bool:
 def partner_other(*, partner: Partner) -> Partner | None:
     """The other active partner of the couple, if there is one."""
     return Partner.objects.filter(couple_id=partner.couple_id, is_active=True).exclude(pk=partner.pk).first()
+
+
+def consents_of_partner(*, user, partner_id: int, purpose: Purpose = "clinical") -> QuerySet[Consent]:  # type: ignore[no-untyped-def]
+    """One partner's recorded consent decisions, latest first, in the given scope (consents_visible_to
+    is clinical only; a practice admin who records consents administratively must also read them).
+    A partner out of scope is a 404, like every selector that takes an id."""
+    partner = partner_get_for(user=user, partner_id=partner_id, purpose=purpose)
+    return partner.consents.select_related("partner").order_by("-recorded_at", "-id")

@@ -21,6 +21,12 @@ DEFAULTS: dict[str, Any] = {
     ],
     # Record an audit event when a clinician opens a note, check-in or safety flag.
     "AUDIT_READS": True,
+    # A pending occurrence this many hours past due is marked missed (assignment.missed).
+    "MISSED_AFTER_HOURS": 24,
+    # Webhook deliveries: give up (FAILED) after this many attempts; plain http:// endpoints on
+    # 127.0.0.1/localhost are accepted only with DEBUG or this switch (tests, local receivers).
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    "WEBHOOK_ALLOW_HTTP": False,
 }
 
 

@@ -10,4 +10,12 @@ BEAT_SCHEDULE = {
         "task": "cyclecare.tasks.safety_flags_notify_pending",
         "schedule": 60.0,
     },
+    "cyclecare-occurrences-mark-missed": {
+        "task": "cyclecare.tasks.occurrences_mark_missed_task",
+        "schedule": 300.0,
+    },
+    "cyclecare-webhook-deliveries-dispatch": {
+        "task": "cyclecare.tasks.webhook_deliveries_dispatch",
+        "schedule": 60.0,
+    },
 }

@@ -14,11 +14,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from clinician import events
 from clinician.audit import audit_record
 from clinician.models import Clinician, Practice, TherapySession
 from clinician.permissions import acting_clinician
 from couples.models import Couple, Partner
-from couples.services import require_treating_access
+from couples.services import require_couple_access, require_treating_access
 
 from . import scoring
 from .conf import cyclecare_settings
@@ -66,8 +67,8 @@ def cycle_map_save(
     positions = list(positions)
     partner_ids = [p.get("partner").pk if p.get("partner") else None for p in positions]
     active = set(couple.partners.filter(is_active=True).values_list("pk", flat=True))
-    if not positions or any(pid not in active for pid in partner_ids):
-        raise ValidationError({"positions": "Map each active partner of this couple."})
+    if set(partner_ids) != active:
+        raise ValidationError({"positions": "Map each active partner of this couple, and only them."})
     if len(set(partner_ids)) != len(partner_ids):
         raise ValidationError({"positions": "Each partner appears once in a map."})
     for position in positions:
@@ -155,6 +156,16 @@ def episode_record(
     episode.full_clean()
     episode.save()
     audit_record(actor=actor, action="episode.record", target=episode)
+    events.publish(
+        "episode.recorded",
+        practice_id=episode.practice_id,
+        data={
+            "episode_id": episode.pk,
+            "couple_id": episode.couple_id,
+            "source": episode.source,
+            "occurred_at": episode.occurred_at,
+        },
+    )
     return episode
 
 
@@ -347,6 +358,41 @@ def occurrence_materialise(
         )
 
 
+def occurrences_mark_missed(*, now: datetime.datetime | None = None, batch_size: int = 500) -> int:
+    """Mark pending occurrences due more than MISSED_AFTER_HOURS ago as missed, and publish
+    ``assignment.missed`` for each. Runs in short batches; rows another worker holds are
+    skipped (a late check-in may still complete a missed occurrence). Returns how many."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(hours=cyclecare_settings.MISSED_AFTER_HOURS)
+    marked = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Occurrence.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=Occurrence.Status.PENDING, due_at__lt=cutoff)
+                .select_related("assignment")
+                .order_by("due_at", "pk")[:batch_size]
+            )
+            if not batch:
+                return marked
+            Occurrence.objects.filter(pk__in=[o.pk for o in batch]).update(status=Occurrence.Status.MISSED)
+            for occurrence in batch:
+                audit_record(actor=None, action="occurrence.missed", target=occurrence, changes=["status"])
+                events.publish(
+                    "assignment.missed",
+                    practice_id=occurrence.practice_id,
+                    data={
+                        "assignment_id": occurrence.assignment_id,
+                        "occurrence_id": occurrence.pk,
+                        "partner_id": occurrence.partner_id,
+                        "couple_id": occurrence.assignment.couple_id,
+                        "due_at": occurrence.due_at,
+                    },
+                )
+        marked += len(batch)
+        if len(batch) < batch_size:
+            return marked
+
+
 # CHECK-INS
 # ------------------------------------------------------------------------------
 @transaction.atomic
@@ -358,9 +404,15 @@ def checkin_submit(
     occurrence: Occurrence | None = None,
     shared_with_partner: bool = False,
     submitted_at: datetime.datetime | None = None,
+    recorded_by: object | None = None,
 ) -> CheckIn:
     """Save a partner's check-in with its scores; complete the occurrence; raise a safety flag
-    on a positive safety answer or a clinical screen. One check-in per occurrence."""
+    on a positive safety answer or a clinical screen. One check-in per occurrence.
+
+    ``recorded_by`` is the clinician or integration client entering it for the partner (a paper
+    check-in, an import); None when the partner submits it themselves."""
+    if recorded_by is not None:
+        require_couple_access(recorded_by, partner.couple)
     if not partner.is_active:
         raise ValidationError({"partner": "This partner is no longer in treatment."})
     if instrument.practice_id not in (None, partner.practice_id):
@@ -409,7 +461,20 @@ def checkin_submit(
         occurrence.status = Occurrence.Status.COMPLETED
         occurrence.completed_at = submitted_at
         occurrence.save(update_fields=["status", "completed_at"])
-    audit_record(actor=partner, action="checkin.submit", target=checkin)
+    audit_record(actor=recorded_by or partner, action="checkin.submit", target=checkin)
+    # Ids only: answers and scores are PHI and stay here.
+    events.publish(
+        "checkin.completed",
+        practice_id=checkin.practice_id,
+        data={
+            "checkin_id": checkin.pk,
+            "partner_id": checkin.partner_id,
+            "couple_id": checkin.couple_id,
+            "instrument_code": instrument.code,
+            "occurrence_id": checkin.occurrence_id,
+            "submitted_at": checkin.submitted_at,
+        },
+    )
     if scoring.safety_items_positive(instrument.definition, cleaned):
         safety_flag_raise(partner=partner, source=SafetyFlag.Source.CHECK_IN, checkin=checkin)
     elif instrument.definition.get("safety_flag_when_clinical") and scores["clinical"]:
@@ -495,7 +560,9 @@ def safety_flag_acknowledge(*, user: AbstractBaseUser, flag: SafetyFlag) -> Safe
     flag = SafetyFlag.objects.select_for_update(of=("self",)).select_related("couple").get(pk=flag.pk)
     clinician = _clinical_access(user, flag.couple)
     if flag.status != SafetyFlag.Status.OPEN:
-        raise ValidationError({"status": "Only an open flag can be acknowledged."})
+        raise ValidationError(
+            {"status": ValidationError("Only an open flag can be acknowledged.", code="invalid_state")}
+        )
     flag.status = SafetyFlag.Status.ACKNOWLEDGED
     flag.acknowledged_by = clinician
     flag.acknowledged_at = timezone.now()
@@ -509,7 +576,9 @@ def safety_flag_resolve(*, user: AbstractBaseUser, flag: SafetyFlag, resolution_
     flag = SafetyFlag.objects.select_for_update(of=("self",)).select_related("couple").get(pk=flag.pk)
     clinician = _clinical_access(user, flag.couple)
     if flag.status == SafetyFlag.Status.RESOLVED:
-        raise ValidationError({"status": "This flag is already resolved."})
+        raise ValidationError(
+            {"status": ValidationError("This flag is already resolved.", code="invalid_state")}
+        )
     if not resolution_note.strip():
         raise ValidationError({"resolution_note": "Say how the concern was addressed."})
     now = timezone.now()

@@ -22,7 +22,7 @@ logger = logging.getLogger("cyclecare.api")
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Service error codes that are not plain "invalid input".
 FORBIDDEN_CODES = {"forbidden", "clinician_only", "not_clinician"}
-CONFLICT_CODES = {"signed", "duplicate", "already_completed", "third_partner"}
+CONFLICT_CODES = {"signed", "duplicate", "already_completed", "third_partner", "invalid_state"}
 TITLES = {
     400: "Invalid input.",
     401: "Authentication required.",

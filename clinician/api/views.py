@@ -35,6 +35,9 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
 
 
 class ClinicianFilter(django_filters.FilterSet):
+    # Ids filter as plain numbers: an unknown id and an out-of-scope id both give an empty list.
+    supervisor = django_filters.NumberFilter()
+
     class Meta:
         model = Clinician
         fields = ["role", "is_active", "is_prelicensed", "supervisor"]
@@ -55,6 +58,8 @@ class ClinicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
 class SessionFilter(django_filters.FilterSet):
     starts_after = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
     starts_before = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    couple = django_filters.NumberFilter()
+    clinician = django_filters.NumberFilter()
 
     class Meta:
         model = TherapySession
@@ -109,6 +114,8 @@ class SessionViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
 class NoteFilter(django_filters.FilterSet):
     couple = django_filters.NumberFilter(field_name="session__couple")
+    session = django_filters.NumberFilter()
+    author = django_filters.NumberFilter()
     signed_after = django_filters.IsoDateTimeFilter(field_name="signed_at", lookup_expr="gte")
     signed_before = django_filters.IsoDateTimeFilter(field_name="signed_at", lookup_expr="lt")
 
@@ -173,7 +180,13 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
     @extend_schema(
         methods=["post"], request=serializers.AddendumSerializer, responses=serializers.AddendumSerializer
     )
-    @action(detail=True, methods=["get", "post"], serializer_class=serializers.AddendumSerializer)
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        serializer_class=serializers.AddendumSerializer,
+        pagination_class=None,
+        filter_backends=[],
+    )
     def addenda(self, request, pk=None):  # type: ignore[no-untyped-def]
         note = self.get_object()
         if request.method == "GET":

@@ -10,11 +10,21 @@ from rest_framework.routers import SimpleRouter
 from clinician.api.errors import api_not_found
 from clinician.api.urls import router as clinician_router
 from couples.api.urls import router as couples_router
+from cyclecare.api.checkins import router as checkins_router
 from cyclecare.api.cycle import router as cycle_router
 from cyclecare.api.fhir import urlpatterns as fhir_urlpatterns
+from cyclecare.api.reports import router as reports_router
+from cyclecare.api.webhooks import router as webhooks_router
 
 router = SimpleRouter()
-for app_router in (clinician_router, couples_router, cycle_router):
+for app_router in (
+    clinician_router,
+    couples_router,
+    cycle_router,
+    webhooks_router,
+    checkins_router,
+    reports_router,
+):
     router.registry.extend(app_router.registry)
 
 urlpatterns = [

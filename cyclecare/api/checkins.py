@@ -1,0 +1,264 @@
+"""Instruments, check-ins and safety flags in the API. Thin: selectors read, services write.
+
+Partners submit check-ins through their own pages; here a clinician records one completed on
+paper in session, or an integration imports one from another system. Answers are clinical:
+the selectors show them to the treating clinician and supervisor, and to integration clients of
+the practice. Safety flags are for clinicians only and carry ids, never answers.
+"""
+
+import django_filters
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from clinician.api.fields import ScopedPrimaryKeyRelatedField
+from clinician.api.idempotency import ServiceCreateMixin
+from clinician.api.pagination import NewestFirstCursorPagination
+from clinician.api.viewsets import ScopedViewSet
+from couples import selectors as couples_selectors
+from cyclecare import scoring, selectors, services
+from cyclecare.models import CheckIn, Instrument, SafetyFlag
+
+
+def _pk_from_url(kwargs: dict) -> int:
+    try:
+        return int(kwargs["pk"])
+    except (KeyError, TypeError, ValueError):
+        raise Http404 from None
+
+
+# SERIALIZERS
+# ------------------------------------------------------------------------------
+class InstrumentSerializer(serializers.ModelSerializer):
+    definition = serializers.JSONField(
+        read_only=True, help_text="Items (text, response types), scoring, cutoffs and reliable change."
+    )
+
+    class Meta:
+        model = Instrument
+        fields = ["id", "code", "version", "name", "licence", "definition"]
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "number", "nullable": True},
+        "description": "Subscale name → score (null where an item of it was not answered).",
+    }
+)
+class SubscaleScoresField(serializers.DictField):
+    pass
+
+
+class CheckInSerializer(serializers.ModelSerializer):
+    answers = serializers.DictField(read_only=True, help_text="Item code → answer.")
+    total_score = serializers.DecimalField(
+        max_digits=7, decimal_places=2, read_only=True, allow_null=True, coerce_to_string=False
+    )
+    subscale_scores = SubscaleScoresField(read_only=True)
+    clinical = serializers.SerializerMethodField(
+        help_text="Whether the total is in the instrument's clinical range (null: no cutoff or no total)."
+    )
+
+    class Meta:
+        model = CheckIn
+        fields = [
+            "id",
+            "couple",
+            "partner",
+            "instrument",
+            "occurrence",
+            "submitted_at",
+            "answers",
+            "total_score",
+            "subscale_scores",
+            "clinical",
+            "shared_with_partner",
+        ]
+        read_only_fields = fields
+
+    def get_clinical(self, checkin: CheckIn) -> bool | None:
+        return scoring.in_clinical_range(checkin.instrument.definition, checkin.total_score)
+
+
+def _partners_in_scope(*, user):  # type: ignore[no-untyped-def]
+    return couples_selectors.partners_visible_to(user=user).filter(is_active=True)
+
+
+class CheckInRecordSerializer(serializers.Serializer):
+    partner = ScopedPrimaryKeyRelatedField(selector=_partners_in_scope)
+    instrument = ScopedPrimaryKeyRelatedField(selector=selectors.instruments_available_to)
+    answers = serializers.DictField(help_text="Item code → answer, as the instrument defines them.")
+    occurrence = ScopedPrimaryKeyRelatedField(
+        selector=selectors.occurrences_visible_to, required=False, allow_null=True
+    )
+    submitted_at = serializers.DateTimeField(
+        required=False, help_text="When the partner answered; default now."
+    )
+
+
+class SafetyFlagSerializer(serializers.ModelSerializer):
+    """Ids, state and who handled it — never the answers that raised it."""
+
+    class Meta:
+        model = SafetyFlag
+        fields = [
+            "id",
+            "couple",
+            "partner",
+            "checkin",
+            "source",
+            "status",
+            "raised_at",
+            "clinician_notified_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "resolution_note",
+        ]
+        read_only_fields = fields
+
+
+class SafetyFlagResolveSerializer(serializers.Serializer):
+    resolution_note = serializers.CharField(max_length=5_000, help_text="How the concern was addressed.")
+
+
+# FILTERS
+# ------------------------------------------------------------------------------
+# Ids are plain numbers, not model choices: a choice filter would look the id up among all
+# practices' rows and answer "invalid choice" only for ids that do not exist anywhere.
+class InstrumentFilter(django_filters.FilterSet):
+    class Meta:
+        model = Instrument
+        fields = ["code"]
+
+
+class CheckInFilter(django_filters.FilterSet):
+    couple = django_filters.NumberFilter(field_name="couple")
+    partner = django_filters.NumberFilter(field_name="partner")
+    instrument = django_filters.NumberFilter(field_name="instrument")
+    instrument_code = django_filters.CharFilter(field_name="instrument__code")
+    submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
+
+    class Meta:
+        model = CheckIn
+        fields = ["couple", "partner", "instrument", "instrument_code", "submitted_after", "submitted_before"]
+
+
+class SafetyFlagFilter(django_filters.FilterSet):
+    couple = django_filters.NumberFilter(field_name="couple")
+
+    class Meta:
+        model = SafetyFlag
+        fields = ["status", "couple"]
+
+
+# VIEWS
+# ------------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(summary="Instruments available to the caller's practice"),
+    retrieve=extend_schema(summary="One instrument with its definition"),
+)
+class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Shipped instruments and the practice's licensed ones. Definitions are item text, not PHI."""
+
+    serializer_class = InstrumentSerializer
+    filterset_class = InstrumentFilter
+    ordering_fields = ["code", "version", "id"]
+    ordering = ["code", "-version", "id"]
+
+    model = Instrument
+
+    def select(self, user):  # type: ignore[no-untyped-def]
+        return selectors.instruments_available_to(user=user)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Check-ins in scope, newest first (cursor pagination)"),
+    retrieve=extend_schema(summary="One check-in (the read is audited)"),
+)
+@extend_schema_view(
+    create=extend_schema(request=CheckInRecordSerializer, summary="Record a partner's check-in")
+)
+class CheckInViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """A partner's answers and scores. Partners submit on their own pages; a clinician may record
+    one completed on paper, and an integration may import one (scored and audited the same way)."""
+
+    create_serializer_class = CheckInRecordSerializer
+
+    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+        return services.checkin_submit(recorded_by=self.request.user, **validated_data)
+
+    serializer_class = CheckInSerializer
+    filterset_class = CheckInFilter
+    # The cursor fixes the order; a client-chosen ordering would break it.
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = NewestFirstCursorPagination
+    cursor_ordering = ("-submitted_at", "-id")
+
+    model = CheckIn
+
+    def select(self, user):  # type: ignore[no-untyped-def]
+        return selectors.checkins_visible_to(user=user)
+
+    def get_object(self):  # type: ignore[no-untyped-def]
+        # The selector records the read in the audit trail.
+        return selectors.checkin_get_for(user=self.request.user, checkin_id=_pk_from_url(self.kwargs))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Safety flags on the caller's caseload (clinicians only)"),
+    retrieve=extend_schema(summary="One safety flag (the read is audited)"),
+)
+class SafetyFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Raised by a partner's private safety answer; the treating clinician (and supervisor)
+    acknowledges and resolves it. Integration tokens are refused."""
+
+    serializer_class = SafetyFlagSerializer
+    filterset_class = SafetyFlagFilter
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["raised_at", "id"]
+    ordering = ["-raised_at", "-id"]
+    allow_integrations = False
+
+    model = SafetyFlag
+
+    def select(self, user):  # type: ignore[no-untyped-def]
+        return selectors.safety_flags_visible_to(user=user)
+
+    def get_object(self):  # type: ignore[no-untyped-def]
+        # The selector records the read in the audit trail.
+        return selectors.safety_flag_get_for(user=self.request.user, flag_id=_pk_from_url(self.kwargs))
+
+    @extend_schema(request=None, responses=SafetyFlagSerializer, summary="Acknowledge an open flag")
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):  # type: ignore[no-untyped-def]
+        flag = services.safety_flag_acknowledge(user=request.user, flag=self.get_object())
+        return Response(self.get_serializer(flag).data)
+
+    @extend_schema(
+        request=SafetyFlagResolveSerializer, responses=SafetyFlagSerializer, summary="Resolve a flag"
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):  # type: ignore[no-untyped-def]
+        flag = self.get_object()
+        form = SafetyFlagResolveSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        flag = services.safety_flag_resolve(
+            user=request.user, flag=flag, resolution_note=form.validated_data["resolution_note"]
+        )
+        return Response(self.get_serializer(flag).data)
+
+
+router = SimpleRouter()
+router.register("instruments", InstrumentViewSet, basename="instrument")
+router.register("checkins", CheckInViewSet, basename="checkin")
+router.register("safety-flags", SafetyFlagViewSet, basename="safety-flag")

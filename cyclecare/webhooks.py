@@ -1,0 +1,396 @@
+"""Webhooks for integrations: endpoints a practice registers, and signed deliveries of its events.
+
+Outbox, as for reminders (DESIGN §4): a domain event (``clinician.events``) is turned into one
+``WebhookDelivery`` row per subscribed endpoint *in the transaction that caused it*, and the send
+is enqueued with ``transaction.on_commit``. A delivery is claimed (PENDING → SENDING, committed)
+before the POST, recorded after it, and retried with exponential backoff by the periodic
+dispatcher (``webhook_deliveries_dispatch``) — never by long ETA tasks. A reconciler returns rows
+left in SENDING by a lost worker. Delivery is at least once: receivers de-duplicate on the
+``Cyclecare-Delivery`` header (the event id).
+
+What a receiver gets::
+
+    POST <endpoint url>
+    Content-Type: application/json
+    Cyclecare-Event: note.signed
+    Cyclecare-Delivery: 6f0c…            (event id, the same on every retry)
+    Cyclecare-Timestamp: 1764032400      (unix seconds of this attempt)
+    Cyclecare-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>
+
+    {"id": "6f0c…", "type": "note.signed", "created": "…Z", "data": {"note_id": 7, …}}
+
+Payloads carry ids, codes and times only — no names, note text, answers or scores; a receiver
+reads the records it needs through the API with its own token. Receivers check the signature
+with ``verify_signature`` (or its few lines in their own language).
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from clinician.audit import audit_record
+from clinician.models import Clinician
+from clinician.permissions import acting_clinician, is_integration
+
+from .conf import cyclecare_settings
+from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+SIGNATURE_VERSION = "v1"
+REQUEST_TIMEOUT_SECONDS = 10
+BACKOFF_BASE = datetime.timedelta(seconds=30)
+BACKOFF_CAP = datetime.timedelta(hours=6)
+# A claimed delivery whose result was never recorded (a killed worker) is retried after this.
+SENDING_STUCK_AFTER = datetime.timedelta(minutes=10)
+DISPATCH_BATCH = 1000
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+USER_AGENT = "cyclecare-webhooks/1"
+MAX_ERROR_LENGTH = WebhookDelivery._meta.get_field("last_error").max_length
+
+
+# SUBSCRIBER (the outbox)
+# ------------------------------------------------------------------------------
+def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any]) -> None:
+    """Record one delivery per active endpoint of the practice subscribed to ``event``, in the
+    caller's transaction, and enqueue the sends once it commits."""
+    if event not in WebhookEvent.values:
+        return
+    # Filtered here, not with a JSON "contains" lookup, which SQLite lacks; a practice has few.
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(practice_id=practice_id, is_active=True).only(
+            "pk", "practice_id", "events"
+        )
+        if event in endpoint.events
+    ]
+    if not endpoints:
+        return
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    payload = {"id": str(event_id), "type": event, "created": _iso(now), "data": data}
+    delivery_ids = [
+        WebhookDelivery.objects.create(
+            practice_id=practice_id,
+            endpoint=endpoint,
+            event_id=event_id,
+            event=event,
+            payload=payload,
+            next_attempt_at=now,
+        ).pk
+        for endpoint in endpoints
+    ]
+    from .tasks import webhook_deliver
+
+    transaction.on_commit(lambda: [webhook_deliver.delay(pk) for pk in delivery_ids])
+
+
+# ENDPOINTS
+# ------------------------------------------------------------------------------
+def _managed_practice_id(user: AbstractBaseUser) -> int:
+    """The practice whose endpoints the caller may change: a practice admin's own, or an
+    integration client's with the ``write`` scope. Anyone else is refused."""
+    if is_integration(user):
+        if user.has_scope("write"):
+            return user.practice_id
+    else:
+        clinician = acting_clinician(user)
+        if clinician is not None and clinician.role == Clinician.Role.PRACTICE_ADMIN:
+            return clinician.practice_id
+    raise ValidationError(
+        "Only the practice admin or an integration client can manage webhooks.", code="forbidden"
+    )
+
+
+def _clean_url(url: str) -> str:
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValidationError({"url": "Put no credentials in the URL; deliveries are signed instead."})
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    local_http_allowed = settings.DEBUG or cyclecare_settings.WEBHOOK_ALLOW_HTTP
+    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS and local_http_allowed:
+        return url
+    raise ValidationError({"url": ValidationError("Webhook URLs must use https://.", code="https_required")})
+
+
+def _clean_events(events: Any) -> list[str]:
+    if not isinstance(events, list | tuple) or not events:
+        raise ValidationError({"events": "Choose at least one event."})
+    unknown = sorted({str(e) for e in events} - set(WebhookEvent.values))
+    if unknown:
+        raise ValidationError({"events": f"Unknown event(s): {', '.join(unknown)}."})
+    return sorted(set(events))
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, user: AbstractBaseUser, url: str, events: list[str], description: str = ""
+) -> WebhookEndpoint:
+    """Register an endpoint of the caller's practice. Its signing secret is on the returned
+    object; show it to the caller this once (the API never shows it again)."""
+    practice_id = _managed_practice_id(user)
+    endpoint = WebhookEndpoint(
+        practice_id=practice_id,
+        url=_clean_url(url),
+        events=_clean_events(events),
+        description=(description or "").strip(),
+        secret=secrets.token_urlsafe(32),
+    )
+    endpoint.full_clean()
+    endpoint.save()
+    audit_record(actor=user, action="webhook_endpoint.create", target=endpoint)
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *,
+    user: AbstractBaseUser,
+    endpoint: WebhookEndpoint,
+    events: list[str] | None = None,
+    description: str | None = None,
+    is_active: bool | None = None,
+) -> WebhookEndpoint:
+    """Change what an endpoint receives, its description, or switch it off and on."""
+    practice_id = _managed_practice_id(user)
+    endpoint = (
+        WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk, practice_id=practice_id).first()
+    )
+    if endpoint is None:
+        raise ValidationError({"endpoint": "No such webhook endpoint in your practice."})
+    changes = {}
+    if events is not None:
+        changes["events"] = _clean_events(events)
+    if description is not None:
+        changes["description"] = description.strip()
+    if is_active is not None:
+        changes["is_active"] = bool(is_active)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    if changes:
+        endpoint.full_clean()
+        endpoint.save(update_fields=list(changes))
+        audit_record(actor=user, action="webhook_endpoint.update", target=endpoint, changes=changes)
+    return endpoint
+
+
+def webhook_endpoint_deactivate(*, user: AbstractBaseUser, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Stop sending to an endpoint; deliveries still waiting for it fail rather than go out."""
+    return webhook_endpoint_update(user=user, endpoint=endpoint, is_active=False)
+
+
+# SELECTORS
+# ------------------------------------------------------------------------------
+def _visible_practice_id(user: AbstractBaseUser) -> int | None:
+    """Webhooks are the practice's plumbing: its admin and its integration clients see them."""
+    if is_integration(user):
+        return user.practice_id
+    clinician = acting_clinician(user)
+    if clinician is not None and clinician.role == Clinician.Role.PRACTICE_ADMIN:
+        return clinician.practice_id
+    return None
+
+
+def webhook_endpoints_visible_to(*, user: AbstractBaseUser) -> QuerySet[WebhookEndpoint]:
+    """The endpoints of the caller's practice (practice admin or integration client); else none."""
+    practice_id = _visible_practice_id(user)
+    if practice_id is None:
+        return WebhookEndpoint.objects.none()
+    return WebhookEndpoint.objects.filter(practice_id=practice_id)
+
+
+def webhook_deliveries_visible_to(*, user: AbstractBaseUser) -> QuerySet[WebhookDelivery]:
+    """The delivery log of the caller's practice (practice admin or integration client)."""
+    practice_id = _visible_practice_id(user)
+    if practice_id is None:
+        return WebhookDelivery.objects.none()
+    return WebhookDelivery.objects.filter(practice_id=practice_id, endpoint__practice_id=practice_id)
+
+
+# DELIVERY
+# ------------------------------------------------------------------------------
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The ``Cyclecare-Signature`` header value for a body sent at ``timestamp``."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_VERSION}={digest}"
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str | int,
+    body: bytes | str,
+    header: str,
+    tolerance: int = 300,
+    now: float | None = None,
+) -> bool:
+    """For receivers: is this delivery genuine and fresh?
+
+    ``timestamp`` is the ``Cyclecare-Timestamp`` header, ``body`` the raw request body (bytes,
+    exactly as received — not re-serialised JSON), ``header`` the ``Cyclecare-Signature`` header.
+    True when one of the header's comma-separated ``v1=`` signatures is the HMAC-SHA256 of
+    ``f"{timestamp}.{body}"`` under the endpoint's secret and the timestamp is within
+    ``tolerance`` seconds of now (replays of old deliveries fail). Compared in constant time.
+    """
+    try:
+        sent_at = int(str(timestamp).strip())
+    except ValueError:
+        return False
+    current = timezone.now().timestamp() if now is None else now
+    if abs(current - sent_at) > tolerance:
+        return False
+    raw = body.encode() if isinstance(body, str) else body
+    expected = sign(secret, sent_at, raw)
+    return any(
+        hmac.compare_digest(candidate.strip().encode(), expected.encode())
+        for candidate in (header or "").split(",")
+    )
+
+
+def backoff(attempts: int) -> datetime.timedelta:
+    """Wait before the next attempt after ``attempts`` failed ones: 30 s, 1 min, 2 min … ≤ 6 h."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (recorded as a failed attempt), never followed: the signed body
+    goes only to the URL the practice registered."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    """POST and return (status code or None, error text or ""). Response bodies are never read
+    into our records: they are the receiver's and may echo anything."""
+    # The scheme was checked when the endpoint was saved: https, or local http by setting.
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        opener = urllib.request.build_opener(_NoRedirects)
+        with opener.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code, f"HTTP {exc.code}"
+    except urllib.error.URLError as exc:
+        return None, f"{type(exc.reason).__name__}: {exc.reason}"
+    except (OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def webhook_deliver(*, delivery_id: int) -> str:
+    """Send one due delivery and record the outcome; returns the delivery's new status, or
+    "skipped" when it is not due, already taken or done. Safe to call twice."""
+    claimed_at = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
+            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=claimed_at)
+            .first()
+        )
+        if delivery is None:
+            return "skipped"
+        endpoint = delivery.endpoint
+        if not endpoint.is_active:
+            delivery.status = WebhookDelivery.Status.FAILED
+            delivery.last_error = "The endpoint is deactivated."
+            delivery.save(update_fields=["status", "last_error"])
+            return delivery.status
+        delivery.status = WebhookDelivery.Status.SENDING
+        delivery.last_attempt_at = claimed_at
+        delivery.save(update_fields=["status", "last_attempt_at"])
+
+    # The claim is committed: other workers skip the row while we are on the network.
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = int(claimed_at.timestamp())
+    status_code, error = _post(
+        endpoint.url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Cyclecare-Event": delivery.event,
+            "Cyclecare-Delivery": str(delivery.event_id),
+            "Cyclecare-Timestamp": str(timestamp),
+            "Cyclecare-Signature": sign(endpoint.secret, timestamp, body),
+        },
+    )
+    return _record_attempt(delivery, claimed_at=claimed_at, status_code=status_code, error=error)
+
+
+def _record_attempt(
+    delivery: WebhookDelivery, *, claimed_at: datetime.datetime, status_code: int | None, error: str
+) -> str:
+    attempts = delivery.attempts + 1
+    now = timezone.now()
+    changes: dict[str, Any] = {"attempts": attempts, "last_status_code": status_code}
+    if status_code is not None and 200 <= status_code < 300:
+        changes.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now, last_error="")
+    elif attempts >= cyclecare_settings.WEBHOOK_MAX_ATTEMPTS:
+        changes.update(status=WebhookDelivery.Status.FAILED, last_error=error[:MAX_ERROR_LENGTH])
+    else:
+        changes.update(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at=claimed_at + backoff(attempts),
+            last_error=error[:MAX_ERROR_LENGTH],
+        )
+    # Only our own claim: if the reconciler took the row back meanwhile, its state stands.
+    WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=WebhookDelivery.Status.SENDING, last_attempt_at=claimed_at
+    ).update(**changes)
+    return changes["status"]
+
+
+def webhook_deliveries_due(*, now: datetime.datetime | None = None, limit: int = DISPATCH_BATCH) -> list[int]:
+    """Ids of pending deliveries whose next attempt is due, oldest first."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now()
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def webhook_deliveries_reclaim_stuck(*, now: datetime.datetime | None = None) -> int:
+    """Reconciler: a delivery claimed more than SENDING_STUCK_AFTER ago with no result recorded
+    (its worker died) counts as a failed attempt and goes back to PENDING, due now — or FAILED
+    once out of attempts, so a delivery that kills its worker cannot loop for ever."""
+    now = now or timezone.now()
+    stuck = WebhookDelivery.objects.select_for_update(skip_locked=True).filter(
+        status=WebhookDelivery.Status.SENDING, last_attempt_at__lt=now - SENDING_STUCK_AFTER
+    )[:DISPATCH_BATCH]
+    count = 0
+    for delivery in stuck:
+        delivery.attempts += 1
+        delivery.last_status_code = None
+        delivery.last_error = "No result was recorded for the attempt (worker lost)."
+        if delivery.attempts >= cyclecare_settings.WEBHOOK_MAX_ATTEMPTS:
+            delivery.status = WebhookDelivery.Status.FAILED
+        else:
+            delivery.status = WebhookDelivery.Status.PENDING
+            delivery.next_attempt_at = now
+        delivery.save(
+            update_fields=["attempts", "last_status_code", "last_error", "status", "next_attempt_at"]
+        )
+        count += 1
+    return count
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
