@@ -27,8 +27,10 @@ with ``verify_signature`` (or its few lines in their own language).
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -114,15 +116,45 @@ def _managed_practice_id(user: AbstractBaseUser) -> int:
     )
 
 
+def _local_allowed() -> bool:
+    return settings.DEBUG or cyclecare_settings.WEBHOOK_ALLOW_HTTP
+
+
+def _private_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return not ip.is_global or ip.is_multicast
+
+
+def destination_refused(host: str) -> str:
+    """Why a delivery may not go to ``host`` (server-side request forgery guard), or "".
+    Every address the name resolves to must be public; local hosts only in development/tests."""
+    if host in LOCAL_HOSTS and _local_allowed():
+        return ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return "the host name does not resolve"
+    if not addresses or any(_private_address(address) for address in addresses):
+        return "the host is on a private, loopback or reserved network"
+    return ""
+
+
 def _clean_url(url: str) -> str:
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.username or parts.password:
         raise ValidationError({"url": "Put no credentials in the URL; deliveries are signed instead."})
-    if parts.scheme == "https" and parts.hostname:
+    host = parts.hostname or ""
+    try:
+        if host and _private_address(host) and not (host in LOCAL_HOSTS and _local_allowed()):
+            raise ValidationError(
+                {"url": ValidationError("Webhook URLs must be public addresses.", code="private")}
+            )
+    except ValueError:
+        pass  # a name, not an address literal: checked when each delivery resolves it
+    if parts.scheme == "https" and host:
         return url
-    local_http_allowed = settings.DEBUG or cyclecare_settings.WEBHOOK_ALLOW_HTTP
-    if parts.scheme == "http" and parts.hostname in LOCAL_HOSTS and local_http_allowed:
+    if parts.scheme == "http" and host in LOCAL_HOSTS and _local_allowed():
         return url
     raise ValidationError({"url": ValidationError("Webhook URLs must use https://.", code="https_required")})
 
@@ -276,7 +308,11 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
     """POST and return (status code or None, error text or ""). Response bodies are never read
     into our records: they are the receiver's and may echo anything."""
-    # The scheme was checked when the endpoint was saved: https, or local http by setting.
+    # The scheme was checked when the endpoint was saved: https, or local http by setting. The
+    # destination is re-checked on every send, since DNS answers change.
+    refused = destination_refused(urlsplit(url).hostname or "")
+    if refused:
+        return None, f"Refused: {refused}."
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
         opener = urllib.request.build_opener(_NoRedirects)

@@ -651,3 +651,33 @@ def test_endpoint_events_must_be_known(alpha, receiver):  # type: ignore[no-unty
         with pytest.raises(ValidationError) as caught:
             webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=events_)
         assert "events" in caught.value.message_dict
+
+
+# SERVER-SIDE REQUEST FORGERY GUARD
+# ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "host", ["10.0.0.5", "192.168.1.10", "169.254.169.254", "127.0.0.1", "[::1]", "100.64.0.1"]
+)
+def test_private_destinations_are_refused_at_registration(settings, host):
+    from cyclecare.webhooks import _clean_url
+
+    settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": False}
+    settings.DEBUG = False
+    with pytest.raises(ValidationError):
+        _clean_url(f"https://{host}/hooks")
+
+
+def test_names_resolving_to_private_addresses_are_refused_when_sending(settings, monkeypatch):
+    import socket
+
+    from cyclecare import webhooks
+
+    settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": False}
+    settings.DEBUG = False
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", ("10.1.2.3", 443))])
+    status, error = webhooks._post("https://hooks.clinic.example/in", b"{}", {})
+    assert status is None and error.startswith("Refused")
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", ("93.184.216.34", 443))]
+    )
+    assert webhooks.destination_refused("hooks.clinic.example") == ""
