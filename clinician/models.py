@@ -17,6 +17,14 @@ class Practice(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     time_zone = models.CharField(max_length=64, default="America/New_York", validators=[validate_time_zone])
+    crisis_resources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            'Shown to a partner after a safety answer: [{"name": ..., "contact": ...}]. '
+            "Empty: cyclecare's defaults (988 and the National Domestic Violence Hotline)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

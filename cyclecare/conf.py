@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
         {"name": "988 Suicide & Crisis Lifeline", "contact": "Call or text 988"},
         {"name": "National Domestic Violence Hotline", "contact": "1-800-799-7233 or text START to 88788"},
     ],
+    # How long a reminder's check-in link works, and a partner's home link.
+    "CHECKIN_LINK_HOURS": 72,
+    "HOME_LINK_HOURS": 24 * 14,
     # Record an audit event when a clinician opens a note, check-in or safety flag.
     "AUDIT_READS": True,
     # A pending occurrence this many hours past due is marked missed (assignment.missed).

@@ -310,6 +310,41 @@ class CheckIn(models.Model):
         return f"Check-in #{self.pk} ({self.instrument.code}) by partner #{self.partner_id}"
 
 
+class PartnerLink(models.Model):
+    """A partner's way in without a password: an opaque, expiring token for one partner (and,
+    for a check-in, one occurrence). Only a hash of the token is stored. Opening the link (GET)
+    never uses it up — mail scanners prefetch links; a successful POST does."""
+
+    class Purpose(models.TextChoices):
+        CHECK_IN = "check_in", _("Check-in")
+        HOME = "home", _("Partner home (history, episode log)")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.CASCADE, related_name="links")
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    occurrence = models.ForeignKey(
+        Occurrence, on_delete=models.CASCADE, null=True, blank=True, related_name="links"
+    )
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(purpose="check_in") & Q(occurrence__isnull=False))
+                | (Q(purpose="home") & Q(occurrence__isnull=True)),
+                name="partnerlink_checkin_has_occurrence",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} link for partner #{self.partner_id}"
+
+
 class SafetyFlag(models.Model):
     """Raised by a partner's private safety answer. Visible to the clinician only."""
 

@@ -1,0 +1,119 @@
+"""Partner links: how a partner gets in without a password.
+
+A link carries an opaque random token; only its SHA-256 is stored, so a database leak yields no
+working links. A link works for one partner (and, for a check-in, one occurrence) until it
+expires. Opening it (GET) never uses it up — mail scanners prefetch links; the successful POST
+that submits the check-in does, in the same transaction as the check-in.
+"""
+
+import datetime
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from couples.models import Partner
+
+from . import services
+from .conf import cyclecare_settings
+from .models import CheckIn, Occurrence, PartnerLink
+
+
+class LinkState:
+    VALID = "valid"
+    EXPIRED = "expired"
+    USED = "used"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class ResolvedLink:
+    state: str
+    link: PartnerLink | None = None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def partner_link_issue(
+    *,
+    partner: Partner,
+    purpose: str,
+    occurrence: Occurrence | None = None,
+    valid_for: datetime.timedelta | None = None,
+) -> tuple[PartnerLink, str]:
+    """Make a link; returns the row and the token (shown once, in the reminder)."""
+    if occurrence is not None and occurrence.partner_id != partner.pk:
+        raise ValidationError({"occurrence": "A link is for the partner the occurrence belongs to."})
+    if valid_for is None:
+        hours = (
+            cyclecare_settings.CHECKIN_LINK_HOURS
+            if purpose == PartnerLink.Purpose.CHECK_IN
+            else cyclecare_settings.HOME_LINK_HOURS
+        )
+        valid_for = datetime.timedelta(hours=hours)
+    token = secrets.token_urlsafe(32)
+    link = PartnerLink(
+        practice_id=partner.practice_id,
+        partner=partner,
+        purpose=purpose,
+        occurrence=occurrence,
+        token_sha256=_digest(token),
+        expires_at=timezone.now() + valid_for,
+    )
+    link.full_clean()
+    link.save()
+    return link, token
+
+
+def partner_link_resolve(*, token: str) -> ResolvedLink:
+    """What a token opens, without using it up. Unknown, expired and used links say so and
+    carry nothing a stranger could use."""
+    if not token or len(token) > 100:
+        return ResolvedLink(LinkState.INVALID)
+    link = (
+        PartnerLink.objects.select_related("partner", "partner__couple", "occurrence__assignment__instrument")
+        .filter(token_sha256=_digest(token))
+        .first()
+    )
+    if link is None or not link.partner.is_active:
+        return ResolvedLink(LinkState.INVALID)
+    if link.used_at is not None or (
+        link.occurrence is not None and link.occurrence.status == Occurrence.Status.COMPLETED
+    ):
+        return ResolvedLink(LinkState.USED, link)
+    if link.expires_at <= timezone.now() or (
+        link.occurrence is not None and link.occurrence.status == Occurrence.Status.CANCELLED
+    ):
+        return ResolvedLink(LinkState.EXPIRED, link)
+    return ResolvedLink(LinkState.VALID, link)
+
+
+@transaction.atomic
+def checkin_submit_via_link(*, token: str, answers: dict, shared_with_partner: bool = False) -> CheckIn:
+    """Submit the check-in a link is for, and use the link up — both or neither. A replayed or
+    double POST finds the link used and creates nothing."""
+    resolved = partner_link_resolve(token=token)
+    if resolved.state != LinkState.VALID or resolved.link.purpose != PartnerLink.Purpose.CHECK_IN:
+        raise ValidationError(
+            {"link": ValidationError(f"This link is {resolved.state}.", code=resolved.state)}
+        )
+    # Lock the link row: two concurrent POSTs cannot both pass the check below.
+    link = PartnerLink.objects.select_for_update().get(pk=resolved.link.pk)
+    if link.used_at is not None:
+        raise ValidationError({"link": ValidationError("This link is used.", code=LinkState.USED)})
+    occurrence = resolved.link.occurrence
+    checkin = services.checkin_submit(
+        partner=resolved.link.partner,
+        instrument=occurrence.assignment.instrument,
+        occurrence=occurrence,
+        answers=answers,
+        shared_with_partner=shared_with_partner,
+    )
+    link.used_at = timezone.now()
+    link.save(update_fields=["used_at"])
+    return checkin
