@@ -1,7 +1,15 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from clinician.admin import ReadOnlyAdmin
+from clinician.models import Practice
 
+from . import instrument_files
 from .models import (
     Assignment,
     CheckIn,
@@ -39,10 +47,96 @@ class CycleEpisodeAdmin(ReadOnlyAdmin):
     date_hierarchy = "occurred_at"
 
 
+class InstrumentUploadForm(forms.Form):
+    """The operator's upload: a definition file checked by the same parser as ``load_instrument``."""
+
+    definition_file = forms.FileField(
+        label=_("Definition file"),
+        help_text=_("JSON or YAML (.json, .yaml, .yml) with code, version, name, licence and definition."),
+    )
+    practice = forms.ModelChoiceField(
+        queryset=Practice.objects.order_by("name"),
+        required=False,
+        empty_label=_("— none: shipped with cyclecare, offered to every practice —"),
+        help_text=_("The practice that holds the licence. Licensed instruments always belong to one."),
+    )
+    replace_inactive = forms.BooleanField(
+        label=_("Retire earlier versions"),
+        required=False,
+        help_text=_(
+            "Mark earlier versions of this code inactive: they stay for the check-ins that used them, "
+            "but are no longer offered for new assignments."
+        ),
+    )
+
+    spec: instrument_files.InstrumentSpec
+
+    def clean_definition_file(self):  # type: ignore[no-untyped-def]
+        upload = self.cleaned_data["definition_file"]
+        if upload.size > instrument_files.MAX_CHARS:
+            raise forms.ValidationError(
+                _("The file is larger than %(kb)s kB; a definition is far smaller."),
+                params={"kb": instrument_files.MAX_CHARS // 1000},
+            )
+        text = instrument_files.decode_instrument_file(upload.read())
+        self.spec = instrument_files.parse_instrument_file(text, filename=upload.name)
+        return upload
+
+
 @admin.register(Instrument)
 class InstrumentAdmin(ReadOnlyAdmin):
+    """Instruments are versioned data: the operator uploads a definition file (validated, with
+    errors by line); a loaded version is read-only for good — a change is a new version."""
+
     list_display = ("name", "code", "version", "practice", "is_active")
     list_filter = ("is_active",)
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # Instruments are not PHI, but what a practice may load is the operator's call.
+        return request.user.is_superuser
+
+    def add_view(self, request, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = InstrumentUploadForm(request.POST, request.FILES) if posted else InstrumentUploadForm()
+        if posted and form.is_valid():
+            try:
+                result = instrument_files.instrument_load(
+                    form.spec,
+                    practice=form.cleaned_data["practice"],
+                    replace_inactive=form.cleaned_data["replace_inactive"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                form.add_error("definition_file", exc)
+            else:
+                instrument = result.instrument
+                self.log_addition(request, instrument, [{"added": {}}])
+                loaded = _("Loaded %(name)s (%(code)s v%(version)s).") % {
+                    "name": instrument.name,
+                    "code": instrument.code,
+                    "version": instrument.version,
+                }
+                if result.deactivated:
+                    retired = ", ".join(f"v{old.version}" for old in result.deactivated)
+                    loaded += " " + _("Now inactive: %(versions)s.") % {"versions": retired}
+                self.message_user(request, loaded, messages.SUCCESS)
+                change_url = f"{self.admin_site.name}:cyclecare_instrument_change"
+                return redirect(reverse(change_url, args=[instrument.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Upload an instrument definition"),
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "form_url": form_url,
+            "media": self.media + form.media,
+            "has_view_permission": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/cyclecare/instrument/upload.html", context)
 
 
 @admin.register(Assignment)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from couples.models import Partner
 
-from . import services
+from . import scoring, services
 from .conf import cyclecare_settings
 from .models import CheckIn, Occurrence, PartnerLink
 
@@ -117,3 +117,28 @@ def checkin_submit_via_link(*, token: str, answers: dict, shared_with_partner: b
     link.used_at = timezone.now()
     link.save(update_fields=["used_at"])
     return checkin
+
+
+# WHAT A PARTNER IS SHOWN AFTER A SAFETY ANSWER
+# ------------------------------------------------------------------------------
+def crisis_resources_for(*, partner: Partner) -> list[dict]:
+    """What a partner is shown after a positive safety answer: their practice's crisis resources,
+    or cyclecare's defaults when the practice has set none. Only well-formed entries."""
+    resources = partner.practice.crisis_resources or cyclecare_settings.DEFAULT_CRISIS_RESOURCES
+    return [
+        {"name": str(entry.get("name", "")), "contact": str(entry.get("contact", ""))}
+        for entry in resources
+        if isinstance(entry, dict) and (entry.get("name") or entry.get("contact"))
+    ]
+
+
+def checkin_calls_for_crisis_resources(checkin: CheckIn) -> bool:
+    """Whether the author of this check-in should be shown crisis resources: a safety item
+    answered yes, or a screen (HITS) in its clinical range. For the author's own pages only."""
+    definition = checkin.instrument.definition
+    if scoring.safety_items_positive(definition, checkin.answers):
+        return True
+    return bool(
+        definition.get("safety_flag_when_clinical")
+        and scoring.in_clinical_range(definition, checkin.total_score)
+    )

@@ -70,6 +70,10 @@ def validate_definition(definition: Any) -> None:
                 errors.append(f"{where}.options: each option object needs a 'value'.")
         if kind == "text" and not isinstance(item.get("max_length", 500), int):
             errors.append(f"{where}.max_length: must be a whole number.")
+        for flag in ("required", "reverse", "safety"):
+            # A JSON string "false" is truthy: only real booleans may switch these on or off.
+            if flag in item and not isinstance(item[flag], bool):
+                errors.append(f"{where}.{flag}: must be true or false.")
         if item.get("privacy", "private") not in PRIVACY:
             errors.append(f"{where}.privacy: must be one of {', '.join(PRIVACY)}.")
         if item.get("safety") and kind != "yes_no":
@@ -78,22 +82,28 @@ def validate_definition(definition: Any) -> None:
             errors.append(f"{where}.privacy: a safety item is always private.")
         if item.get("reverse") and kind not in NUMERIC_TYPES:
             errors.append(f"{where}.reverse: only numeric items can be reverse-keyed.")
-    scored = {i.get("code") for i in items if isinstance(i, dict) and i.get("type") in NUMERIC_TYPES}
+    scored = {
+        i.get("code")
+        for i in items
+        if isinstance(i, dict) and isinstance(i.get("code"), str) and i.get("type") in NUMERIC_TYPES
+    }
     subscales = definition.get("subscales") or {}
     if not isinstance(subscales, dict):
         errors.append("subscales: must be an object of name → {items: [...]}.")
         subscales = {}
-    scales = dict(subscales)
+    # Subscales are named by their full path, so a subscale called "total" or "cutoff" is still
+    # checked and its message points at it, not at the top-level key of the same name.
+    scales = [(f"subscales.{name}", scale) for name, scale in subscales.items()]
     if definition.get("total"):
-        scales["total"] = definition["total"]
-    for name, scale in scales.items():
+        scales.append(("total", definition["total"]))
+    for where, scale in scales:
         members = scale.get("items") if isinstance(scale, dict) else None
         if not isinstance(members, list) or not members:
-            errors.append(f"{name}.items: list the items it sums.")
+            errors.append(f"{where}.items: list the items it sums.")
             continue
         for member in members:
-            if member not in scored:
-                errors.append(f"{name}.items: {member!r} is not a numeric item of this instrument.")
+            if not isinstance(member, str) or member not in scored:
+                errors.append(f"{where}.items: {member!r} is not a numeric item of this instrument.")
     cutoff = definition.get("cutoff")
     if cutoff is not None:
         if not isinstance(cutoff, dict) or not _is_number(cutoff.get("value")):
@@ -107,12 +117,12 @@ def validate_definition(definition: Any) -> None:
         if not isinstance(change, dict):
             errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")
         elif "threshold" in change:
-            if not isinstance(change["threshold"], int | float) or change["threshold"] <= 0:
+            if not _is_number(change["threshold"]) or change["threshold"] <= 0:
                 errors.append("reliable_change.threshold: a positive number is required.")
         elif not (
-            isinstance(change.get("sd"), int | float)
+            _is_number(change.get("sd"))
             and change["sd"] > 0
-            and isinstance(change.get("reliability"), int | float)
+            and _is_number(change.get("reliability"))
             and 0 < change["reliability"] < 1
         ):
             errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")

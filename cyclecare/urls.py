@@ -13,5 +13,6 @@ urlpatterns = [
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2-token"),
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2-revoke"),
     path("o/introspect/", oauth2_views.IntrospectTokenView.as_view(), name="oauth2-introspect"),
+    path("p/", include("couples.urls")),
     path("", include("cyclecare.api.urls")),
 ]

@@ -86,3 +86,28 @@ def test_log_lines_lose_tokens_and_query_strings():
     )
     RedactSecretsFilter().filter(record)
     assert token not in record.getMessage()
+
+
+def test_runserver_access_lines_are_redacted():
+    import io
+
+    token = "AbCdEf0123456789AbCdEf0123456789xyz"
+    handlers = [h for h in logging.getLogger("django.server").handlers if type(h) is logging.StreamHandler]
+    assert handlers
+    for handler in handlers:
+        buffer = io.StringIO()
+        previous = handler.setStream(buffer)
+        try:
+            record = logging.LogRecord(
+                "django.server",
+                logging.INFO,
+                __file__,
+                1,
+                '"%s" %s',
+                (f"GET /p/c/{token}/ HTTP/1.1", "200"),
+                None,
+            )
+            handler.handle(record)
+        finally:
+            handler.setStream(previous)
+        assert "/p/c/[redacted]/" in buffer.getvalue() and token not in buffer.getvalue()

@@ -221,6 +221,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # runserver's access lines hold request paths (partner links carry tokens): redact them too.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -236,4 +238,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # CYCLECARE
 # ------------------------------------------------------------------------------
-CYCLECARE = {}
+# Reminder texts: written to var/sms unless an SMS provider is configured.
+CYCLECARE = {
+    "SMS_BACKEND": env.str("CYCLECARE_SMS_BACKEND", default="cyclecare.reminders.channels.FileSmsBackend"),
+    "SMS_FILE_PATH": str(VAR_DIR / "sms"),
+    "SMS_HTTP_URL": env.str("CYCLECARE_SMS_HTTP_URL", default=""),
+    "SMS_HTTP_TOKEN": env.str("CYCLECARE_SMS_HTTP_TOKEN", default=""),
+    "SMS_FROM": env.str("CYCLECARE_SMS_FROM", default=""),
+}

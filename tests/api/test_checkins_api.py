@@ -233,7 +233,7 @@ def test_instruments_are_the_shipped_ones_and_the_practices_own(tenants, api_as,
     listed = api_as(world_a.clinician.user).get(INSTRUMENTS)
     assert listed.status_code == 200
     codes = [row["code"] for row in listed.json()["results"]]
-    assert codes == ["csi-4", "cycle-checkin", "hits"]
+    assert codes == ["csi-16", "csi-4", "cycle-checkin", "hits"]
     csi = next(row for row in listed.json()["results"] if row["code"] == "csi-4")
     assert set(csi) == {"id", "code", "version", "name", "licence", "definition"}
     assert [item["code"] for item in csi["definition"]["items"]] == ["csi1", "csi12", "csi19", "csi22"]

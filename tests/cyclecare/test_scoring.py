@@ -55,7 +55,7 @@ def test_clinical_cutoff_weights_by_the_other_samples_sd():
 
 # SHIPPED INSTRUMENTS
 # ------------------------------------------------------------------------------
-@pytest.mark.parametrize("code", ["csi-4", "hits", "cycle-checkin"])
+@pytest.mark.parametrize("code", ["csi-4", "csi-16", "hits", "cycle-checkin"])
 def test_shipped_definitions_are_valid(code):
     scoring.validate_definition(shipped(code))
 
@@ -83,6 +83,69 @@ def test_csi4_distressed_at_or_below_13_5(answers, clinical):
     result = cleaned_and_scored(csi, dict(zip(["csi1", "csi12", "csi19", "csi22"], answers, strict=True)))
     assert result["total"] == sum(answers)
     assert result["clinical"] is clinical
+
+
+# CSI-16: CSI-32 items 1, 5, 9, 11, 12, 17, 19, 20, 21, 22, 26, 27, 28, 30, 31, 32.
+CSI16_CODES = [f"csi{n}" for n in (1, 5, 9, 11, 12, 17, 19, 20, 21, 22, 26, 27, 28, 30, 31, 32)]
+
+
+def test_csi16_items_are_the_published_csi32_items():
+    csi = shipped("csi-16")
+    assert [item["code"] for item in csi["items"]] == CSI16_CODES
+    assert csi["total"]["items"] == CSI16_CODES
+    assert {(i["code"], i["min"], i["max"]) for i in csi["items"] if i["code"] != "csi1"} == {
+        (code, 0, 5) for code in CSI16_CODES[1:]
+    }
+    assert (csi["items"][0]["min"], csi["items"][0]["max"]) == (0, 6)
+    # Higher = more satisfied everywhere; no item needs reverse keying because the
+    # semantic-differential anchors already put the positive pole at 5.
+    assert not any(item.get("reverse") for item in csi["items"])
+    assert csi["higher_is_better"] is True
+    poles = {item["code"]: item["anchors"]["5"]["en"] for item in csi["items"][10:]}
+    assert poles == {
+        "csi26": "Interesting",
+        "csi27": "Good",
+        "csi28": "Full",
+        "csi30": "Sturdy",
+        "csi31": "Hopeful",
+        "csi32": "Enjoyable",
+    }
+    assert all(set(item["text"]) == {"en"} for item in csi["items"])  # no unvalidated translation
+
+
+def test_csi16_total_runs_0_to_81():
+    csi = shipped("csi-16")
+    top = cleaned_and_scored(csi, {"csi1": 6, **dict.fromkeys(CSI16_CODES[1:], 5)})
+    bottom = cleaned_and_scored(csi, dict.fromkeys(CSI16_CODES, 0))
+    assert top["total"] == Decimal("81") and top["clinical"] is False
+    assert bottom["total"] == Decimal("0") and bottom["clinical"] is True
+    with pytest.raises(ValidationError) as excinfo:
+        scoring.clean_answers(csi, {"csi1": 7, **dict.fromkeys(CSI16_CODES[1:], 6)})
+    assert set(excinfo.value.error_dict) == set(CSI16_CODES)  # csi1 above 6, the rest above 5
+
+
+@pytest.mark.parametrize(("total", "distressed"), [(51, True), (52, False)])
+def test_csi16_distressed_at_or_below_51_5(total, distressed):
+    csi = shipped("csi-16")
+    # csi1 = 6, then 5s and a remainder: 6 + 5·9 = 51; one more point gives 52.
+    answers = {"csi1": 6, **dict.fromkeys(CSI16_CODES[1:], 0)}
+    remaining = total - 6
+    for code in CSI16_CODES[1:]:
+        answers[code] = min(5, remaining)
+        remaining -= answers[code]
+    result = cleaned_and_scored(csi, answers)
+    assert result["total"] == total
+    assert result["clinical"] is distressed
+    assert csi["cutoff"] == {"value": 51.5, "clinical_when": "at_or_below", "label": "distressed"}
+
+
+def test_csi4_items_inside_csi16_carry_the_same_codes():
+    csi4 = {item["code"]: item for item in shipped("csi-4")["items"]}
+    csi16 = {item["code"]: item for item in shipped("csi-16")["items"]}
+    assert set(csi4) == {"csi1", "csi12", "csi19", "csi22"} <= set(csi16)
+    for code, item in csi4.items():
+        same = ("type", "min", "max", "text", "anchors")
+        assert {k: item[k] for k in same} == {k: csi16[code][k] for k in same}, code
 
 
 def test_hits_total_runs_4_to_20():
@@ -285,6 +348,43 @@ def test_reliable_change_needs_threshold_or_sd_and_reliability():
 def test_malformed_sections_are_validation_errors_not_crashes(extra, place):
     base = {"items": [{"code": "a", "type": "likert", "min": 0, "max": 5}], "total": {"items": ["a"]}}
     assert place in _invalid({**base, **extra})
+
+
+def test_subscale_errors_name_the_subscale_path():
+    base = {"items": [{"code": "a", "type": "likert", "min": 0, "max": 5}, {"code": "y", "type": "yes_no"}]}
+    text = _invalid({**base, "subscales": {"demand": {"items": ["a", "y"]}, "withdraw": {"items": []}}})
+    assert "subscales.demand.items: 'y' is not a numeric item" in text
+    assert "subscales.withdraw.items: list the items it sums" in text
+
+
+def test_subscale_called_total_is_still_checked():
+    base = {"items": [{"code": "a", "type": "likert", "min": 0, "max": 5}], "total": {"items": ["a"]}}
+    assert "subscales.total.items: 'zz'" in _invalid({**base, "subscales": {"total": {"items": ["zz"]}}})
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {"items": [{"code": ["x"], "type": "likert", "min": 0, "max": 5}]},
+        {"items": [{"code": "a", "type": "likert", "min": 0, "max": 5}], "total": {"items": [{"a": 1}]}},
+        {"items": [{"code": "a", "type": "likert", "min": 0, "max": 5}], "total": {"items": [["a"]]}},
+    ],
+)
+def test_unhashable_codes_are_validation_errors_not_crashes(definition):
+    assert _invalid(definition)
+
+
+@pytest.mark.parametrize("flag", ["required", "reverse", "safety"])
+def test_item_flags_must_be_booleans(flag):
+    # JSON "false" (a string) is truthy: it would silently switch the flag on.
+    item = {"code": "a", "type": "likert", "min": 0, "max": 5, flag: "false"}
+    assert f"items[0].{flag}: must be true or false." in _invalid({"items": [item]})
+
+
+def test_reliable_change_numbers_are_not_booleans():
+    base = {"items": [{"code": "a", "type": "likert", "min": 0, "max": 5}], "total": {"items": ["a"]}}
+    assert "reliable_change.threshold" in _invalid({**base, "reliable_change": {"threshold": True}})
+    assert "reliable_change" in _invalid({**base, "reliable_change": {"sd": True, "reliability": 0.9}})
 
 
 def test_choice_option_objects_need_a_value():
