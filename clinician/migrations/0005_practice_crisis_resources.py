@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clinician', '0004_integrations'),
+        ("clinician", "0004_integrations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='practice',
-            name='crisis_resources',
-            field=models.JSONField(blank=True, default=list, help_text='Shown to a partner after a safety answer: [{"name": ..., "contact": ...}]. Empty: cyclecare\'s defaults (988 and the National Domestic Violence Hotline).'),
+            model_name="practice",
+            name="crisis_resources",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text='Shown to a partner after a safety answer: [{"name": ..., "contact": ...}]. Empty: cyclecare\'s defaults (988 and the National Domestic Violence Hotline).',
+            ),
         ),
     ]
