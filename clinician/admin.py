@@ -9,7 +9,16 @@ from django.contrib import admin
 from django.db import transaction
 
 from .audit import audit_record
-from .models import Addendum, AuditEvent, Clinician, NoteCoSignature, Practice, SessionNote, TherapySession
+from .models import (
+    Addendum,
+    AuditEvent,
+    Clinician,
+    IntegrationClient,
+    NoteCoSignature,
+    Practice,
+    SessionNote,
+    TherapySession,
+)
 from .permissions import acting_clinician
 
 
@@ -138,3 +147,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(IntegrationClient)
+class IntegrationClientAdmin(ReadOnlyAdmin):
+    """Created with `manage.py create_integration_client` (the secret is shown once, there)."""
+
+    list_display = ("name", "practice", "scopes", "is_active", "created_at")
+    list_filter = ("is_active",)

@@ -199,6 +199,8 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
     with translation.override(partner.language):
         if request.method != "POST":
             _begin_partner_session(request, partner)
+            # The delivery log shows the link was opened (a mail scanner's GET counts too).
+            services.reminder_link_opened(link=link)
             form = CheckInForm(instrument=instrument, language=partner.language)
             return _checkin_page(request, token, link, form)
         form = CheckInForm(instrument=instrument, language=partner.language, data=request.POST)
@@ -241,6 +243,7 @@ def home_link(request: HttpRequest, token: str) -> HttpResponse:
     if refusal is not None:
         return refusal
     _begin_partner_session(request, resolved.link.partner)
+    services.reminder_link_opened(link=resolved.link)
     return redirect(f"{NAMESPACE}:home")
 
 

@@ -16,9 +16,13 @@ from .models import (
     CycleEpisode,
     CycleMap,
     CycleMapPosition,
+    HomeworkTemplate,
     Instrument,
     Occurrence,
+    ReminderDelivery,
     SafetyFlag,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -163,3 +167,29 @@ class CheckInAdmin(ReadOnlyAdmin):
 class SafetyFlagAdmin(ReadOnlyAdmin):
     list_display = ("id", "couple", "partner", "source", "status", "raised_at", "clinician_notified_at")
     list_filter = ("status", "source")
+
+
+@admin.register(HomeworkTemplate)
+class HomeworkTemplateAdmin(ReadOnlyAdmin):
+    list_display = ("name", "code", "kind", "schedule", "practice", "is_active")
+    list_filter = ("kind", "schedule", "is_active")
+
+
+@admin.register(ReminderDelivery)
+class ReminderDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "occurrence", "channel", "kind", "status", "attempts", "sent_at", "opened_at")
+    list_filter = ("status", "channel", "kind")
+    exclude = ("link",)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ("id", "practice", "url", "is_active", "created_at")
+    # The signing secret is never shown again after creation.
+    exclude = ("secret",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "endpoint", "event", "status", "attempts", "last_status_code", "delivered_at")
+    list_filter = ("status", "event")

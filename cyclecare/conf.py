@@ -30,6 +30,37 @@ DEFAULTS: dict[str, Any] = {
     # 127.0.0.1/localhost are accepted only with DEBUG or this switch (tests, local receivers).
     "WEBHOOK_MAX_ATTEMPTS": 8,
     "WEBHOOK_ALLOW_HTTP": False,
+    # Reminders (cyclecare/reminders/). The planner materialises occurrences and their
+    # reminders this many hours ahead (and this many minutes back, for homework just assigned
+    # or resumed), so a planner or broker outage shorter than the window loses nothing.
+    "REMINDER_PLAN_HOURS": 36,
+    "REMINDER_PLAN_LOOKBACK_MINUTES": 30,
+    # Each partner's reminders go out 0..N-1 minutes after the due time (a stable per-partner
+    # offset) so an evening's burst is spread; 1 sends on the minute.
+    "REMINDER_SPREAD_MINUTES": 5,
+    # Transient failures: retried after 1, 2, 4 … minutes (capped), then FAILED.
+    "REMINDER_MAX_ATTEMPTS": 6,
+    "REMINDER_BACKOFF_SECONDS": 60,
+    "REMINDER_BACKOFF_CAP_SECONDS": 30 * 60,
+    # A claimed reminder with no result after this long (its worker died) is reconciled.
+    "REMINDER_STUCK_AFTER_MINUTES": 10,
+    # Ids per send task, and at most this many due reminders enqueued per dispatcher tick.
+    "REMINDER_BATCH_SIZE": 50,
+    "REMINDER_DISPATCH_LIMIT": 50_000,
+    # A network send gives up after this many seconds (SMTP and the SMS provider).
+    "REMINDER_SEND_TIMEOUT_SECONDS": 20,
+    # How long the stop/pause link in every message works.
+    "REMINDER_STOP_LINK_DAYS": 365,
+    # Nudge the partner who has not done joint homework this many hours after the other did.
+    "NUDGE_AFTER_HOURS": 3,
+    # SMS: a dotted path to a backend (cyclecare.reminders.channels: ConsoleSmsBackend,
+    # FileSmsBackend writing to SMS_FILE_PATH, LocmemSmsBackend for tests, HttpSmsBackend
+    # posting JSON to SMS_HTTP_URL with a bearer SMS_HTTP_TOKEN and an Idempotency-Key).
+    "SMS_BACKEND": "cyclecare.reminders.channels.ConsoleSmsBackend",
+    "SMS_FILE_PATH": "",
+    "SMS_HTTP_URL": "",
+    "SMS_HTTP_TOKEN": "",
+    "SMS_FROM": "",
 }
 
 

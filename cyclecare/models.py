@@ -459,3 +459,131 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → endpoint #{self.endpoint_id} ({self.status})"
+
+
+# HOMEWORK LIBRARY AND REMINDERS
+# ------------------------------------------------------------------------------
+class HomeworkTemplate(models.Model):
+    """Homework a clinician assigns in two clicks: what it is, the instructions a partner reads,
+    and a default schedule. Shipped templates have no practice; a practice writes its own."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="homework_templates",
+        help_text=_("Empty for the templates cyclecare ships; set for a practice's own."),
+    )
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=120)
+    summary = models.CharField(max_length=300, blank=True, help_text=_("For the clinician choosing it."))
+    kind = models.CharField(max_length=12, choices=Assignment.Kind.choices)
+    instructions = models.TextField(help_text=_("What the partner reads, in plain words."))
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, null=True, blank=True, related_name="homework_templates"
+    )
+    schedule = models.CharField(max_length=16, choices=Assignment.Schedule.choices)
+    local_time = models.TimeField(null=True, blank=True)
+    weekdays = models.PositiveSmallIntegerField(default=0)
+    hours_before_session = models.PositiveSmallIntegerField(null=True, blank=True)
+    for_both_partners = models.BooleanField(
+        default=True, help_text=_("Assigned to both partners unless the clinician picks one.")
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"],
+                condition=Q(practice__isnull=True),
+                name="homeworktemplate_shipped_code_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["practice", "code"],
+                condition=Q(practice__isnull=False),
+                name="homeworktemplate_practice_code_unique",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="check_in") | Q(instrument__isnull=False),
+                name="homeworktemplate_checkin_has_instrument",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReminderDelivery(models.Model):
+    """One reminder (or nudge) for one occurrence by one channel: the outbox row and its log.
+
+    PENDING → SENDING (claimed and committed before the send) → SENT / FAILED; CANCELLED when a
+    rule stopped it before it went out (homework stopped, no consent, already completed)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("Text message")
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder", _("Reminder")
+        NUDGE = "nudge", _("Nudge")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Not sent")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="+")
+    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="reminder_deliveries")
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, related_name="reminder_deliveries"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.REMINDER)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When it may go out: the due time moved past quiet hours, plus the partner's spread offset;
+    # after a transient failure, the next try.
+    next_attempt_at = models.DateTimeField()
+    # Set when the dispatcher put it on the queue (cleared when a claim or the reconciler acts),
+    # so a backlog is not enqueued twice by consecutive ticks.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # Email: our Message-ID, recorded before the send; SMS: the provider's message id.
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, help_text=_("Why, in our words; never PHI."))
+    link = models.ForeignKey(
+        PartnerLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="reminder_deliveries"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["occurrence", "channel", "kind"], name="reminderdelivery_once_per_occurrence_channel"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="reminderdelivery_sent_has_time"
+            ),
+        ]
+        indexes = [
+            # The dispatcher: due pending rows; the reconciler: stuck sending rows.
+            models.Index(fields=["status", "next_attempt_at"], name="reminder_due_idx"),
+            models.Index(fields=["status", "claimed_at"], name="reminder_claimed_idx"),
+            models.Index(fields=["practice", "created_at"], name="reminder_practice_idx"),
+            models.Index(fields=["partner", "created_at"], name="reminder_partner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.channel} for occurrence #{self.occurrence_id} ({self.status})"

@@ -113,6 +113,7 @@ API_SETTINGS = {
         },
         "DEFAULT_SCOPES": ["read"],
         "SCOPES_BACKEND_CLASS": "clinician.api.scopes.IntegrationClientScopes",
+        "OAUTH2_VALIDATOR_CLASS": "clinician.api.authentication.IntegrationOAuth2Validator",
         "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     },
 }

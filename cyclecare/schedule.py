@@ -18,4 +18,14 @@ BEAT_SCHEDULE = {
         "task": "cyclecare.tasks.webhook_deliveries_dispatch",
         "schedule": 60.0,
     },
+    # Reminders: the planner writes occurrences and reminder rows hours ahead; the dispatcher
+    # sends what is due, every minute.
+    "cyclecare-reminders-plan": {
+        "task": "cyclecare.tasks.reminders_plan",
+        "schedule": 600.0,
+    },
+    "cyclecare-reminders-dispatch": {
+        "task": "cyclecare.tasks.reminders_dispatch",
+        "schedule": 60.0,
+    },
 }

@@ -29,8 +29,10 @@ from .models import (
     CycleEpisode,
     CycleMap,
     CycleMapPosition,
+    HomeworkTemplate,
     Instrument,
     Occurrence,
+    PartnerLink,
     SafetyFlag,
 )
 
@@ -455,7 +457,9 @@ def checkin_submit(
         subscale_scores=scores["subscales"],
         shared_with_partner=shared_with_partner,
     )
-    checkin.full_clean(exclude=["answers"])
+    # The partner (with its couple and practice) and the instrument were just read, so full_clean
+    # need not query each again to prove it exists (four SELECTs); the foreign keys still hold.
+    checkin.full_clean(exclude=["answers", "practice", "couple", "partner", "instrument"])
     checkin.save()
     if occurrence is not None:
         occurrence.status = Occurrence.Status.COMPLETED
@@ -609,3 +613,162 @@ def _clinical_access(user: AbstractBaseUser, couple: Couple) -> Clinician:
     if acting.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != acting.pk:
         raise ValidationError({"couple": "Safety flags are handled by the treating clinician."})
     return clinician
+
+
+# HOMEWORK LIBRARY
+# ------------------------------------------------------------------------------
+SHIPPED_HOMEWORK_FILE = Path(__file__).resolve().parent / "homework" / "library.json"
+TEMPLATE_OVERRIDES = frozenset(
+    {"title", "instructions", "schedule", "local_time", "weekdays", "hours_before_session", "ends_on"}
+)
+
+
+def _template_schedule_check(template: HomeworkTemplate) -> None:
+    """A template's schedule obeys the rules of the homework made from it."""
+    _validate_schedule(
+        Assignment(
+            kind=template.kind,
+            instrument=template.instrument,
+            schedule=template.schedule,
+            local_time=template.local_time,
+            weekdays=template.weekdays,
+            hours_before_session=template.hours_before_session,
+            starts_on=datetime.date(2000, 1, 1),
+        )
+    )
+
+
+def homework_templates_install_shipped() -> list[HomeworkTemplate]:
+    """Load the homework library cyclecare ships (cyclecare/homework/library.json), with the
+    instruments it uses; idempotent (an installed code is left as it is)."""
+    instruments = {i.code: i for i in instruments_install_shipped()}
+    spec = json.loads(SHIPPED_HOMEWORK_FILE.read_text(encoding="utf-8"))
+    installed = []
+    for entry in spec["templates"]:
+        existing = HomeworkTemplate.objects.filter(practice=None, code=entry["code"]).first()
+        if existing is not None:
+            installed.append(existing)
+            continue
+        template = HomeworkTemplate(
+            code=entry["code"],
+            name=entry["name"],
+            summary=entry.get("summary", ""),
+            kind=entry["kind"],
+            instructions=entry["instructions"],
+            instrument=instruments[entry["instrument"]] if entry.get("instrument") else None,
+            schedule=entry["schedule"],
+            local_time=datetime.time.fromisoformat(entry["local_time"]) if entry.get("local_time") else None,
+            weekdays=entry.get("weekdays", 0),
+            hours_before_session=entry.get("hours_before_session"),
+            for_both_partners=entry.get("for_both_partners", True),
+        )
+        _template_schedule_check(template)
+        template.full_clean()
+        template.save()
+        audit_record(actor=None, action="homework_template.install", target=template)
+        installed.append(template)
+    return installed
+
+
+@transaction.atomic
+def homework_template_create(
+    *,
+    user: AbstractBaseUser,
+    code: str,
+    name: str,
+    kind: str,
+    instructions: str,
+    schedule: str,
+    summary: str = "",
+    instrument: Instrument | None = None,
+    local_time: datetime.time | None = None,
+    weekdays: int = 0,
+    hours_before_session: int | None = None,
+    for_both_partners: bool = True,
+) -> HomeworkTemplate:
+    """A clinician writes a template for their own practice's library."""
+    clinician = acting_clinician(user)
+    if clinician is None:
+        raise ValidationError("Only an active clinician can write homework templates.", code="not_clinician")
+    if instrument is not None and instrument.practice_id not in (None, clinician.practice_id):
+        raise ValidationError({"instrument": "Choose an instrument available to this practice."})
+    template = HomeworkTemplate(
+        practice_id=clinician.practice_id,
+        code=code,
+        name=name.strip(),
+        summary=summary.strip(),
+        kind=kind,
+        instructions=instructions.strip(),
+        instrument=instrument,
+        schedule=schedule,
+        local_time=local_time,
+        weekdays=weekdays,
+        hours_before_session=hours_before_session,
+        for_both_partners=for_both_partners,
+        created_by=clinician,
+    )
+    _template_schedule_check(template)
+    taken = ValidationError({"code": f"Your practice already has a template {code!r}."})
+    if HomeworkTemplate.objects.filter(practice_id=clinician.practice_id, code=code).exists():
+        raise taken
+    template.full_clean()
+    try:
+        with transaction.atomic():
+            template.save()
+    except IntegrityError:
+        raise taken from None
+    audit_record(actor=user, action="homework_template.create", target=template)
+    return template
+
+
+def assignment_from_template(
+    *,
+    user: AbstractBaseUser,
+    couple: Couple,
+    template: HomeworkTemplate,
+    partners: Iterable[Partner] | None = None,
+    starts_on: datetime.date | None = None,
+    **overrides: Any,
+) -> Assignment:
+    """Assign a library template to a couple — the second click. Partners default to both
+    active partners when the template is for both; the start date to today in the practice's
+    zone. ``overrides`` may change the title, instructions, schedule fields and end date."""
+    unknown = set(overrides) - TEMPLATE_OVERRIDES
+    if unknown:
+        raise ValidationError({name: "This field cannot be set from a template." for name in sorted(unknown)})
+    if not template.is_active or template.practice_id not in (None, couple.practice_id):
+        raise ValidationError({"template": "Choose a template of this practice's library."})
+    if partners is None:
+        if not template.for_both_partners:
+            raise ValidationError({"partners": "Choose the partner this homework is for."})
+        partners = couple.partners.filter(is_active=True)
+    if starts_on is None:
+        starts_on = timezone.now().astimezone(zoneinfo.ZoneInfo(couple.practice.time_zone)).date()
+    details: dict[str, Any] = {
+        "title": template.name,
+        "instructions": template.instructions,
+        "schedule": template.schedule,
+        "local_time": template.local_time,
+        "weekdays": template.weekdays,
+        "hours_before_session": template.hours_before_session,
+    }
+    details.update(overrides)
+    return assignment_create(
+        user=user,
+        couple=couple,
+        partners=partners,
+        kind=template.kind,
+        instrument=template.instrument,
+        starts_on=starts_on,
+        **details,
+    )
+
+
+# REMINDERS
+# ------------------------------------------------------------------------------
+def reminder_link_opened(*, link: PartnerLink) -> int:
+    """Record that a partner opened a reminder's link (the partner pages call this on the GET
+    of a valid link). See cyclecare.reminders.dispatch.reminder_link_opened."""
+    from .reminders.dispatch import reminder_link_opened as record_opened
+
+    return record_opened(link=link)

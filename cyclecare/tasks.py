@@ -42,3 +42,35 @@ def webhook_deliveries_dispatch() -> int:
     for delivery_id in due:
         webhook_deliver.delay(delivery_id)
     return len(due)
+
+
+# REMINDERS
+# ------------------------------------------------------------------------------
+# Time limits are explicit: a send task's hard limit is far below REMINDER_STUCK_AFTER_MINUTES,
+# so a row the reconciler finds in SENDING has no live worker behind it.
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def reminders_send(delivery_ids: list[int]) -> dict:
+    """Send a batch of reminders by id. Idempotent: each row is claimed before it is sent, so a
+    redelivered message (acks_late) or a duplicate task sends nothing twice."""
+    from .reminders import dispatch
+
+    return dict(dispatch.reminders_send(delivery_ids=delivery_ids))
+
+
+@shared_task(time_limit=55, soft_time_limit=45)
+def reminders_dispatch() -> int:
+    """Periodic, every minute: reconcile rows stuck in SENDING, then enqueue every due reminder
+    (retries are rows with a later next_attempt_at, never ETA tasks)."""
+    from .reminders import dispatch
+
+    dispatch.reminders_reclaim_stuck()
+    return dispatch.reminders_enqueue_due()
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def reminders_plan() -> int:
+    """Periodic: materialise the next hours' occurrences, reminders and nudges."""
+    from .reminders import planner
+
+    result = planner.plan_periodic(budget_seconds=480)
+    return result.reminders_created + result.nudges_created

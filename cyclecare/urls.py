@@ -9,6 +9,8 @@ app_name = "cyclecare"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # The stop/pause link every reminder carries (a signed token, no login).
+    path("r/stop/<str:token>/", views.reminders_stop, name="reminder-stop"),
     # OAuth2 for integrations: tokens only (client credentials); no authorization pages.
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2-token"),
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2-revoke"),

@@ -90,12 +90,28 @@ def held_session(couple: Couple, *, days_ago: int = 1, **kwargs) -> TherapySessi
     return session
 
 
-def build_practice_world(name: str) -> SimpleNamespace:
+# A licensed measure a practice loads as data (one 0–4 item, totalled).
+LICENSED_DEFINITION = {
+    "higher_is_better": True,
+    "items": [{"code": "q1", "type": "likert", "min": 0, "max": 4, "text": {"en": "How are you?"}}],
+    "total": {"items": ["q1"]},
+}
+
+
+def build_practice_world(name: str, *, practice_rows: bool = False) -> SimpleNamespace:
     """One practice with every role, one couple per treating clinician, and a row of every
-    PHI model on each couple — built through the services."""
+    PHI model on each couple — built through the services.
+
+    With ``practice_rows``, also the practice's rows that belong to no couple: a webhook
+    endpoint (registered by the admin before the couples' history, so each signed note leaves a
+    delivery) and a licensed instrument of the practice (answered twice by each couple's
+    partner A, so outcome reports have a row); and on each couple a reminder for partner A's
+    occurrence. Off by default: tests that count a practice's instruments, deliveries or
+    reminders expect the plain world."""
     from clinician import services as clinician_services
     from couples.services import consent_record
     from cyclecare import services as cycle
+    from cyclecare import webhooks
 
     practice = PracticeFactory(name=f"{name} practice", slug=name)
     admin = ClinicianFactory(
@@ -119,14 +135,28 @@ def build_practice_world(name: str) -> SimpleNamespace:
         outsider=outsider,
         couples=[],
     )
+    if practice_rows:
+        world.webhook_endpoint = webhooks.webhook_endpoint_create(
+            user=admin.user,
+            url=f"https://hooks.{name}.invalid/cyclecare",
+            events=["note.signed"],
+            description=f"{name} records system",
+        )
+        world.instrument = cycle.instrument_create(
+            practice=practice,
+            code=f"{name}-measure",
+            name=f"{name} licensed measure",
+            definition=LICENSED_DEFINITION,
+            licence=f"Licensed to the {name} practice",
+        )
     for treating in (clinician, prelicensed):
         couple, a, b = couple_with_partners(treating)
         user = treating.user
         session = held_session(couple)
         note = clinician_services.note_create(user=user, session=session, data="d", assessment="a", plan="p")
         clinician_services.note_sign(user=user, note=note)
-        clinician_services.addendum_add(user=user, note=note, body="later")
-        cycle.cycle_map_save(
+        addendum = clinician_services.addendum_add(user=user, note=note, body="later")
+        cycle_map = cycle.cycle_map_save(
             user=user,
             couple=couple,
             positions=[{"partner": a, "move": "pursue"}, {"partner": b, "move": "withdraw"}],
@@ -151,7 +181,7 @@ def build_practice_world(name: str) -> SimpleNamespace:
             local_due_date=timezone.localdate(),
             local_due_time=datetime.time(20),
         )
-        consent_record(actor=user, partner=a, kind="treatment", granted=True, method="written")
+        consent = consent_record(actor=user, partner=a, kind="treatment", granted=True, method="written")
         checkin = cycle.checkin_submit(
             partner=a,
             instrument=instruments["cycle-checkin"],
@@ -170,6 +200,32 @@ def build_practice_world(name: str) -> SimpleNamespace:
                 occurrence=occurrence,
                 checkin=checkin,
                 flag=checkin.safety_flags.get(),
+                addendum=addendum,
+                cycle_map=cycle_map,
+                consent=consent,
             )
         )
+        if practice_rows:
+            case = world.couples[-1]
+            case.delivery = world.webhook_endpoint.deliveries.get(payload__data__note_id=note.pk)
+            case.licensed_checkins = [
+                cycle.checkin_submit(
+                    partner=a,
+                    instrument=world.instrument,
+                    answers={"q1": score},
+                    submitted_at=timezone.now() - datetime.timedelta(days=days_ago),
+                )
+                for score, days_ago in ((1, 14), (3, 1))
+            ]
+            # The row the reminder planner writes for a due occurrence (it bulk-creates them).
+            from cyclecare.models import ReminderDelivery
+
+            case.reminder = ReminderDelivery.objects.create(
+                practice=practice,
+                couple=couple,
+                occurrence=occurrence,
+                partner=a,
+                channel=ReminderDelivery.Channel.EMAIL,
+                next_attempt_at=occurrence.due_at,
+            )
     return world

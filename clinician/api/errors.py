@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -118,6 +119,9 @@ def _first_message(errors) -> str:  # type: ignore[no-untyped-def]
     return "Conflict."
 
 
+# Exempt like every DRF view (DRF checks CSRF itself, for session callers only): otherwise a POST
+# to an unknown path answers with Django's HTML CSRF page instead of this 404.
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:  # type: ignore[no-untyped-def]
     """Unknown paths under /api/ answer in the API's shape, not an HTML page."""
     return JsonResponse(

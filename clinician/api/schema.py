@@ -1,7 +1,7 @@
-"""OpenAPI: security schemes for our two authentication classes, and the problem-details
-responses every operation can return."""
+"""OpenAPI: security schemes for our two authentication classes, local times of day, and the
+problem-details responses every operation can return."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -67,6 +67,32 @@ class ClinicianSessionScheme(OpenApiAuthenticationExtension):
         }
 
 
+class LocalTimeField(OpenApiSerializerFieldExtension):
+    """Times of day (homework time, quiet hours, a due time) are local wall-clock times and carry
+    no UTC offset: ``20:00:00``. drf-spectacular's ``format: time`` means RFC 3339 ``full-time``,
+    which requires an offset, so a validating client would reject every value we send."""
+
+    target_class = "rest_framework.fields.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):  # type: ignore[no-untyped-def]
+        return {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "example": "20:00:00",
+            "description": "A local time of day, HH:MM[:SS], without a UTC offset.",
+        }
+
+
+def _is_paginated(operation: dict) -> bool:
+    names = {parameter.get("name") for parameter in operation.get("parameters", []) if "name" in parameter}
+    return bool(names & {"page", "cursor"})
+
+
+def _has_query_parameters(operation: dict) -> bool:
+    return any(parameter.get("in") == "query" for parameter in operation.get("parameters", []))
+
+
 def add_problem_responses(result, generator, request, public):  # type: ignore[no-untyped-def]
     """Postprocessing hook: every operation documents its error responses in one shape."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
@@ -78,13 +104,23 @@ def add_problem_responses(result, generator, request, public):  # type: ignore[n
             errors = dict(COMMON)
             if "{" in path:
                 errors["404"] = "Not found, or outside your scope."
+            elif _is_paginated(operation):
+                # DRF's paginators answer 404 for a page number or cursor that does not exist.
+                errors["404"] = "No such page (a page number past the end, or an invalid cursor)."
+            if _has_query_parameters(operation):
+                # Filters, the report period, ``couple`` of cycle-maps/current: a bad value is a 400.
+                errors["400"] = "Invalid query parameter; `errors` names it."
             if method in ("post", "put", "patch"):
                 errors.update(WRITE)
             if method == "delete":
                 errors["409"] = WRITE["409"]
+            if any(parameter.get("name") == "format" for parameter in operation.get("parameters", [])):
+                # DRF's content negotiation answers an unknown ?format= with 404.
+                errors.setdefault("404", "No such `format`.")
             for code, description in errors.items():
-                responses.setdefault(
-                    code,
-                    {"description": description, "content": {"application/problem+json": {"schema": ref}}},
-                )
+                responses.setdefault(code, {"description": description})
+            for code, response in responses.items():
+                # Every error has the problem body, also one a view declares with a description only.
+                if code.startswith(("4", "5")):
+                    response.setdefault("content", {"application/problem+json": {"schema": ref}})
     return result

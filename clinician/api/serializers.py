@@ -22,6 +22,7 @@ class PracticeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Practice
         fields = ["id", "name", "slug", "time_zone", "created_at"]
+        read_only_fields = fields
 
 
 class ClinicianSerializer(serializers.ModelSerializer):
@@ -37,6 +38,8 @@ class ClinicianSerializer(serializers.ModelSerializer):
             "supervisor",
             "is_active",
         ]
+        # Clinicians are managed by the practice admin, not through the API.
+        read_only_fields = fields
 
 
 class TherapySessionSerializer(serializers.ModelSerializer):
@@ -111,6 +114,14 @@ NOTE_CONTENT_FIELDS = [
 
 
 class SessionNoteSerializer(serializers.ModelSerializer):
+    # Blank until the clinician records a move; read-only model fields lose allow_blank, so the
+    # schema would otherwise leave "" out of the enum.
+    partner_a_move = serializers.ChoiceField(
+        choices=SessionNote.PartnerMove.choices, allow_blank=True, read_only=True
+    )
+    partner_b_move = serializers.ChoiceField(
+        choices=SessionNote.PartnerMove.choices, allow_blank=True, read_only=True
+    )
     cosigned_by = serializers.SerializerMethodField()
     cosigned_at = serializers.SerializerMethodField()
 
@@ -173,4 +184,6 @@ class AddendumSerializer(serializers.ModelSerializer):
         model = Addendum
         fields = ["id", "note", "author", "body", "created_at"]
         read_only_fields = ["id", "note", "author", "created_at"]
-        extra_kwargs = {"body": {"max_length": 20_000}}
+        # The encrypted column is nullable (an empty value is stored as NULL), so DRF would make the
+        # field optional: a request without it must be a 400 naming it, not a KeyError in the view.
+        extra_kwargs = {"body": {"max_length": 20_000, "required": True}}

@@ -11,6 +11,7 @@ from clinician import selectors, services
 from clinician.models import Clinician, Practice, SessionNote, TherapySession
 
 from . import serializers
+from .fields import IdFilter, IsoDateTimeFilter
 from .idempotency import ServiceCreateMixin
 from .viewsets import ScopedViewSet
 
@@ -36,7 +37,7 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
 
 class ClinicianFilter(django_filters.FilterSet):
     # Ids filter as plain numbers: an unknown id and an out-of-scope id both give an empty list.
-    supervisor = django_filters.NumberFilter()
+    supervisor = IdFilter()
 
     class Meta:
         model = Clinician
@@ -56,10 +57,10 @@ class ClinicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
 
 
 class SessionFilter(django_filters.FilterSet):
-    starts_after = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
-    starts_before = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
-    couple = django_filters.NumberFilter()
-    clinician = django_filters.NumberFilter()
+    starts_after = IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    starts_before = IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    couple = IdFilter()
+    clinician = IdFilter()
 
     class Meta:
         model = TherapySession
@@ -113,11 +114,11 @@ class SessionViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
 
 class NoteFilter(django_filters.FilterSet):
-    couple = django_filters.NumberFilter(field_name="session__couple")
-    session = django_filters.NumberFilter()
-    author = django_filters.NumberFilter()
-    signed_after = django_filters.IsoDateTimeFilter(field_name="signed_at", lookup_expr="gte")
-    signed_before = django_filters.IsoDateTimeFilter(field_name="signed_at", lookup_expr="lt")
+    couple = IdFilter(field_name="session__couple")
+    session = IdFilter()
+    author = IdFilter()
+    signed_after = IsoDateTimeFilter(field_name="signed_at", lookup_expr="gte")
+    signed_before = IsoDateTimeFilter(field_name="signed_at", lookup_expr="lt")
 
     class Meta:
         model = SessionNote
@@ -178,7 +179,9 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(methods=["get"], responses=serializers.AddendumSerializer(many=True))
     @extend_schema(
-        methods=["post"], request=serializers.AddendumSerializer, responses=serializers.AddendumSerializer
+        methods=["post"],
+        request=serializers.AddendumSerializer,
+        responses={201: serializers.AddendumSerializer},
     )
     @action(
         detail=True,

@@ -1,7 +1,7 @@
 """Test settings: the database and Redis come from DATABASE_URL / REDIS_URL when set."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import CYCLECARE, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="test-only-secret-key-for-cyclecare-suite-0123456789")
@@ -14,3 +14,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = env.str("REDIS_URL", default="memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# Reminder texts stay in memory (cyclecare.reminders.channels.LocmemSmsBackend.outbox).
+CYCLECARE = {**CYCLECARE, "SMS_BACKEND": "cyclecare.reminders.channels.LocmemSmsBackend"}

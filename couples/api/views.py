@@ -10,6 +10,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from clinician.api.fields import IdFilter
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.views import IDEMPOTENCY_PARAMETER
 from clinician.api.viewsets import ScopedViewSet
@@ -22,7 +23,7 @@ from . import serializers
 class CoupleFilter(django_filters.FilterSet):
     # Ids filter as numbers, not model choices: an id outside the caller's scope must give the
     # same empty list as one that does not exist, not a 400 that confirms it exists.
-    primary_clinician = django_filters.NumberFilter(field_name="primary_clinician")
+    primary_clinician = IdFilter(field_name="primary_clinician")
     started_after = django_filters.DateFilter(
         field_name="started_on", lookup_expr="gte", label="Started on or after this date."
     )
@@ -80,7 +81,7 @@ class CoupleViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
 
 class PartnerFilter(django_filters.FilterSet):
-    couple = django_filters.NumberFilter(field_name="couple")
+    couple = IdFilter(field_name="couple")
 
     class Meta:
         model = Partner

@@ -16,7 +16,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from clinician.api.fields import ScopedPrimaryKeyRelatedField
+from clinician.api.fields import IdFilter, IsoDateTimeFilter, ScopedPrimaryKeyRelatedField
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.pagination import NewestFirstCursorPagination
 from clinician.api.viewsets import ScopedViewSet
@@ -141,12 +141,12 @@ class InstrumentFilter(django_filters.FilterSet):
 
 
 class CheckInFilter(django_filters.FilterSet):
-    couple = django_filters.NumberFilter(field_name="couple")
-    partner = django_filters.NumberFilter(field_name="partner")
-    instrument = django_filters.NumberFilter(field_name="instrument")
+    couple = IdFilter(field_name="couple")
+    partner = IdFilter(field_name="partner")
+    instrument = IdFilter(field_name="instrument")
     instrument_code = django_filters.CharFilter(field_name="instrument__code")
-    submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
-    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
+    submitted_after = IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    submitted_before = IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
 
     class Meta:
         model = CheckIn
@@ -154,7 +154,7 @@ class CheckInFilter(django_filters.FilterSet):
 
 
 class SafetyFlagFilter(django_filters.FilterSet):
-    couple = django_filters.NumberFilter(field_name="couple")
+    couple = IdFilter(field_name="couple")
 
     class Meta:
         model = SafetyFlag

@@ -7,7 +7,7 @@ practice, read-only in practice, since the services refuse it these writes)."""
 import django_filters
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from clinician import selectors as clinician_selectors
-from clinician.api.fields import ScopedPrimaryKeyRelatedField
+from clinician.api.fields import IdFilter, IsoDateTimeFilter, ScopedPrimaryKeyRelatedField
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.pagination import NewestFirstCursorPagination
 from clinician.api.views import IDEMPOTENCY_PARAMETER
@@ -214,7 +214,7 @@ COUPLE_QUERY = OpenApiParameter(
 
 class CycleMapFilter(django_filters.FilterSet):
     # A number, not a model choice: an id out of scope lists nothing, like an unknown one.
-    couple = django_filters.NumberFilter(field_name="couple")
+    couple = IdFilter(field_name="couple")
 
     class Meta:
         model = CycleMap
@@ -248,7 +248,12 @@ class CycleMapViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrieve
         return services.cycle_map_save(user=self.request.user, **validated_data)
 
     @extend_schema(
-        summary="The couple's current cycle map", parameters=[COUPLE_QUERY], responses=CycleMapSerializer
+        summary="The couple's current cycle map",
+        parameters=[COUPLE_QUERY],
+        responses={
+            200: CycleMapSerializer,
+            404: OpenApiResponse(description="The couple has no cycle map yet, or is outside your scope."),
+        },
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def current(self, request):  # type: ignore[no-untyped-def]
@@ -265,9 +270,9 @@ class CycleMapViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrieve
 
 
 class EpisodeFilter(django_filters.FilterSet):
-    couple = django_filters.NumberFilter(field_name="couple")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    couple = IdFilter(field_name="couple")
+    occurred_after = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
     intensity_min = django_filters.NumberFilter(field_name="intensity", lookup_expr="gte")
     intensity_max = django_filters.NumberFilter(field_name="intensity", lookup_expr="lte")
 
@@ -306,7 +311,7 @@ class EpisodeViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
 
 class AssignmentFilter(django_filters.FilterSet):
-    couple = django_filters.NumberFilter(field_name="couple")
+    couple = IdFilter(field_name="couple")
 
     class Meta:
         model = Assignment
@@ -353,10 +358,10 @@ class AssignmentViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrie
 
 
 class OccurrenceFilter(django_filters.FilterSet):
-    assignment = django_filters.NumberFilter(field_name="assignment")
-    partner = django_filters.NumberFilter(field_name="partner")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    assignment = IdFilter(field_name="assignment")
+    partner = IdFilter(field_name="partner")
+    due_after = IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = Occurrence

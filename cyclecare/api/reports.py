@@ -174,7 +174,10 @@ class ReportViewSet(viewsets.ViewSet):
     }
 
     def csv_columns(self) -> list[str]:
-        return list(self.row_serializers[self.action]().fields)
+        # No action (an unsupported method such as TRACE, answered 405 before routing to one)
+        # means no report columns; the renderer then writes the error as JSON.
+        row_serializer = self.row_serializers.get(self.action)
+        return list(row_serializer().fields) if row_serializer else []
 
     def _period(self, request) -> tuple[datetime.date, datetime.date]:  # type: ignore[no-untyped-def]
         """``from``/``to`` from the query: the last 30 days by default, ``to`` today if only

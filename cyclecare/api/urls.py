@@ -13,6 +13,7 @@ from couples.api.urls import router as couples_router
 from cyclecare.api.checkins import router as checkins_router
 from cyclecare.api.cycle import router as cycle_router
 from cyclecare.api.fhir import urlpatterns as fhir_urlpatterns
+from cyclecare.api.reminders import router as reminders_router
 from cyclecare.api.reports import router as reports_router
 from cyclecare.api.webhooks import router as webhooks_router
 
@@ -24,6 +25,7 @@ for app_router in (
     webhooks_router,
     checkins_router,
     reports_router,
+    reminders_router,
 ):
     router.registry.extend(app_router.registry)
 

@@ -14,6 +14,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from clinician.api.fields import IdFilter
 from clinician.api.pagination import NewestFirstCursorPagination
 from clinician.api.viewsets import ScopedViewSet
 from cyclecare import webhooks
@@ -156,7 +157,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, S
 
 class WebhookDeliveryFilter(django_filters.FilterSet):
     # A plain number, not a choice among all endpoints: another practice's id is simply no match.
-    endpoint = django_filters.NumberFilter(field_name="endpoint_id")
+    endpoint = IdFilter(field_name="endpoint_id")
 
     class Meta:
         model = WebhookDelivery
