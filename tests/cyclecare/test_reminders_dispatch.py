@@ -88,12 +88,14 @@ def test_the_email_carries_no_phi_and_working_links(capture, client):
     assert client.get(stop).status_code == 200
 
 
-def test_spanish_partners_get_the_message_in_spanish_when_translated(capture):
+def test_spanish_partners_get_the_message_in_spanish(capture):
     w = planned()
     Partner.objects.filter(pk=w.a.pk).update(language="es")
     tick(at(NY, 2026, 3, 2, 20, 0), capture)
-    assert len(mail.outbox) == 1  # rendered under translation.override("es")
-    assert '<html lang="es">' in mail.outbox[0].alternatives[0][0]
+    assert len(mail.outbox) == 1
+    html = mail.outbox[0].alternatives[0][0]
+    assert '<html lang="es">' in html and "Hola" in mail.outbox[0].body
+    assert "Open my check-in" not in html
 
 
 def test_two_beat_ticks_in_the_same_minute_send_once(capture):
