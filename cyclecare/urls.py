@@ -16,5 +16,6 @@ urlpatterns = [
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2-revoke"),
     path("o/introspect/", oauth2_views.IntrospectTokenView.as_view(), name="oauth2-introspect"),
     path("p/", include("couples.urls")),
+    path("clinic/", include("clinician.urls")),
     path("", include("cyclecare.api.urls")),
 ]

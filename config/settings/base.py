@@ -80,7 +80,9 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 # AUTHENTICATION
 # ------------------------------------------------------------------------------
-LOGIN_URL = "admin:login"
+# The clinician app is mounted inside cyclecare.urls, so its names sit under that namespace.
+LOGIN_URL = "cyclecare:clinician:login"
+LOGIN_REDIRECT_URL = "cyclecare:clinician:caseload"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
