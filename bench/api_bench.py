@@ -6,7 +6,7 @@
 DATABASE_URL names a server and a role that may create databases: the bench creates its own
 database ``cyclecare_bench`` there (dropping a leftover one first), migrates it, seeds the demo
 plus a large practice (~200 couples with four weeks of daily check-ins), starts gunicorn (two sync
-workers on 127.0.0.1) with bench/bench_settings.py (production settings: DEBUG off, the real
+workers on 127.0.0.1) with bench/_bench_settings.py (production settings: DEBUG off, the real
 middleware, Redis cache and broker), and drives it from a few client threads over keep-alive
 http.client connections. Scenarios run in interleaved slices, so drift on the machine hits all
 of them alike:
@@ -41,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "cyclecare_bench"
-SETTINGS = "bench.bench_settings"
+SETTINGS = "bench._bench_settings"
 THREADS = 4  # two per gunicorn worker: one request in flight while the other is parsed
 WORKERS = 2
 WARMUP_SECONDS = 2.0

@@ -8,12 +8,8 @@ that insert the same CheckIn row from the same JSON body ``{partner, instrument,
   ``TokenAuthentication`` (rest_framework.authtoken: unhashed, unscoped, never expiring) and
   ``IsAuthenticated``; the project's other DRF defaults (parser, renderer, throttle) apply.
 
-Only bench/bench_settings.py routes here; nothing in the application imports this module.
+Only bench/_bench_settings.py routes here; nothing in the application imports this module.
 """
-
-if __name__ == "__main__":  # `make bench` runs every bench/*.py; this one is not a benchmark.
-    print("bench_urls.py holds the URLs of bench/api_bench.py; nothing to run here.")
-    raise SystemExit(0)
 
 import json
 

@@ -8,13 +8,9 @@ redirect and secure cookies stay on.
 
 Changed for the benchmark: throwaway secrets (the real ones are required in production), a
 throttle rate high enough not to cap the load, ``rest_framework.authtoken`` for the naive peer in
-bench/bench_urls.py, its own cache key prefix and Celery queue (so the bench leaves nothing in a
+bench/_bench_urls.py, its own cache key prefix and Celery queue (so the bench leaves nothing in a
 shared Redis that another process would read, and cleans up after itself).
 """
-
-if __name__ == "__main__":  # `make bench` runs every bench/*.py; this one is not a benchmark.
-    print("bench_settings.py holds the settings of bench/api_bench.py; nothing to run here.")
-    raise SystemExit(0)
 
 import os
 
@@ -26,7 +22,7 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 from config.settings.production import *  # noqa: E402, F403
 from config.settings.production import CACHES, INSTALLED_APPS, REST_FRAMEWORK  # noqa: E402
 
-ROOT_URLCONF = "bench.bench_urls"
+ROOT_URLCONF = "bench._bench_urls"
 INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework.authtoken"]
 
 # The throttle still runs (a Redis read and write per request, as in production); it just never
