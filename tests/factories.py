@@ -136,6 +136,16 @@ def build_practice_world(name: str, *, practice_rows: bool = False) -> SimpleNam
         couples=[],
     )
     if practice_rows:
+        cycle.homework_templates_install_shipped()
+        world.own_homework_template = cycle.homework_template_create(
+            user=clinician.user,
+            code=f"{name}-homework",
+            name=f"{name} practice homework",
+            kind="practice",
+            instructions="Notice the first move and name it.",
+            schedule="daily",
+            local_time=datetime.time(19, 0),
+        )
         world.webhook_endpoint = webhooks.webhook_endpoint_create(
             user=admin.user,
             url=f"https://hooks.{name}.invalid/cyclecare",

@@ -13,10 +13,11 @@ from clinician.models import Addendum, Clinician, SessionNote, TherapySession
 from couples import selectors as couples_selectors
 from couples.models import Consent, Couple, Partner
 from cyclecare import selectors as cycle_selectors
-from cyclecare.models import Assignment, CheckIn, CycleEpisode, CycleMap, Instrument, Occurrence, SafetyFlag
+from cyclecare.models import Assignment, CheckIn, CycleEpisode, CycleMap, Occurrence, SafetyFlag
+from cyclecare.reminders import selectors as reminder_selectors
 from tests.factories import UserFactory
 
-MODULES = (clinician_selectors, couples_selectors, cycle_selectors)
+MODULES = (clinician_selectors, couples_selectors, cycle_selectors, reminder_selectors)
 # Partner-facing selectors take a Partner, not a user; tested in test_partner_scope below.
 PARTNER_SELECTORS = {
     "checkins_for_partner",
@@ -65,14 +66,11 @@ def user_selectors():
             yield name, function
 
 
-def practice_of(row) -> int:
-    if isinstance(row, Clinician | Couple | Partner | TherapySession | SessionNote | CheckIn | SafetyFlag):
+def practice_of(row) -> int | None:
+    """The practice a row belongs to (None: shipped with cyclecare, every practice's)."""
+    if hasattr(row, "practice_id"):
         return row.practice_id
-    if isinstance(row, CycleMap | CycleEpisode | Assignment | Occurrence | Consent | Addendum):
-        return row.practice_id
-    if isinstance(row, Instrument):
-        return row.practice_id
-    return row.pk  # Practice
+    return row.pk  # Practice itself
 
 
 def call_list_selector(function, user):
@@ -192,7 +190,8 @@ def test_admin_cannot_open_a_note_they_do_not_treat(tenants):
 def test_partner_scope_is_their_own(tenants):
     case = tenants["a"].couples[0]
     other_case = tenants["b"].couples[0]
-    assert set(cycle_selectors.checkins_for_partner(partner=case.a)) == {case.checkin}
+    own = set(cycle_selectors.checkins_for_partner(partner=case.a))
+    assert case.checkin in own and all(checkin.partner_id == case.a.pk for checkin in own)
     assert list(cycle_selectors.checkins_for_partner(partner=case.b)) == []
     assert list(cycle_selectors.occurrences_for_partner(partner=case.b)) == []
     assert other_case.checkin not in cycle_selectors.checkins_for_partner(partner=case.a)
@@ -205,3 +204,15 @@ def test_every_phi_model_has_a_probe():
     covered = {TherapySession, SessionNote, Couple, Partner, CycleEpisode, CheckIn, SafetyFlag}
     listed = {CycleMap, Assignment, Occurrence, Consent, Addendum}
     assert set(PHI_MODELS) == covered | listed
+
+
+@pytest.fixture
+def tenants(db):  # type: ignore[no-untyped-def]
+    """Both practices with rows of every model, practice-level ones included (webhooks, a
+    licensed instrument, homework templates, reminders), so every selector has rows to leak."""
+    from tests.factories import build_practice_world
+
+    return {
+        "a": build_practice_world("alpha", practice_rows=True),
+        "b": build_practice_world("bravo", practice_rows=True),
+    }

@@ -13,6 +13,7 @@ from couples.api.urls import router as couples_router
 from cyclecare.api.checkins import router as checkins_router
 from cyclecare.api.cycle import router as cycle_router
 from cyclecare.api.fhir import urlpatterns as fhir_urlpatterns
+from cyclecare.api.homework import router as homework_router
 from cyclecare.api.reminders import router as reminders_router
 from cyclecare.api.reports import router as reports_router
 from cyclecare.api.webhooks import router as webhooks_router
@@ -22,6 +23,7 @@ for app_router in (
     clinician_router,
     couples_router,
     cycle_router,
+    homework_router,
     webhooks_router,
     checkins_router,
     reports_router,

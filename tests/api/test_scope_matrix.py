@@ -15,6 +15,7 @@ per xdist worker) in a transaction rolled back at the end; each test runs in a s
 so a write that wrongly succeeds cannot leak into the next cell.
 """
 
+import datetime
 import inspect
 import json
 import re
@@ -39,11 +40,13 @@ from couples.api import serializers as couples_serializers
 from couples.models import Couple, Partner
 from cyclecare.api import checkins as checkins_api
 from cyclecare.api import cycle as cycle_api
+from cyclecare.api import homework as homework_api
 from cyclecare.models import (
     Assignment,
     CheckIn,
     CycleEpisode,
     CycleMap,
+    HomeworkTemplate,
     Instrument,
     Occurrence,
     ReminderDelivery,
@@ -51,6 +54,7 @@ from cyclecare.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from cyclecare.services import homework_template_create
 from tests.api.conftest import assert_problem, make_integration
 from tests.factories import build_practice_world
 
@@ -205,6 +209,10 @@ OBJECT_FOR_ROUTE: dict[str, Probe] = {
     "v1:assignment-detail": Probe(couple0("assignment"), CLINICAL),
     "v1:assignment-set-status": Probe(couple0("assignment"), CLINICAL, body={"status": "paused"}),
     "v1:occurrence-detail": Probe(couple0("occurrence"), CLINICAL),
+    # The homework library is the practice's: every clinician reads it; assigning is clinical,
+    # but a template out of scope is a 404 before the body (its couple) is looked at.
+    "v1:homework-template-detail": Probe(lambda world: world.homework_template.pk, PRACTICE),
+    "v1:homework-template-assign": Probe(lambda world: world.homework_template.pk, PRACTICE),
     "v1:checkin-detail": Probe(couple0("checkin"), CLINICAL),
     # The reminder log is administrative: a practice admin sees the practice's.
     "v1:reminder-delivery-detail": Probe(couple0("reminder"), ADMINISTRATIVE),
@@ -248,6 +256,7 @@ LIST_ROW_PRACTICE: dict[str, Callable[[dict], int | None]] = {
     "v1:cycle-map-list": _practice_of(CycleMap),
     "v1:episode-list": _practice_of(CycleEpisode),
     "v1:assignment-list": _practice_of(Assignment),
+    "v1:homework-template-list": _practice_of(HomeworkTemplate),
     "v1:occurrence-list": _practice_of(Occurrence),
     "v1:checkin-list": _practice_of(CheckIn),
     "v1:safety-flag-list": _practice_of(SafetyFlag),
@@ -334,6 +343,23 @@ def _assignment_body(world: SimpleNamespace) -> dict:
         "schedule": "daily",
         "local_time": "20:00",
         "starts_on": "2030-01-01",
+    }
+
+
+def _homework_assign_body(world: SimpleNamespace) -> dict:
+    case = world.couples[0]
+    return {"couple": case.couple.pk, "partners": [case.a.pk, case.b.pk], "starts_on": "2030-01-01"}
+
+
+def _homework_template_body(world: SimpleNamespace) -> dict:
+    return {
+        "code": "check-in-template",
+        "name": "Evening measure",
+        "kind": "check_in",
+        "instructions": "Answer the five questions.",
+        "instrument": world.instrument.pk,
+        "schedule": "daily",
+        "local_time": "20:00",
     }
 
 
@@ -431,6 +457,23 @@ FOREIGN_KEY_PROBES: dict[str, ForeignKeyProbe | None] = {
             "partners": lambda own, other: [own.couples[0].a.pk, other.couples[0].b.pk],
             "instrument": lambda own, other: other.instrument.pk,
         },
+    ),
+    "v1:homework-template-list": ForeignKeyProbe(
+        homework_api.HomeworkTemplateCreateSerializer,
+        HomeworkTemplate,
+        _homework_template_body,
+        {"instrument": lambda own, other: other.instrument.pk},
+    ),
+    # The target is the template; the assignment it would create shows in the audit count.
+    "v1:homework-template-assign": ForeignKeyProbe(
+        homework_api.HomeworkAssignSerializer,
+        HomeworkTemplate,
+        _homework_assign_body,
+        {
+            "couple": lambda own, other: other.couples[0].couple.pk,
+            "partners": lambda own, other: [own.couples[0].a.pk, other.couples[0].b.pk],
+        },
+        target=lambda world: world.homework_template.pk,
     ),
     "v1:checkin-list": ForeignKeyProbe(
         checkins_api.CheckInRecordSerializer,
@@ -604,6 +647,16 @@ def two_practices(django_db_setup, django_db_blocker):  # type: ignore[no-untype
         try:
             own = build_practice_world("alpha", practice_rows=True)
             other = build_practice_world("bravo", practice_rows=True)
+            for practice_world in (own, other):
+                practice_world.homework_template = homework_template_create(
+                    user=practice_world.clinician.user,
+                    code="pause-practice",
+                    name="Pause practice",
+                    kind="practice",
+                    instructions="Take a pause and come back.",
+                    schedule="daily",
+                    local_time=datetime.time(20, 0),
+                )
             tokens = {
                 world.practice.pk: make_integration(world.practice, scopes=INTEGRATION_SCOPES).token
                 for world in (own, other)
