@@ -9,6 +9,7 @@ that submits the check-in does, in the same transaction as the check-in.
 import datetime
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -39,14 +40,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def partner_link_issue(
+def _link_build(
     *,
     partner: Partner,
     purpose: str,
-    occurrence: Occurrence | None = None,
-    valid_for: datetime.timedelta | None = None,
+    occurrence: Occurrence | None,
+    valid_for: datetime.timedelta | None,
+    now: datetime.datetime,
 ) -> tuple[PartnerLink, str]:
-    """Make a link; returns the row and the token (shown once, in the reminder)."""
+    """An unsaved link and its token, after the checks that need no database."""
     if occurrence is not None and occurrence.partner_id != partner.pk:
         raise ValidationError({"occurrence": "A link is for the partner the occurrence belongs to."})
     if valid_for is None:
@@ -63,11 +65,63 @@ def partner_link_issue(
         purpose=purpose,
         occurrence=occurrence,
         token_sha256=_digest(token),
-        expires_at=timezone.now() + valid_for,
+        expires_at=now + valid_for,
+    )
+    return link, token
+
+
+def partner_link_issue(
+    *,
+    partner: Partner,
+    purpose: str,
+    occurrence: Occurrence | None = None,
+    valid_for: datetime.timedelta | None = None,
+) -> tuple[PartnerLink, str]:
+    """Make a link; returns the row and the token (shown once, in the reminder)."""
+    link, token = _link_build(
+        partner=partner, purpose=purpose, occurrence=occurrence, valid_for=valid_for, now=timezone.now()
     )
     link.full_clean()
     link.save()
     return link, token
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    partner: Partner
+    purpose: str
+    occurrence: Occurrence | None = None
+
+
+def partner_links_issue(requests: Sequence[LinkRequest]) -> list[tuple[PartnerLink, str]]:
+    """partner_link_issue for a batch whose partner and occurrence rows the caller has just
+    loaded (the reminder dispatcher): one INSERT, none of full_clean's lookups. What those
+    lookups would catch is checked here without the database — saved partner and occurrence,
+    the occurrence is that partner's, a known purpose with an occurrence exactly for a check-in
+    — and the rest stays enforced by the database: the foreign keys, the unique token hash (a
+    collision of 256-bit random tokens aborts the batch rather than passing) and the
+    purpose/occurrence check constraint. Returns (link, token) in the order of ``requests``."""
+    now = timezone.now()
+    issued = []
+    for request in requests:
+        occurrence = request.occurrence
+        if request.partner.pk is None or (occurrence is not None and occurrence.pk is None):
+            raise ValueError("Links are issued for saved partners and occurrences only.")
+        if request.purpose not in PartnerLink.Purpose.values:
+            raise ValidationError({"purpose": f"Unknown link purpose {request.purpose!r}."})
+        if (request.purpose == PartnerLink.Purpose.CHECK_IN) != (occurrence is not None):
+            raise ValidationError({"occurrence": "A check-in link has an occurrence; a home link has none."})
+        issued.append(
+            _link_build(
+                partner=request.partner,
+                purpose=request.purpose,
+                occurrence=occurrence,
+                valid_for=None,
+                now=now,
+            )
+        )
+    PartnerLink.objects.bulk_create([link for link, _ in issued])
+    return issued
 
 
 def partner_link_resolve(*, token: str) -> ResolvedLink:

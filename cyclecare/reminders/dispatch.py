@@ -41,7 +41,7 @@ from couples.models import Consent, Couple
 
 from ..conf import cyclecare_settings
 from ..models import Assignment, Occurrence, PartnerLink, ReminderDelivery
-from ..partner_access import partner_link_issue
+from ..partner_access import LinkRequest, partner_links_issue
 from . import channels, messages, planner
 
 logger = logging.getLogger(__name__)
@@ -195,6 +195,7 @@ def _claim(ids: list[int], *, now: datetime.datetime) -> tuple[list[_Claimed], C
         consented = consents_in_force({row.partner_id for row in rows})
         urls = messages.Urls()
         sending: list[ReminderDelivery] = []
+        ready: list[ReminderDelivery] = []
         for delivery in rows:
             reason = _stop_reason(delivery, held=held, consented=consented)
             if reason:
@@ -223,7 +224,10 @@ def _claim(ids: list[int], *, now: datetime.datetime) -> tuple[list[_Claimed], C
                 delivery.save(update_fields=["status", "last_error", "enqueued_at", "attempts"])
                 outcome["failed"] += 1
                 continue
-            link, token = _issue_link(delivery)
+            ready.append(delivery)
+        # One INSERT for the batch's links (the rows were just loaded together, consistent).
+        links = partner_links_issue([_link_request(delivery) for delivery in ready])
+        for delivery, (link, token) in zip(ready, links, strict=True):
             try:
                 message = _build(delivery, link=link, token=token, urls=urls)
             except Exception as exc:
@@ -280,15 +284,15 @@ def _address_problem(delivery: ReminderDelivery) -> str:
     return ""
 
 
-def _issue_link(delivery: ReminderDelivery) -> tuple[PartnerLink, str]:
+def _link_request(delivery: ReminderDelivery) -> LinkRequest:
     """A fresh link per attempt (only its hash is stored, so it cannot be re-sent): a check-in
     link for that occurrence, or the partner's home link for other homework."""
     occurrence = delivery.occurrence
     if occurrence.assignment.kind == Assignment.Kind.CHECK_IN and occurrence.assignment.instrument_id:
-        return partner_link_issue(
+        return LinkRequest(
             partner=delivery.partner, purpose=PartnerLink.Purpose.CHECK_IN, occurrence=occurrence
         )
-    return partner_link_issue(partner=delivery.partner, purpose=PartnerLink.Purpose.HOME)
+    return LinkRequest(partner=delivery.partner, purpose=PartnerLink.Purpose.HOME)
 
 
 def _build(delivery: ReminderDelivery, *, link: PartnerLink, token: str, urls: messages.Urls):  # type: ignore[no-untyped-def]
