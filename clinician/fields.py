@@ -5,13 +5,38 @@ so keys rotate). The library stores "" as NULL; these read it back as "" so code
 never see ``None`` for an empty note section.
 """
 
+import base64
+import functools
 import json
 from typing import Any
 
+from cryptography.fernet import Fernet, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from django.conf import settings
 from encrypted_fields.fields import EncryptedTextField
 
 
+@functools.lru_cache(maxsize=8)
+def _fernet(secrets: tuple[str, ...], salts: tuple[str, ...]) -> MultiFernet:
+    """The library's key derivation (PBKDF2-SHA256, 100k rounds per secret × salt), done once per
+    process for every field instead of once per field instance. Keyed by the settings' values,
+    so a changed SECRET_KEY or SALT_KEY (rotation, override_settings) derives anew."""
+    keys = []
+    for secret in secrets:
+        for salt in salts:
+            kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt.encode(), iterations=100_000)
+            keys.append(Fernet(base64.urlsafe_b64encode(kdf.derive(secret.encode()))))
+    return MultiFernet(keys)
+
+
 class EncryptedText(EncryptedTextField):
+    @property
+    def f(self) -> MultiFernet:  # type: ignore[override]
+        salts = settings.SALT_KEY if isinstance(settings.SALT_KEY, list) else [settings.SALT_KEY]
+        secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+        return _fernet(tuple(secrets), tuple(salts))
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("blank", True)
         kwargs["null"] = True

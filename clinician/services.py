@@ -97,11 +97,11 @@ def _scheduling_access(user, couple) -> Clinician | None:  # type: ignore[no-unt
     return require_couple_access(user, couple)
 
 
-def _treating_clinician(user, couple) -> Clinician:  # type: ignore[no-untyped-def]
-    """The acting clinician if they treat or supervise the couple; integrations may not."""
-    from couples.services import require_treating_access
+def _clinical_author(user, couple, *, field: str, message: str) -> Clinician:  # type: ignore[no-untyped-def]
+    """Who may write clinical content for the couple (see couples.services.require_clinical_author)."""
+    from couples.services import require_clinical_author
 
-    return require_treating_access(user, couple)
+    return require_clinical_author(user, couple, field=field, message=message)
 
 
 @transaction.atomic
@@ -239,9 +239,9 @@ def note_create(
     session = (
         TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
     )
-    author = _treating_clinician(user, session.couple)
-    if author.role == Clinician.Role.PRACTICE_ADMIN and session.couple.primary_clinician_id != author.pk:
-        raise ValidationError({"session": "Notes are written by the treating clinician."})
+    author = _clinical_author(
+        user, session.couple, field="session", message="Notes are written by the treating clinician."
+    )
     if session.status != TherapySession.Status.HELD:
         raise ValidationError({"session": "Notes are written for held sessions."})
     if SessionNote.objects.filter(session=session).exists():
@@ -366,9 +366,12 @@ def note_cosign(*, user: AbstractBaseUser, note: SessionNote) -> NoteCoSignature
 def addendum_add(*, user: AbstractBaseUser, note: SessionNote, body: str) -> Addendum:
     """Add to a signed note. The treating clinician or their supervisor may write one."""
     note = SessionNote.objects.select_related("session__couple").get(pk=note.pk)
-    author = _treating_clinician(user, note.session.couple)
-    if author.role == Clinician.Role.PRACTICE_ADMIN and note.session.couple.primary_clinician_id != author.pk:
-        raise ValidationError({"note": "Addenda are written by the treating clinician or supervisor."})
+    author = _clinical_author(
+        user,
+        note.session.couple,
+        field="note",
+        message="Addenda are written by the treating clinician or supervisor.",
+    )
     if not note.is_signed:
         raise ValidationError({"note": "Edit the draft instead; addenda follow signing."})
     if not body or not body.strip():

@@ -32,6 +32,15 @@ def require_treating_access(user, couple: Couple) -> Clinician:  # type: ignore[
     return require_couple_access(user, couple)
 
 
+def require_clinical_author(user, couple: Couple, *, field: str, message: str) -> Clinician:  # type: ignore[no-untyped-def]
+    """For clinical records (notes, addenda, safety flags): the treating clinician or their
+    supervisor; a practice admin only if they are the couple's own clinician."""
+    clinician = require_treating_access(user, couple)
+    if clinician.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != clinician.pk:
+        raise ValidationError({field: message})
+    return clinician
+
+
 def _require_clinician(user) -> Clinician:  # type: ignore[no-untyped-def]
     clinician = acting_clinician(user)
     if clinician is None:

@@ -1,7 +1,6 @@
 """Practices, clinicians, sessions, notes and addenda. Thin: selectors read, services write."""
 
 import django_filters
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -146,11 +145,7 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     def get_object(self):  # type: ignore[no-untyped-def]
         # The selector records the read in the audit trail.
-        try:
-            note_id = int(self.kwargs["pk"])
-        except (TypeError, ValueError):
-            raise Http404 from None
-        return selectors.note_get_for(user=self.request.user, note_id=note_id)
+        return selectors.note_get_for(user=self.request.user, note_id=self.url_pk())
 
     create_serializer_class = serializers.NoteCreateSerializer
 

@@ -1,3 +1,4 @@
+from django.http import Http404
 from rest_framework import viewsets
 
 
@@ -11,6 +12,13 @@ class ScopedViewSet(viewsets.GenericViewSet):
 
     def select(self, user):  # type: ignore[no-untyped-def]
         raise NotImplementedError
+
+    def url_pk(self) -> int:
+        """The detail route's id (for views that read through a ``*_get_for`` selector)."""
+        try:
+            return int(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        except (KeyError, TypeError, ValueError):
+            raise Http404 from None
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):

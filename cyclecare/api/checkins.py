@@ -7,7 +7,6 @@ the practice. Safety flags are for clinicians only and carry ids, never answers.
 """
 
 import django_filters
-from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
@@ -23,13 +22,6 @@ from clinician.api.viewsets import ScopedViewSet
 from couples import selectors as couples_selectors
 from cyclecare import scoring, selectors, services
 from cyclecare.models import CheckIn, Instrument, SafetyFlag
-
-
-def _pk_from_url(kwargs: dict) -> int:
-    try:
-        return int(kwargs["pk"])
-    except (KeyError, TypeError, ValueError):
-        raise Http404 from None
 
 
 # SERIALIZERS
@@ -211,7 +203,7 @@ class CheckInViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     def get_object(self):  # type: ignore[no-untyped-def]
         # The selector records the read in the audit trail.
-        return selectors.checkin_get_for(user=self.request.user, checkin_id=_pk_from_url(self.kwargs))
+        return selectors.checkin_get_for(user=self.request.user, checkin_id=self.url_pk())
 
 
 @extend_schema_view(
@@ -236,7 +228,7 @@ class SafetyFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
 
     def get_object(self):  # type: ignore[no-untyped-def]
         # The selector records the read in the audit trail.
-        return selectors.safety_flag_get_for(user=self.request.user, flag_id=_pk_from_url(self.kwargs))
+        return selectors.safety_flag_get_for(user=self.request.user, flag_id=self.url_pk())
 
     @extend_schema(request=None, responses=SafetyFlagSerializer, summary="Acknowledge an open flag")
     @action(detail=True, methods=["post"])
