@@ -1,14 +1,17 @@
 """The clinician's pages, mounted by cyclecare.urls under ``clinic/`` (namespace
-``cyclecare:clinician``)."""
+``cyclecare:clinician``). Each area of the workspace declares its own routes."""
 
-from django.urls import path
-
-from . import views
+from .views import auth, caseload, couple, cyclemap, homework, notes, separation, sessions
 
 app_name = "clinician"
 
 urlpatterns = [
-    path("", views.caseload, name="caseload"),
-    path("login/", views.ClinicLoginView.as_view(), name="login"),
-    path("logout/", views.ClinicLogoutView.as_view(), name="logout"),
+    *caseload.urlpatterns,
+    *auth.urlpatterns,
+    *couple.urlpatterns,
+    *sessions.urlpatterns,
+    *notes.urlpatterns,
+    *cyclemap.urlpatterns,
+    *homework.urlpatterns,
+    *separation.urlpatterns,
 ]

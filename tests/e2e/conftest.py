@@ -43,3 +43,23 @@ def page(browser, live_server):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def login_as(page, live_server):
+    """Sign ``user`` in to the browser's context without the login form (the form itself, TOTP
+    included, has its own browser test): a Django session made by ``force_login`` becomes the
+    context's session cookie."""
+    from django.conf import settings
+    from django.test import Client
+
+    def login(user):  # type: ignore[no-untyped-def]
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}]
+        )
+        return page
+
+    return login

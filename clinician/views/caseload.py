@@ -1,14 +1,9 @@
-"""The clinician's own pages: sign-in and the caseload.
+"""The caseload: the clinician's couples, flagged ones first.
 
-Only an active clinician (``acting_clinician``) may use them; anyone else who is signed in gets
-a 403 page that carries no data. Every read goes through the scoped selectors, so what a page
-lists is exactly the user's clinical scope.
+Only an active clinician may open it; every read goes through the scoped selectors, so what the
+page lists is exactly the user's clinical scope.
 """
 
-from functools import wraps
-
-from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.db.models import (
     Case,
     Count,
@@ -25,40 +20,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse_lazy
+from django.urls import path
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 
-from .models import Clinician, TherapySession
-from .permissions import acting_clinician
+from ..models import Clinician, TherapySession
+from .common import clinician_required
 
 UNRESOLVED = ("open", "acknowledged")  # SafetyFlag.Status.OPEN / ACKNOWLEDGED
-
-
-def clinician_required(view):  # type: ignore[no-untyped-def]
-    """Signed in (else to the login page) and an active clinician (else a 403 with no data)."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
-        clinician = acting_clinician(request.user)
-        if clinician is None:
-            return render(request, "clinician/forbidden.html", status=403)
-        return view(request, clinician, *args, **kwargs)
-
-    return never_cache(login_required(wrapped))
-
-
-class ClinicLoginView(auth_views.LoginView):
-    """Django's LoginView (CSRF, never cached, sensitive POST parameters); its one error message
-    never says whether the account exists."""
-
-    template_name = "clinician/login.html"
-
-
-class ClinicLogoutView(auth_views.LogoutView):
-    """POST only (Django's LogoutView); back to the sign-in page."""
-
-    next_page = reverse_lazy("cyclecare:clinician:login")
 
 
 def caseload_for(*, user) -> QuerySet:  # type: ignore[no-untyped-def]
@@ -141,3 +109,8 @@ def caseload(request: HttpRequest, clinician: Clinician) -> HttpResponse:
             "time_zone": clinician.practice.time_zone,
         },
     )
+
+
+urlpatterns = [
+    path("", caseload, name="caseload"),
+]

@@ -1,0 +1,3 @@
+"""The couple page: one timeline, the between-session charts and the cycle metrics."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The cycle map editor and clinician-recorded episodes."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Assigning homework from the couple page."""
+
+urlpatterns: list = []

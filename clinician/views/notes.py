@@ -1,0 +1,3 @@
+"""Session notes: write (autosaved draft), sign, addenda, co-signature, print."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The separation workflow: a couple ends, or one partner continues alone."""
+
+urlpatterns: list = []
