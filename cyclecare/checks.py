@@ -1,7 +1,7 @@
 """Start-up checks: cyclecare's settings and the encryption keys PHI depends on."""
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 from .conf import DEFAULTS, cyclecare_settings
 
@@ -43,3 +43,43 @@ def check_cyclecare_settings(app_configs, **kwargs):  # type: ignore[no-untyped-
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def check_two_factor_configured(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    """REQUIRE_2FA needs allauth's mfa app and the middleware that enforces it."""
+    if not cyclecare_settings.REQUIRE_2FA:
+        return []
+    errors = []
+    from django.apps import apps
+
+    if not apps.is_installed("allauth.mfa"):
+        errors.append(
+            Error(
+                'CYCLECARE["REQUIRE_2FA"] is on but allauth.mfa is not installed.',
+                hint="Add cyclecare.plugin.INSTALLED_APPS to INSTALLED_APPS.",
+                id="cyclecare.E005",
+            )
+        )
+    if "clinician.middleware.RequireTwoFactorMiddleware" not in settings.MIDDLEWARE:
+        errors.append(
+            Error(
+                'CYCLECARE["REQUIRE_2FA"] is on but RequireTwoFactorMiddleware is not in MIDDLEWARE.',
+                hint="Call cyclecare.plugin.configure(globals()) after MIDDLEWARE in your settings.",
+                id="cyclecare.E006",
+            )
+        )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_two_factor_required_in_deployment(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+    if cyclecare_settings.REQUIRE_2FA:
+        return []
+    return [
+        Warning(
+            'CYCLECARE["REQUIRE_2FA"] is off: clinicians sign in with a password alone.',
+            hint="Leave it on (the default) anywhere real client data is held.",
+            id="cyclecare.W001",
+        )
+    ]

@@ -61,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "SMS_HTTP_URL": "",
     "SMS_HTTP_TOKEN": "",
     "SMS_FROM": "",
+    # Clinician sign-in. Every signed-in clinician and staff user must have a TOTP authenticator:
+    # one without is sent to enrol before any other page. Off only for the local demo (a banner
+    # on every clinician page says so).
+    "REQUIRE_2FA": True,
+    # A clinician or staff session unused for this many minutes is signed out (0: never).
+    "SESSION_IDLE_MINUTES": 30,
 }
 
 

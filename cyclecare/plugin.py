@@ -5,11 +5,20 @@ In the host's settings::
     import cyclecare.plugin
 
     INSTALLED_APPS += cyclecare.plugin.INSTALLED_APPS
-    cyclecare.plugin.configure(globals())  # API settings the host has not set itself
+    cyclecare.plugin.configure(globals())  # after MIDDLEWARE: API and sign-in settings, middleware
 
-and in its root URLconf::
+and in its root URLconf (allauth's URL names are global, so it is mounted at the root)::
 
+    from allauth.account.decorators import secure_admin_login
+
+    admin.site.login = secure_admin_login(admin.site.login)  # the admin signs in with 2FA too
+    path("accounts/", include("allauth.urls")),
     path("", include("cyclecare.urls")),
+
+Clinician sign-in is django-allauth with TOTP two-factor (required while
+``CYCLECARE["REQUIRE_2FA"]`` is on, the default) and django-axes lockouts; ``configure()`` sets
+``AUTHENTICATION_BACKENDS``, allauth's and axes' settings (``AUTH_SETTINGS``) where the host has
+not, and adds ``AUTH_MIDDLEWARE`` and axes' middleware to ``MIDDLEWARE`` where missing.
 
 Settings the host must provide:
 
@@ -34,6 +43,8 @@ it needs ``django.contrib.auth``, ``contenttypes``, ``sessions``, ``messages`` a
 ``admin`` (present in every ``startproject`` site).
 """
 
+from datetime import timedelta
+
 # Order matters: clinician (practices, clinicians) before couples before cyclecare,
 # the same order as the migrations' dependencies.
 INSTALLED_APPS = [
@@ -46,6 +57,12 @@ INSTALLED_APPS = [
     "clinician",
     "couples",
     "cyclecare",
+    # Clinician sign-in: allauth accounts with TOTP two-factor and recovery codes; axes locks out
+    # repeated failures. After clinician, whose templates restyle allauth's pages.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "axes",
 ]
 
 # What configure() adds to a settings module that lacks them: the API (DRF), its OpenAPI schema
@@ -129,9 +146,87 @@ API_SETTINGS = {
 }
 
 
+# Clinician sign-in (django-allauth with its mfa app, django-axes), added by configure() where the
+# host has not set them. Sign-up is closed: practices add their clinicians.
+AUTH_SETTINGS = {
+    # axes first: it refuses a locked-out username+IP before any password is checked.
+    "AUTHENTICATION_BACKENDS": [
+        "axes.backends.AxesStandaloneBackend",
+        "allauth.account.auth_backends.AuthenticationBackend",
+    ],
+    "ACCOUNT_ADAPTER": "clinician.auth.ClinicAccountAdapter",
+    "ACCOUNT_FORMS": {"login": "clinician.auth.ClinicLoginForm"},
+    # Clinicians' usernames are their email addresses; either is accepted.
+    "ACCOUNT_LOGIN_METHODS": {"username", "email"},
+    "ACCOUNT_SIGNUP_FIELDS": ["email*", "username*", "password1*", "password2*"],
+    # Accounts are made by the practice, so there is no address to prove at sign-up.
+    "ACCOUNT_EMAIL_VERIFICATION": "none",
+    # Never "remember me": the session ends with the browser or after SESSION_IDLE_MINUTES idle.
+    "ACCOUNT_SESSION_REMEMBER": False,
+    "ACCOUNT_LOGOUT_ON_GET": False,
+    "ACCOUNT_LOGOUT_REDIRECT_URL": "account_login",
+    # Email the user when their password or two-factor setup changes (no PHI in these mails).
+    "ACCOUNT_EMAIL_NOTIFICATIONS": True,
+    "MFA_ADAPTER": "clinician.auth.ClinicMFAAdapter",
+    "MFA_FORMS": {
+        "authenticate": "clinician.auth.ClinicAuthenticateForm",
+        "activate_totp": "clinician.auth.ClinicActivateTOTPForm",
+    },
+    "MFA_SUPPORTED_TYPES": ["totp", "recovery_codes"],
+    "MFA_TOTP_ISSUER": "cyclecare",
+    # Accept the code of the step before or after the current one (a phone's clock drifts).
+    "MFA_TOTP_TOLERANCE": 1,
+    # axes: 5 failures for one username from one address lock that pair out for 15 minutes;
+    # a success clears the count. The lockout page says nothing about the account.
+    "AXES_FAILURE_LIMIT": 5,
+    # allauth's own failed-login limit stays as a second, looser wall (per typed name across
+    # addresses, per address across names), so axes' lockout page is what a person meets.
+    "ACCOUNT_RATE_LIMITS": {"login_failed": "20/m/ip,10/15m/key"},
+    "AXES_COOLOFF_TIME": timedelta(minutes=15),
+    "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+    "AXES_RESET_ON_SUCCESS": True,
+    "AXES_USERNAME_CALLABLE": "clinician.auth.axes_username",
+    "AXES_CLIENT_IP_CALLABLE": "clinician.auth.client_ip",
+    "AXES_LOCKOUT_CALLABLE": "clinician.auth.lockout_response",
+}
+
+# Where configure() puts cyclecare's middleware in a host's MIDDLEWARE that lacks it: allauth's
+# and the clinician session rules after Django's authentication and messages middleware (they
+# read request.user and may leave a message), axes last.
+AUTH_MIDDLEWARE = [
+    "allauth.account.middleware.AccountMiddleware",
+    "clinician.middleware.SessionIdleTimeoutMiddleware",
+    "clinician.middleware.RequireTwoFactorMiddleware",
+]
+AXES_MIDDLEWARE = "axes.middleware.AxesMiddleware"
+
+
 def configure(settings_namespace: dict) -> None:
-    """Add API_SETTINGS to a settings module's namespace where the host has not set them."""
+    """Add API_SETTINGS and AUTH_SETTINGS to a settings module's namespace where the host has not
+    set them, and cyclecare's middleware to its MIDDLEWARE where missing."""
     import copy
 
     for name, value in API_SETTINGS.items():
         settings_namespace.setdefault(name, copy.deepcopy(value))
+    for name, value in AUTH_SETTINGS.items():
+        settings_namespace.setdefault(name, copy.deepcopy(value))
+    _add_middleware(settings_namespace)
+
+
+def _add_middleware(settings_namespace: dict) -> None:
+    middleware = list(settings_namespace.get("MIDDLEWARE", []))
+    after = [
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+    present = [middleware.index(name) for name in after if name in middleware]
+    position = max(present) + 1 if present else len(middleware)
+    for name in AUTH_MIDDLEWARE:
+        if name in middleware:
+            position = max(position, middleware.index(name) + 1)
+        else:
+            middleware.insert(position, name)
+            position += 1
+    if AXES_MIDDLEWARE not in middleware:
+        middleware.append(AXES_MIDDLEWARE)
+    settings_namespace["MIDDLEWARE"] = middleware

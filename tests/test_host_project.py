@@ -21,11 +21,15 @@ CYCLECARE = {}
 """
 
 URLS = """\
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
     path("", include("cyclecare.urls")),
 ]
 """
@@ -73,3 +77,21 @@ def test_fresh_host_project_migrates_and_checks(tmp_path: Path) -> None:
     )
     assert resolved.returncode == 0, resolved.stderr
     assert resolved.stdout.strip().splitlines()[-1] == "/healthz"
+
+    # Clinician sign-in (allauth, two-factor on by default) is wired in.
+    signin = _run(
+        [
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.test import Client; from django.urls import reverse; "
+            "print(Client(HTTP_HOST='localhost').get('/admin/login/?next=/admin/')['Location'], "
+            "reverse('mfa_activate_totp'))",
+        ],
+        cwd=host_dir,
+        env=env,
+    )
+    assert signin.returncode == 0, signin.stderr
+    assert signin.stdout.strip().splitlines()[-1] == (
+        "/accounts/login/?next=%2Fadmin%2F /accounts/2fa/totp/activate/"
+    )

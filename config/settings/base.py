@@ -76,13 +76,26 @@ LOCAL_APPS = [
     "couples",
     "cyclecare",
 ]
-INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+# Clinician sign-in. After LOCAL_APPS, so clinician's templates override allauth's.
+AUTH_APPS = [
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "axes",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS + AUTH_APPS
 
 # AUTHENTICATION
 # ------------------------------------------------------------------------------
-# The clinician app is mounted inside cyclecare.urls, so its names sit under that namespace.
-LOGIN_URL = "cyclecare:clinician:login"
+# Clinicians sign in through django-allauth (config/urls.py mounts it at /accounts/) with TOTP
+# two-factor; django-axes locks out repeated failures. The backends, allauth's, axes' and the
+# lockout settings come from cyclecare.plugin.configure() below, as a host site gets them;
+# CYCLECARE["REQUIRE_2FA"] and ["SESSION_IDLE_MINUTES"] are the switches.
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "cyclecare:clinician:caseload"
+# The client address axes and allauth's rate limits count by: the Nth address from the right of
+# X-Forwarded-For, with N proxies of our own in front (production sets it); 0 trusts REMOTE_ADDR.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -100,8 +113,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Signs out idle sessions, then sends a clinician without two-factor to enrol.
+    "clinician.middleware.SessionIdleTimeoutMiddleware",
+    "clinician.middleware.RequireTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # STATIC
@@ -223,6 +242,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Failures and lockouts are warnings (usernames masked); skip its start-up banner.
+        "axes": {"level": "WARNING"},
         # runserver's access lines hold request paths (partner links carry tokens): redact them too.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, SALT_KEY, SECRET_KEY, env
+from .base import CYCLECARE, DATABASES, SALT_KEY, SECRET_KEY, env
 
 DEBUG = False
 
@@ -33,6 +33,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_AGE = 60 * 60 * 8
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# One reverse proxy (the TLS terminator SECURE_PROXY_SSL_HEADER trusts) by default: the client
+# address axes and allauth count failures by is the last X-Forwarded-For entry it appends.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=1)
+
+# CLINICIAN SIGN-IN
+# ------------------------------------------------------------------------------
+# Two-factor (TOTP) for every clinician and staff user, whatever the environment says.
+CYCLECARE = {**CYCLECARE, "REQUIRE_2FA": True}
 
 # STATIC
 # ------------------------------------------------------------------------------

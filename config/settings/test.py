@@ -15,4 +15,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = env.str("REDIS_URL", default="memory://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 # Reminder texts stay in memory (cyclecare.reminders.channels.LocmemSmsBackend.outbox).
-CYCLECARE = {**CYCLECARE, "SMS_BACKEND": "cyclecare.reminders.channels.LocmemSmsBackend"}
+# Two-factor enforcement is off by default here (tests sign users in with force_login); the tests
+# of enforcement turn it on with override_settings.
+CYCLECARE = {
+    **CYCLECARE,
+    "SMS_BACKEND": "cyclecare.reminders.channels.LocmemSmsBackend",
+    "REQUIRE_2FA": False,
+}

@@ -22,7 +22,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 CASELOAD = reverse("cyclecare:clinician:caseload")
-LOGIN = reverse("cyclecare:clinician:login")
+# Sign-in is allauth's (tests/clinician/test_login.py covers two-factor and lockout).
+LOGIN = reverse("account_login")
 LOGOUT = reverse("cyclecare:clinician:logout")
 PASSWORD = "pw-for-tests-only"
 BADGE = "Safety flag — review"
@@ -47,19 +48,19 @@ def test_login_form_signs_a_clinician_in_and_lands_on_the_caseload(client, clini
     page = client.get(LOGIN)
     assert page.status_code == 200
     assert 'autocomplete="current-password"' in page.content.decode()
-    response = client.post(LOGIN, {"username": clinician.user.username, "password": PASSWORD})
+    response = client.post(LOGIN, {"login": clinician.user.username, "password": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == CASELOAD
     assert client.get(CASELOAD).status_code == 200
 
 
 def test_login_error_does_not_say_whether_the_account_exists(client, clinician):
-    wrong_password = client.post(LOGIN, {"username": clinician.user.username, "password": "nope"})
-    no_such_user = client.post(LOGIN, {"username": "nobody@example.test", "password": "nope"})
+    wrong_password = client.post(LOGIN, {"login": clinician.user.username, "password": "nope"})
+    no_such_user = client.post(LOGIN, {"login": "nobody@example.test", "password": "nope"})
     clinician.user.is_active = False
     clinician.user.save(update_fields=["is_active"])
-    inactive = client.post(LOGIN, {"username": clinician.user.username, "password": PASSWORD})
-    message = "That username and password do not match an active account."
+    inactive = client.post(LOGIN, {"login": clinician.user.username, "password": PASSWORD})
+    message = "That email or username and password do not match an active account."
     for response in (wrong_password, no_such_user, inactive):
         assert response.status_code == 200
         assert message in response.content.decode()

@@ -20,9 +20,9 @@ def test_operator_reads_a_signed_note_in_the_admin(page, artifacts_dir):
     services.note_sign(user=user, note=note)
 
     page.goto("/admin/")
-    page.get_by_label("Username").fill("operator@example.test")
+    page.get_by_label("Email or username").fill("operator@example.test")
     page.get_by_label("Password").fill("pw-for-tests-only")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()  # the admin signs in through allauth
     page.get_by_role("link", name="Couples", exact=True).click()
     page.get_by_role("link", name="Rivera & Chen").click()
     expect(page.get_by_text(a.display_name, exact=True)).to_be_visible()

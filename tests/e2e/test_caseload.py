@@ -59,11 +59,11 @@ def clinician():
 
 def test_clinician_signs_in_and_sees_the_flagged_couple_first(page, live_server, artifacts_dir, clinician):
     page.goto("/clinic/")
-    expect(page).to_have_url(re.compile(r"/clinic/login/\?next=/clinic/$"))
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/clinic/$"))
     expect(page.get_by_role("heading", name="Sign in to the clinic")).to_be_visible()
 
     # A wrong password: one message that does not say whether the account exists.
-    page.get_by_label("Username").fill(clinician.user.username)
+    page.get_by_label("Email or username").fill(clinician.user.username)
     page.get_by_label("Password").fill("wrong")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("do not match an active account")
@@ -98,6 +98,6 @@ def test_clinician_signs_in_and_sees_the_flagged_couple_first(page, live_server,
     assert skip.evaluate("el => getComputedStyle(el).outlineStyle") == "solid"
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/clinic/login/$"))
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     page.goto("/clinic/")
-    expect(page).to_have_url(re.compile(r"/clinic/login/"))
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))

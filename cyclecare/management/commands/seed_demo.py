@@ -27,10 +27,12 @@ class Command(BaseCommand):
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         self.stdout.write("")
+        site = demo.admin_url().removesuffix("admin/")
         self.stdout.write(
-            f"Demo logins. The operator and the practice admin sign in to the admin at {demo.admin_url()};"
+            f"Demo logins. Clinicians sign in to the clinic at {site} (two-factor is off in the"
+            " local demo; a banner says so);"
         )
-        self.stdout.write("the clinicians' logins are for the clinician pages and API as those land.")
+        self.stdout.write(f"the operator and the practice admin also use the admin at {demo.admin_url()}.")
         for index, row in enumerate(rows):
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             self.stdout.write(("  " + "  ".join(cells)).rstrip())

@@ -1,0 +1,131 @@
+"""Session rules for clinicians and staff: idle sessions end, and two-factor is required.
+
+Both run after Django's authentication and messages middleware (``cyclecare.plugin.configure``
+puts them there in a host site). Requests authenticated by an API token carry no session user,
+so neither rule touches them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from cyclecare.conf import cyclecare_settings
+
+from .auth import has_totp, two_factor_required_for
+
+LAST_SEEN_SESSION_KEY = "cyclecare.last_seen"
+TWO_FACTOR_SESSION_KEY = "cyclecare.two_factor_seen"
+# The last-seen time is written at most this often, so an active session costs one session
+# write a minute rather than one a request.
+LAST_SEEN_RESOLUTION_SECONDS = 60
+
+
+class SessionIdleTimeoutMiddleware:
+    """Signs a user out when their session has been unused for ``SESSION_IDLE_MINUTES``.
+
+    The request then goes on as anonymous: a clinician page sends them to sign in (with
+    ``?next``) and says why; the API answers 401/403 as for any anonymous call.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        minutes = cyclecare_settings.SESSION_IDLE_MINUTES
+        user = getattr(request, "user", None)
+        if minutes and user is not None and user.is_authenticated:
+            now = int(time.time())
+            last_seen = request.session.get(LAST_SEEN_SESSION_KEY)
+            if isinstance(last_seen, int) and now - last_seen > minutes * 60:
+                logout(request)
+                messages.info(
+                    request,
+                    ngettext(
+                        "You were signed out after %(minutes)d minute without activity.",
+                        "You were signed out after %(minutes)d minutes without activity.",
+                        minutes,
+                    )
+                    % {"minutes": minutes},
+                )
+            elif not isinstance(last_seen, int) or now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+                request.session[LAST_SEEN_SESSION_KEY] = now
+        return self.get_response(request)
+
+
+class RequireTwoFactorMiddleware:
+    """While ``CYCLECARE["REQUIRE_2FA"]`` is on, a signed-in clinician or staff user without a
+    TOTP authenticator reaches only the enrolment pages (and sign-out); every other page
+    redirects to enrolment, and a session call to the API gets a 403 problem.
+
+    Enforcement depends only on whether the user has an authenticator: allauth asks for the
+    code at sign-in whenever one exists, so a signed-in user with one has passed it.
+    """
+
+    # allauth's (un-namespaced) enrolment, re-authentication and sign-out pages, and ours.
+    ALLOWED_VIEWS = frozenset(
+        {
+            "mfa_activate_totp",
+            "mfa_view_recovery_codes",
+            "mfa_download_recovery_codes",
+            "account_reauthenticate",
+            "account_logout",
+            "cyclecare:clinician:logout",
+        }
+    )
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):  # type: ignore[no-untyped-def]
+        if not cyclecare_settings.REQUIRE_2FA:
+            return None
+        user = getattr(request, "user", None)
+        if not two_factor_required_for(user):
+            return None
+        # Once this session has seen the user's authenticator, later requests skip the query
+        # (the authenticator cannot be removed while 2FA is required; a new session checks again).
+        session = getattr(request, "session", None)
+        if session is not None and session.get(TWO_FACTOR_SESSION_KEY) == user.pk:
+            return None
+        if has_totp(user):
+            if session is not None:
+                session[TWO_FACTOR_SESSION_KEY] = user.pk
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in self.ALLOWED_VIEWS:
+            return None
+        if settings.STATIC_URL and request.path_info.startswith(str(settings.STATIC_URL)):
+            return None
+        if _is_api_view(view_func):
+            return JsonResponse(
+                {
+                    "type": "urn:cyclecare:problem:two_factor_required",
+                    "title": "Not allowed.",
+                    "status": 403,
+                    "detail": _("Set up two-factor sign-in before using the API from a browser session."),
+                },
+                status=403,
+                content_type="application/problem+json",
+            )
+        return HttpResponseRedirect(reverse("mfa_activate_totp"))
+
+
+def _is_api_view(view_func) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        from rest_framework.views import APIView
+    except ImportError:  # pragma: no cover - DRF is a dependency
+        return False
+    view_class = getattr(view_func, "cls", None)
+    return isinstance(view_class, type) and issubclass(view_class, APIView)
