@@ -33,6 +33,15 @@ def webhook_deliver(delivery_id: int) -> str:
     return webhooks.webhook_deliver(delivery_id=delivery_id)
 
 
+@shared_task(acks_late=True)
+def webhook_deliver_batch(delivery_ids: list[int]) -> int:
+    """Deliveries committed together in one web process (webhooks.PromptSends): one send task
+    each, so a slow endpoint holds up no other. Idempotent like webhook_deliver."""
+    for delivery_id in delivery_ids:
+        webhook_deliver.delay(delivery_id)
+    return len(delivery_ids)
+
+
 @shared_task
 def webhook_deliveries_dispatch() -> int:
     """Periodic: return stuck deliveries to the queue, then enqueue every due one (retries

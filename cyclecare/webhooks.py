@@ -2,11 +2,11 @@
 
 Outbox, as for reminders (DESIGN §4): a domain event (``clinician.events``) is turned into one
 ``WebhookDelivery`` row per subscribed endpoint *in the transaction that caused it*, and the send
-is enqueued with ``transaction.on_commit``. A delivery is claimed (PENDING → SENDING, committed)
-before the POST, recorded after it, and retried with exponential backoff by the periodic
-dispatcher (``webhook_deliveries_dispatch``) — never by long ETA tasks. A reconciler returns rows
-left in SENDING by a lost worker. Delivery is at least once: receivers de-duplicate on the
-``Cyclecare-Delivery`` header (the event id).
+is enqueued once it commits (``transaction.on_commit``; batched per process, see PromptSends). A
+delivery is claimed (PENDING → SENDING, committed) before the POST, recorded after it, and
+retried with exponential backoff by the periodic dispatcher (``webhook_deliveries_dispatch``) —
+never by long ETA tasks. A reconciler returns rows left in SENDING by a lost worker. Delivery is
+at least once: receivers de-duplicate on the ``Cyclecare-Delivery`` header (the event id).
 
 What a receiver gets::
 
@@ -24,13 +24,18 @@ reads the records it needs through the API with its own token. Receivers check t
 with ``verify_signature`` (or its few lines in their own language).
 """
 
+import atexit
 import datetime
 import hashlib
 import hmac
 import ipaddress
 import json
+import logging
+import os
 import secrets
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -42,14 +47,18 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from clinician.api.process_cache import ProcessCache
 from clinician.audit import audit_record
 from clinician.models import Clinician
 from clinician.permissions import acting_clinician, is_integration
 
 from .conf import cyclecare_settings
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE_VERSION = "v1"
 REQUEST_TIMEOUT_SECONDS = 10
@@ -65,38 +74,130 @@ MAX_ERROR_LENGTH = WebhookDelivery._meta.get_field("last_error").max_length
 
 # SUBSCRIBER (the outbox)
 # ------------------------------------------------------------------------------
+# Each practice's active endpoints and their events, remembered per process for a few seconds:
+# every check-in would otherwise read them again. A change to an endpoint empties this at once in
+# the process that made it; other processes see a new endpoint (or a change of its events) within
+# ``seconds``. A deactivated one never gets a stale delivery sent: the send re-checks it.
+subscriptions = ProcessCache("webhook-subscriptions", seconds=5)
+
+
+def _endpoint_changed(**signal_kwargs: Any) -> None:
+    # Now, and again at commit: an event published later in the same transaction refills the
+    # memory with the uncommitted rows.
+    subscriptions.clear()
+    transaction.on_commit(subscriptions.clear)
+
+
+for _signal in (post_save, post_delete):
+    _signal.connect(_endpoint_changed, sender=WebhookEndpoint, dispatch_uid="webhook-subscriptions")
+
+
+def _subscribed_endpoint_ids(practice_id: int, event: str) -> list[int]:
+    endpoints = subscriptions.get(practice_id)
+    if endpoints is None:
+        # Filtered here, not with a JSON "contains" lookup, which SQLite lacks; a practice has few.
+        endpoints = [
+            (pk, frozenset(events))
+            for pk, events in WebhookEndpoint.objects.filter(
+                practice_id=practice_id, is_active=True
+            ).values_list("pk", "events")
+        ]
+        subscriptions.put(practice_id, endpoints)
+    return [pk for pk, events in endpoints if event in events]
+
+
 def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any]) -> None:
     """Record one delivery per active endpoint of the practice subscribed to ``event``, in the
     caller's transaction, and enqueue the sends once it commits."""
     if event not in WebhookEvent.values:
         return
-    # Filtered here, not with a JSON "contains" lookup, which SQLite lacks; a practice has few.
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(practice_id=practice_id, is_active=True).only(
-            "pk", "practice_id", "events"
-        )
-        if event in endpoint.events
-    ]
-    if not endpoints:
+    endpoint_ids = _subscribed_endpoint_ids(practice_id, event)
+    if not endpoint_ids:
         return
     event_id = uuid.uuid4()
     now = timezone.now()
     payload = {"id": str(event_id), "type": event, "created": _iso(now), "data": data}
-    delivery_ids = [
-        WebhookDelivery.objects.create(
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
             practice_id=practice_id,
-            endpoint=endpoint,
+            endpoint_id=endpoint_id,
             event_id=event_id,
             event=event,
             payload=payload,
             next_attempt_at=now,
-        ).pk
-        for endpoint in endpoints
-    ]
-    from .tasks import webhook_deliver
+        )
+        for endpoint_id in endpoint_ids
+    )
+    delivery_ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: prompt_sends.add(delivery_ids))
 
-    transaction.on_commit(lambda: [webhook_deliver.delay(pk) for pk in delivery_ids])
+
+class PromptSends:
+    """Hands committed deliveries to Celery for a prompt send, without a broker message per
+    transaction: ids are gathered in this process and a background thread enqueues them every
+    ``gather_seconds`` as one ``webhook_deliver_batch`` task, which the worker fans out into one
+    ``webhook_deliver`` task per delivery. So a check-in pays an append to a list instead of a
+    Celery publish, and a delivery waits at most ``gather_seconds`` longer.
+
+    Under eager Celery (tests, development without a broker) each delivery is sent at once, as
+    before. Ids lost with their process (killed between commit and flush) or a failed publish
+    lose nothing: the rows are committed, PENDING and due, and the minute dispatcher sends them."""
+
+    gather_seconds = 0.05
+
+    def __init__(self) -> None:
+        self._reset()
+        # A forked child (a prefork worker, say) starts empty, with its own lock and thread.
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, delivery_ids: list[int]) -> None:
+        from .tasks import webhook_deliver
+
+        if self._eager():
+            for pk in delivery_ids:
+                webhook_deliver.delay(pk)
+            return
+        with self._lock:
+            self._ids.extend(delivery_ids)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="webhook-prompt-sends", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    @staticmethod
+    def _eager() -> bool:
+        from .tasks import webhook_deliver
+
+        return bool(webhook_deliver.app.conf.task_always_eager)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(self.gather_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            delivery_ids, self._ids = self._ids, []
+        if not delivery_ids:
+            return
+        from .tasks import webhook_deliver_batch
+
+        try:
+            webhook_deliver_batch.delay(delivery_ids)
+        except Exception:  # the broker is down: the dispatcher sends them within a minute
+            logger.warning("Could not enqueue %d webhook deliveries; the dispatcher will.", len(delivery_ids))
+
+
+prompt_sends = PromptSends()
 
 
 # ENDPOINTS

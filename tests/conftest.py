@@ -58,5 +58,8 @@ def _fresh_cache():
     """Throttle counters and other cached state never leak from one test into the next."""
     from django.core.cache import cache
 
+    from clinician.api.process_cache import clear_all
+
     cache.clear()
+    clear_all()  # per-process memories (tokens, instruments, webhook subscriptions): ids are reused
     yield

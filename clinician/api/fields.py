@@ -1,3 +1,4 @@
+import copy
 import datetime
 
 import django_filters
@@ -66,3 +67,17 @@ class IdFilter(django_filters.NumberFilter):
 
     def get_max_validator(self):  # type: ignore[no-untyped-def]
         return None  # max_value bounds it already
+
+
+class ReadOnlyFieldsOnce:
+    """For a read-only ModelSerializer: build its fields from the model once per class, then
+    give each instance copies. ModelSerializer otherwise introspects the model for every
+    instance, i.e. for every response, and the fields of a read-only shape depend on its class
+    alone."""
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        prototype = type(self).__dict__.get("_fields_prototype")
+        if prototype is None:
+            prototype = super().get_fields()  # type: ignore[misc]
+            type(self)._fields_prototype = prototype
+        return copy.deepcopy(prototype)

@@ -7,6 +7,7 @@ the practice. Safety flags are for clinicians only and carry ids, never answers.
 """
 
 import django_filters
+from django.db.models.signals import post_delete, post_save
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
@@ -15,10 +16,17 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from clinician.api.fields import IdFilter, IsoDateTimeFilter, ScopedPrimaryKeyRelatedField
+from clinician.api.fields import (
+    IdFilter,
+    IsoDateTimeFilter,
+    ReadOnlyFieldsOnce,
+    ScopedPrimaryKeyRelatedField,
+)
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.pagination import NewestFirstCursorPagination
+from clinician.api.process_cache import ProcessCache
 from clinician.api.viewsets import ScopedViewSet
+from clinician.permissions import practice_id_of
 from couples import selectors as couples_selectors
 from cyclecare import scoring, selectors, services
 from cyclecare.models import CheckIn, Instrument, SafetyFlag
@@ -48,7 +56,7 @@ class SubscaleScoresField(serializers.DictField):
     pass
 
 
-class CheckInSerializer(serializers.ModelSerializer):
+class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
     answers = serializers.DictField(read_only=True, help_text="Item code → answer.")
     total_score = serializers.DecimalField(
         max_digits=7, decimal_places=2, read_only=True, allow_null=True, coerce_to_string=False
@@ -79,13 +87,50 @@ class CheckInSerializer(serializers.ModelSerializer):
         return scoring.in_clinical_range(checkin.instrument.definition, checkin.total_score)
 
 
+# Only the columns a check-in needs (ids, state and the couple's scope): the partner's name and
+# contact details are encrypted, and recording a check-in does not decrypt them.
+PARTNER_COLUMNS = ("id", "practice_id", "couple_id", "is_active")
+COUPLE_COLUMNS = ("id", "practice_id", "primary_clinician_id", "status")
+
+
 def _partners_in_scope(*, user):  # type: ignore[no-untyped-def]
-    return couples_selectors.partners_visible_to(user=user).filter(is_active=True)
+    return (
+        couples_selectors.partners_visible_to(user=user)
+        .filter(is_active=True)
+        .only(*PARTNER_COLUMNS, *(f"couple__{column}" for column in COUPLE_COLUMNS))
+    )
+
+
+# Instruments this process resolved lately, per practice: (practice id, instrument id) →
+# instrument. A loaded version never changes (a change is a new version); only ``is_active``
+# does, and a save here empties the memory at once, while another process may accept a just
+# deactivated version for up to ``seconds`` (still a valid definition: deactivation only stops
+# offering it for new homework).
+remembered_instruments = ProcessCache("api-instruments", seconds=60)
+for _signal in (post_save, post_delete):
+    _signal.connect(remembered_instruments.clear, sender=Instrument, dispatch_uid="api-instruments")
+
+
+class RememberedInstrumentField(ScopedPrimaryKeyRelatedField):
+    """An instrument id, resolved by ``selectors.instruments_available_to`` and remembered."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(selector=selectors.instruments_available_to, **kwargs)
+
+    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+        if type(data) is not int:
+            return super().to_internal_value(data)
+        key = (practice_id_of(self.context["request"].user), data)
+        instrument = remembered_instruments.get(key)
+        if instrument is None:
+            instrument = super().to_internal_value(data)
+            remembered_instruments.put(key, instrument)
+        return instrument
 
 
 class CheckInRecordSerializer(serializers.Serializer):
     partner = ScopedPrimaryKeyRelatedField(selector=_partners_in_scope)
-    instrument = ScopedPrimaryKeyRelatedField(selector=selectors.instruments_available_to)
+    instrument = RememberedInstrumentField()
     answers = serializers.DictField(help_text="Item code → answer, as the instrument defines them.")
     occurrence = ScopedPrimaryKeyRelatedField(
         selector=selectors.occurrences_visible_to, required=False, allow_null=True
