@@ -288,6 +288,12 @@ class SessionNote(models.Model):
     def needs_cosignature(self) -> bool:
         return self.is_signed and self.signed_by.is_prelicensed and not hasattr(self, "cosignature")
 
+    @property
+    def record_partner(self):  # type: ignore[no-untyped-def]
+        """Whose record the note is part of: the partner seen in an individual session, else
+        None (a joint session's note is the couple's record)."""
+        return self.session.partner if self.session.kind == TherapySession.Kind.INDIVIDUAL else None
+
     def section_values(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in self.SECTIONS[self.format]}
 

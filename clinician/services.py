@@ -120,6 +120,8 @@ def session_schedule(
     acting = _scheduling_access(user, couple)
     if couple.status == "discharged":
         raise ValidationError({"couple": "This couple has been discharged."})
+    if couple.status == "separated":
+        raise ValidationError({"couple": "This couple has separated; book sessions in a partner's own case."})
     if timezone.is_naive(starts_at):
         raise ValidationError({"starts_at": "Give the time with its time zone."})
     if starts_at < timezone.now() - SCHEDULING_GRACE:
@@ -164,6 +166,8 @@ def session_reschedule(
     _scheduling_access(user, session.couple)
     if session.status != TherapySession.Status.SCHEDULED:
         raise ValidationError({"status": "Only a scheduled session can be moved."})
+    if timezone.is_naive(starts_at):
+        raise ValidationError({"starts_at": "Give the time with its time zone."})
     if starts_at < timezone.now() - SCHEDULING_GRACE:
         raise ValidationError(
             {"starts_at": ValidationError("A scheduled session must be in the future.", code="past")}
@@ -199,6 +203,15 @@ def session_record_outcome(
             }
         )
     attendees = list(attendees)
+    if status == TherapySession.Status.NO_SHOW and session.starts_at > timezone.now() + SCHEDULING_GRACE:
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    "A no-show can be recorded only once the session has started; cancel it instead.",
+                    code="not_started",
+                )
+            }
+        )
     if status == TherapySession.Status.HELD:
         if session.starts_at > timezone.now() + SCHEDULING_GRACE:
             raise ValidationError({"status": "A session cannot be held before it starts."})
@@ -259,6 +272,24 @@ def note_create(
 
 
 @transaction.atomic
+def note_start(
+    *, user: AbstractBaseUser, session: TherapySession, format: str = SessionNote.Format.DAP
+) -> tuple[SessionNote, bool]:
+    """The held session's note: its existing note, or a new empty draft (``created`` True).
+
+    Idempotent — a repeated or concurrent start returns the one note, whoever's it is: the
+    session row is locked first, and the note's one-to-one on the session backs that up.
+    """
+    session = TherapySession.objects.select_for_update(of=("self",)).get(pk=session.pk)
+    existing = SessionNote.objects.filter(session=session).first()
+    if existing is not None:
+        return existing, False
+    if format not in SessionNote.Format.values:
+        raise ValidationError({"format": "Choose DAP, SOAP or BIRP."})
+    return note_create(user=user, session=session, format=format), True
+
+
+@transaction.atomic
 def note_update_draft(*, user: AbstractBaseUser, note: SessionNote, **changes: object) -> SessionNote:
     """Autosave a draft. A signed note refuses every change (see SessionNote.save)."""
     _reject_unknown(changes)
@@ -305,6 +336,16 @@ def note_sign(*, user: AbstractBaseUser, note: SessionNote) -> SessionNote:
         raise ValidationError(
             {name: ValidationError("Write this section before signing.", code="empty") for name in empty}
         )
+    # What is signed is what the format shows: text left in another format's sections (the
+    # draft switched format) is dropped, so the digest and the printed note cover the same words.
+    hidden = {
+        name: ""
+        for sections in SessionNote.SECTIONS.values()
+        for name in sections
+        if name not in SessionNote.SECTIONS[note.format] and getattr(note, name)
+    }
+    for name, value in hidden.items():
+        setattr(note, name, value)
     note.status = SessionNote.Status.SIGNED
     note.signed_at = timezone.now()
     note.signed_by = signer
@@ -312,13 +353,14 @@ def note_sign(*, user: AbstractBaseUser, note: SessionNote) -> SessionNote:
     note.full_clean()
     # The only write that may turn a draft into a signed note; every later save is refused.
     SessionNote.objects.filter(pk=note.pk, status=SessionNote.Status.DRAFT).update(
+        **hidden,
         status=note.status,
         signed_at=note.signed_at,
         signed_by=signer,
         signed_content_sha256=note.signed_content_sha256,
         updated_at=note.signed_at,
     )
-    audit_record(actor=user, action="note.sign", target=note)
+    audit_record(actor=user, action="note.sign", target=note, changes=["status", *hidden])
     events.publish(
         "note.signed",
         practice_id=note.practice_id,

@@ -151,3 +151,35 @@ def test_database_refuses_changing_an_addendum(postgres, draft):
     addendum = services.addendum_add(user=draft.author.user, note=note, body="context")
     with pytest.raises((IntegrityError, InternalError)), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE clinician_addendum SET author_id = author_id WHERE id = %s", [addendum.pk])
+
+
+def test_note_start_returns_the_one_note_of_the_session(draft):
+    again, created = services.note_start(user=draft.author.user, session=draft.session, format="birp")
+    assert not created and again.pk == draft.pk and again.format == "soap"
+    fresh = held_session(draft.session.couple)
+    note, created = services.note_start(user=draft.author.user, session=fresh, format="birp")
+    assert created and note.format == "birp" and note.status == "draft"
+    with pytest.raises(ValidationError):
+        services.note_start(user=draft.author.user, session=held_session(draft.session.couple), format="xyz")
+
+
+def test_signing_drops_text_left_in_another_formats_sections(draft):
+    note = services.note_update_draft(user=draft.author.user, note=fill(draft), data="from a DAP try")
+    note = services.note_sign(user=draft.author.user, note=note)
+    stored = SessionNote.objects.get(pk=note.pk)
+    assert stored.data == "" and stored.subjective
+    assert stored.signed_content_sha256 == services.note_content_digest(stored)
+
+
+def test_cosignature_queue_lists_the_supervisors_unsigned_notes_only(draft):
+    from clinician import selectors
+
+    supervisor = draft.author.supervisor
+    assert not selectors.notes_awaiting_cosignature(user=supervisor.user).exists()  # a draft
+    note = services.note_sign(user=draft.author.user, note=fill(draft))
+    assert list(selectors.notes_awaiting_cosignature(user=supervisor.user)) == [note]
+    assert not selectors.notes_awaiting_cosignature(user=draft.author.user).exists()
+    other = ClinicianFactory(practice=draft.practice, role="supervisor")
+    assert not selectors.notes_awaiting_cosignature(user=other.user).exists()
+    services.note_cosign(user=supervisor.user, note=note)
+    assert not selectors.notes_awaiting_cosignature(user=supervisor.user).exists()

@@ -69,3 +69,33 @@ def test_colleague_outside_the_caseload_cannot_schedule():
         services.session_schedule(
             user=colleague.user, couple=couple, starts_at=timezone.now() + datetime.timedelta(days=1)
         )
+
+
+def test_a_no_show_is_recorded_only_once_the_session_has_started():
+    couple, a, b = couple_with_partners()
+    user = couple.primary_clinician.user
+    future = TherapySessionFactory(couple=couple, starts_at=timezone.now() + datetime.timedelta(days=1))
+    with pytest.raises(ValidationError) as excinfo:
+        services.session_record_outcome(user=user, session=future, status="no_show")
+    assert excinfo.value.error_dict["status"][0].code == "not_started"
+    future.refresh_from_db()
+    assert future.status == "scheduled"
+    past = TherapySessionFactory(couple=couple, starts_at=timezone.now() - datetime.timedelta(hours=1))
+    assert services.session_record_outcome(user=user, session=past, status="no_show").status == "no_show"
+
+
+def test_rescheduling_needs_an_aware_future_time():
+    couple, a, b = couple_with_partners()
+    user = couple.primary_clinician.user
+    session = TherapySessionFactory(couple=couple, starts_at=timezone.now() + datetime.timedelta(days=1))
+    before = session.starts_at
+    with pytest.raises(ValidationError) as excinfo:
+        services.session_reschedule(user=user, session=session, starts_at=datetime.datetime(2030, 1, 1, 9))
+    assert "starts_at" in excinfo.value.error_dict
+    with pytest.raises(ValidationError) as excinfo:
+        services.session_reschedule(
+            user=user, session=session, starts_at=timezone.now() - datetime.timedelta(hours=1)
+        )
+    assert excinfo.value.error_dict["starts_at"][0].code == "past"
+    session.refresh_from_db()
+    assert session.starts_at == before
