@@ -1,0 +1,506 @@
+"""Server-rendered SVG charts for the clinician pages: no JavaScript, no CDN, no inline styles
+(colours and strokes come from CSS classes under the strict CSP).
+
+Every chart is an ``<svg role="img">`` named by its ``<title>`` and described by its ``<desc>``,
+and carries a data table (``Chart.table``) that the page shows under it — the text alternative.
+"""
+
+import datetime
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape as _escape  # plain strings only: no lazy-translation wrapper per cell
+
+from django.utils import formats
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from cyclecare.trends import Adherence, DyadicOutcome, EpisodeWeek
+
+WIDTH, HEIGHT = 600, 230
+LEFT, RIGHT, TOP, BOTTOM = 44, 590, 14, 196  # the plot area inside the view box
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    css: str  # "series-a", "series-b" or "series-bar"
+    points: Sequence[tuple[float, float | None]]  # (x, y); y None is a gap
+
+
+@dataclass(frozen=True)
+class Band:
+    low: float
+    high: float
+    css: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    y: float
+    css: str
+    label: str
+
+
+@dataclass
+class Chart:
+    chart_id: str
+    title: str
+    desc: str
+    svg: SafeString
+    table_headers: list[str]
+    table_rows: list[list[str]]
+    note: str = ""
+    alert: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def table(self) -> SafeString:
+        """The data table's header and body rows (built here, not in a template loop: a chart
+        over two years has hundreds of rows). Every cell is escaped."""
+        head = "".join(f'<th scope="col">{_escape(str(h))}</th>' for h in self.table_headers)
+        body = "".join(
+            f'<tr><th scope="row">{_escape(row[0])}</th>'
+            + "".join(f"<td>{_escape(c)}</td>" for c in row[1:])
+            + "</tr>"
+            for row in self.table_rows
+        )
+        return mark_safe(f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>")  # noqa: S308 - escaped above
+
+
+def date_format(value: datetime.date, fmt: str) -> str:
+    """Django's localised date format, remembered per day, format and language (a page formats
+    the same weeks for every chart)."""
+    return _date_format(value, fmt, get_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _date_format(value: datetime.date, fmt: str, language: str) -> str:
+    return formats.date_format(value, fmt)
+
+
+# DRAWING
+# ------------------------------------------------------------------------------
+class _Plot:
+    def __init__(self, x_min: float, x_max: float, y_min: float, y_max: float) -> None:
+        self.x_min, self.x_max = x_min, x_max if x_max > x_min else x_min + 1
+        self.y_min, self.y_max = y_min, y_max if y_max > y_min else y_min + 1
+
+    def x(self, value: float) -> float:
+        return LEFT + (value - self.x_min) / (self.x_max - self.x_min) * (RIGHT - LEFT)
+
+    def y(self, value: float) -> float:
+        clamped = min(max(value, self.y_min), self.y_max)
+        return BOTTOM - (clamped - self.y_min) / (self.y_max - self.y_min) * (BOTTOM - TOP)
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _frame(chart_id: str, title: str, desc: str, body: str) -> SafeString:
+    return format_html(
+        '<svg class="chart-svg" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title" '
+        'aria-describedby="{}-desc" focusable="false">'
+        '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}</svg>',
+        WIDTH,
+        HEIGHT,
+        chart_id,
+        chart_id,
+        chart_id,
+        title,
+        chart_id,
+        desc,
+        mark_safe(body),  # noqa: S308 - built below from format_html only
+    )
+
+
+def _axes(plot: _Plot, y_ticks: Sequence[float], x_ticks: Sequence[tuple[float, str]], y_format) -> str:  # type: ignore[no-untyped-def]
+    parts = [
+        format_html(
+            '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+            '<text class="tick tick-y" x="{}" y="{}">{}</text>',
+            LEFT,
+            _n(plot.y(tick)),
+            RIGHT,
+            _n(plot.y(tick)),
+            LEFT - 6,
+            _n(plot.y(tick) + 4),
+            y_format(tick),
+        )
+        for tick in y_ticks
+    ]
+    parts += [
+        format_html('<text class="tick tick-x" x="{}" y="{}">{}</text>', _n(plot.x(x)), BOTTOM + 18, label)
+        for x, label in x_ticks
+    ]
+    parts.append(
+        format_html('<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, BOTTOM, RIGHT, BOTTOM)
+    )
+    return "".join(parts)
+
+
+def _line(plot: _Plot, series: Series) -> str:
+    # Only numbers and this module's own class names go in (no text): f-strings, not
+    # format_html, which would escape hundreds of coordinates for nothing.
+    css = escape(series.css)
+    segments: list[list[str]] = [[]]
+    dots = []
+    for x, y in series.points:
+        if y is None:
+            segments.append([])
+            continue
+        px, py = _n(plot.x(x)), _n(plot.y(y))
+        segments[-1].append(f"{px},{py}")
+        dots.append(f'<circle class="dot {css}" cx="{px}" cy="{py}" r="2.5"/>')
+    paths = "".join(
+        f'<polyline class="line {css}" points="{" ".join(points)}"/>'
+        for points in segments
+        if len(points) > 1
+    )
+    return paths + "".join(dots)
+
+
+def _legend(series: Sequence[Series], extra: Sequence[tuple[str, str]] = ()) -> str:
+    items = [(s.css, s.label) for s in series] + list(extra)
+    return "".join(
+        format_html(
+            '<rect class="swatch {}" x="{}" y="2" width="10" height="10"/>'
+            '<text class="legend" x="{}" y="11">{}</text>',
+            css,
+            LEFT + 8 + n * 150,
+            LEFT + 22 + n * 150,
+            label,
+        )
+        for n, (css, label) in enumerate(items)
+    )
+
+
+def bar_svg(
+    *, chart_id: str, title: str, desc: str, values: Sequence[float], x_ticks: Sequence[tuple[float, str]]
+) -> SafeString:
+    """Bars of ``values`` (one per slot, slot i at x = i)."""
+    top = max([*values, 1])
+    y_max = _nice(top)
+    plot = _Plot(-0.5, len(values) - 0.5, 0, y_max)
+    width = max((RIGHT - LEFT) / max(len(values), 1) * 0.7, 1)
+    bars = "".join(
+        format_html(
+            '<rect class="bar" x="{}" y="{}" width="{}" height="{}"/>',
+            _n(plot.x(i) - width / 2),
+            _n(plot.y(value)),
+            _n(width),
+            _n(BOTTOM - plot.y(value)),
+        )
+        for i, value in enumerate(values)
+        if value
+    )
+    ticks = _ticks(0, y_max)
+    return _frame(chart_id, title, desc, _axes(plot, ticks, x_ticks, _int) + bars)
+
+
+def line_svg(
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    series: Sequence[Series],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    x_ticks: Sequence[tuple[float, str]],
+    y_format=None,  # type: ignore[no-untyped-def]
+    rules: Sequence[Rule] = (),
+    bands: Sequence[Band] = (),
+) -> SafeString:
+    plot = _Plot(x_range[0], x_range[1], y_range[0], y_range[1])
+    body = [
+        format_html(
+            '<rect class="band {}" x="{}" y="{}" width="{}" height="{}"/>',
+            band.css,
+            LEFT,
+            _n(plot.y(band.high)),
+            RIGHT - LEFT,
+            _n(plot.y(band.low) - plot.y(band.high)),
+        )
+        for band in bands
+    ]
+    body.append(_axes(plot, _ticks(*y_range), x_ticks, y_format or _int))
+    body += [
+        format_html(
+            '<line class="rule {}" x1="{}" y1="{}" x2="{}" y2="{}"/>'
+            '<text class="rule-label" x="{}" y="{}">{}</text>',
+            rule.css,
+            LEFT,
+            _n(plot.y(rule.y)),
+            RIGHT,
+            _n(plot.y(rule.y)),
+            RIGHT - 4,
+            _n(plot.y(rule.y) - 4),
+            rule.label,
+        )
+        for rule in rules
+    ]
+    body += [_line(plot, s) for s in series]
+    if len(series) > 1 or bands:
+        body.append(_legend(series, [(band.css, band.label) for band in bands[:1]]))
+    return _frame(chart_id, title, desc, "".join(body))
+
+
+def _nice(value: float) -> float:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
+        if value <= step * 4:
+            return step * 4 if value > step * 2 else max(step * 2, value)
+    return value
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    step = (high - low) / 4
+    return [low + step * n for n in range(5)]
+
+
+def _int(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+# THE COUPLE PAGE'S CHARTS
+# ------------------------------------------------------------------------------
+def _week_ticks(weeks: Sequence[datetime.date]) -> list[tuple[float, str]]:
+    every = max(len(weeks) // 6, 1)
+    return [(i, date_format(week, "j M")) for i, week in enumerate(weeks) if i % every == 0]
+
+
+def episode_charts(weeks: list[EpisodeWeek]) -> list[Chart]:
+    """Episodes per week, mean intensity, repair success rate and minutes to repair."""
+    mondays = [w.week for w in weeks]
+    ticks = _week_ticks(mondays)
+    span = (0, max(len(weeks) - 1, 1))
+    headers = [_("Week of")]
+    dates = [date_format(w.week, "j M Y") for w in weeks]
+    charts = []
+
+    title = _("Episodes per week")
+    desc = _("Cycle episodes recorded each week (clinician-observed and partner-reported), %(n)s weeks.") % {
+        "n": len(weeks)
+    }
+    charts.append(
+        Chart(
+            "chart-episodes",
+            title,
+            desc,
+            bar_svg(
+                chart_id="chart-episodes",
+                title=title,
+                desc=desc,
+                values=[w.episodes for w in weeks],
+                x_ticks=ticks,
+            ),
+            [*headers, _("Episodes")],
+            [[d, str(w.episodes)] for d, w in zip(dates, weeks, strict=True)],
+        )
+    )
+
+    def line_chart(chart_id, title, desc, values, y_range, y_format, column, cell):  # type: ignore[no-untyped-def]
+        series = [Series(title, "series-a", [(i, v) for i, v in enumerate(values)])]
+        svg = line_svg(
+            chart_id=chart_id,
+            title=title,
+            desc=desc,
+            series=series,
+            x_range=span,
+            y_range=y_range,
+            x_ticks=ticks,
+            y_format=y_format,
+        )
+        rows = [[d, cell(v)] for d, v in zip(dates, values, strict=True)]
+        return Chart(chart_id, title, desc, svg, [*headers, column], rows)
+
+    charts.append(
+        line_chart(
+            "chart-intensity",
+            _("Mean intensity"),
+            _("Mean episode intensity each week on the 0–10 scale; gaps are weeks without episodes."),
+            [w.mean_intensity for w in weeks],
+            (0, 10),
+            _int,
+            _("Mean intensity (0–10)"),
+            _fmt,
+        )
+    )
+    charts.append(
+        line_chart(
+            "chart-repair",
+            _("Repair success rate"),
+            _("Share of episodes with a repair attempt in which the repair worked, each week."),
+            [w.repair_rate for w in weeks],
+            (0, 1),
+            _percent,
+            _("Repairs that worked"),
+            _pct,
+        )
+    )
+    minutes = [w.minutes_to_repair for w in weeks]
+    charts.append(
+        line_chart(
+            "chart-minutes",
+            _("Minutes to repair"),
+            _("Mean length in minutes of the episodes whose repair worked, each week."),
+            minutes,
+            (0, _nice(max([m for m in minutes if m is not None] or [10]))),
+            _int,
+            _("Minutes to repair"),
+            lambda v: _fmt(v, "{:.0f}"),
+        )
+    )
+    return charts
+
+
+def adherence_chart(
+    weeks: Sequence[datetime.date], adherence: dict[int, list[Adherence]], names: dict[int, str]
+) -> Chart:
+    """Each partner's completed ÷ due homework per week, on one chart."""
+    title = _("Check-in adherence")
+    desc = _("Each partner's completed share of due check-ins and homework per week (0–100%).")
+    partner_ids = list(adherence)
+    series = [
+        Series(names[pid], css, [(i, a.rate) for i, a in enumerate(adherence[pid])])
+        for pid, css in zip(partner_ids, ("series-a", "series-b"), strict=False)
+    ]
+    svg = line_svg(
+        chart_id="chart-adherence",
+        title=title,
+        desc=desc,
+        series=series,
+        x_range=(0, max(len(weeks) - 1, 1)),
+        y_range=(0, 1),
+        x_ticks=_week_ticks(weeks),
+        y_format=_percent,
+    )
+    rows = [
+        [date_format(week, "j M Y")]
+        + [f"{adherence[pid][i].completed}/{adherence[pid][i].due}" for pid in partner_ids]
+        for i, week in enumerate(weeks)
+    ]
+    return Chart(
+        "chart-adherence", title, desc, svg, [_("Week of"), *(names[pid] for pid in partner_ids)], rows
+    )
+
+
+def outcome_chart(outcome: DyadicOutcome, names: dict[int, str], *, zone: datetime.tzinfo) -> Chart:
+    """The dyadic outcome chart: both partners' totals, the distress cutoff, each partner's
+    reliable-change band around their first score, and an alert when the latest totals diverge
+    by more than the reliable-change threshold."""
+    partner_ids = list(outcome.series)
+    moments = [score.at for scores in outcome.series.values() for score in scores]
+    first, last = min(moments), max(moments)
+    origin = first.timestamp()
+
+    def day(moment: datetime.datetime) -> float:
+        return (moment.timestamp() - origin) / 86400
+
+    span = max(day(last), 1)
+    totals = [score.total for scores in outcome.series.values() for score in scores]
+    y_max = _nice(max([*totals, outcome.cutoff or 0]) * 1.1)
+    series = [
+        Series(names[pid], css, [(day(s.at), s.total) for s in outcome.series[pid]])
+        for pid, css in zip(partner_ids, ("series-a", "series-b"), strict=False)
+    ]
+    rules = []
+    if outcome.cutoff is not None:
+        rules.append(
+            Rule(
+                outcome.cutoff,
+                "cutoff",
+                _("cutoff %(value)s (%(label)s)") % {"value": outcome.cutoff, "label": outcome.cutoff_label},
+            )
+        )
+    bands = []
+    if outcome.threshold is not None:
+        for pid, css in zip(partner_ids, ("band-a", "band-b"), strict=False):
+            baseline = outcome.first(pid)
+            if baseline is not None:
+                bands.append(
+                    Band(
+                        baseline.total - outcome.threshold,
+                        baseline.total + outcome.threshold,
+                        css,
+                        _("no reliable change (±%(t)s)") % {"t": f"{outcome.threshold:.1f}"},
+                    )
+                )
+    ticks = []
+    for n in range(5):
+        moment = first + datetime.timedelta(days=span * n / 4)
+        ticks.append((day(moment), date_format(moment.astimezone(zone).date(), "j M y")))
+    title = _("Dyadic outcome: %(name)s") % {"name": outcome.name}
+    desc_parts = [
+        _("Both partners' %(code)s totals over time (higher is more satisfied).")
+        % {"code": outcome.code.upper()}
+    ]
+    if outcome.cutoff is not None:
+        desc_parts.append(
+            _("The line at %(value)s is the published cutoff: at or below it is %(label)s.")
+            % {"value": outcome.cutoff, "label": outcome.cutoff_label}
+        )
+    if outcome.threshold is not None:
+        desc_parts.append(
+            _("Shaded: within %(t)s points of each partner's first score, where change is not reliable.")
+            % {"t": f"{outcome.threshold:.1f}"}
+        )
+    desc = " ".join(desc_parts)
+    svg = line_svg(
+        chart_id="chart-outcome",
+        title=title,
+        desc=desc,
+        series=series,
+        x_range=(0, span),
+        y_range=(0, y_max),
+        x_ticks=ticks,
+        rules=rules,
+        bands=bands,
+    )
+    scored = sorted(
+        ((score.at, names[pid], score.total) for pid in partner_ids for score in outcome.series[pid]),
+        key=lambda row: row[0],
+        reverse=True,
+    )
+    rows = [
+        [date_format(at.astimezone(zone).date(), "j M Y"), name, f"{total:g}"] for at, name, total in scored
+    ]
+    note = ""
+    if outcome.threshold is None:
+        note = _(
+            "This version of %(code)s gives no reliable-change threshold, so no band is drawn and "
+            "divergence between the partners is not judged."
+        ) % {"code": outcome.code.upper()}
+    alert = ""
+    if outcome.diverges:
+        a, b = (outcome.latest(pid) for pid in partner_ids)
+        alert = _(
+            "The partners' latest scores diverge: %(a_name)s %(a)s, %(b_name)s %(b)s — %(gap)s points "
+            "apart, more than the reliable-change threshold of %(t)s."
+        ) % {
+            "a_name": names[partner_ids[0]],
+            "a": f"{a.total:g}",
+            "b_name": names[partner_ids[1]],
+            "b": f"{b.total:g}",
+            "gap": f"{outcome.divergence:g}",
+            "t": f"{outcome.threshold:.1f}",
+        }
+    chart = Chart(
+        "chart-outcome", title, desc, svg, [_("Date"), _("Partner"), _("Total")], rows, note=note, alert=alert
+    )
+    return chart
