@@ -18,6 +18,22 @@ class Couple(models.Model):
         ACTIVE = "active", _("Active")
         PAUSED = "paused", _("Paused")
         DISCHARGED = "discharged", _("Discharged")
+        # Terminal, set only by couples.services.couple_separate: the joint record is closed.
+        SEPARATED = "separated", _("Separated")
+
+    class Kind(models.TextChoices):
+        COUPLE = "couple", _("Couple")
+        # One partner continuing alone after a separation (continued_from names the couple).
+        INDIVIDUAL = "individual", _("Individual")
+
+    class SeparationReason(models.TextChoices):
+        """Why a couple's joint work ended — codes only, so no free-text PHI is needed."""
+
+        RELATIONSHIP_ENDED = "relationship_ended", _("The relationship ended")
+        INDIVIDUAL_WORK = "individual_work", _("Individual work is indicated")
+        SAFETY = "safety", _("Joint sessions are not safe now")
+        PARTNER_WITHDREW = "partner_withdrew", _("A partner withdrew from joint work")
+        OTHER = "other", _("Another reason, recorded in the clinical notes")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="couples")
     primary_clinician = models.ForeignKey(
@@ -33,8 +49,19 @@ class Couple(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(9)],
         help_text=_("Current EFT step (1–9); the stage follows from it."),
     )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.COUPLE)
+    continued_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="continuations",
+        help_text=_("For an individual case: the couple whose separation opened it."),
+    )
     started_on = models.DateField()
     discharged_on = models.DateField(null=True, blank=True)
+    separated_on = models.DateField(null=True, blank=True)
+    separation_reason = models.CharField(max_length=20, choices=SeparationReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -49,6 +76,19 @@ class Couple(models.Model):
                 condition=Q(status="discharged", discharged_on__isnull=False)
                 | (~Q(status="discharged") & Q(discharged_on__isnull=True)),
                 name="couple_discharged_has_date",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="separated", separated_on__isnull=False) & ~Q(separation_reason="")
+                | (~Q(status="separated") & Q(separated_on__isnull=True, separation_reason="")),
+                name="couple_separated_has_date_and_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(continued_from__isnull=True) | Q(kind="individual"),
+                name="couple_continuation_is_individual",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="couple") | ~Q(status="separated"),
+                name="couple_only_a_couple_separates",
             ),
         ]
         indexes = [

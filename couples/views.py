@@ -28,7 +28,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from couples.forms import CheckInForm, EpisodeForm, localized
-from couples.models import Partner
+from couples.models import Couple, Partner
 from cyclecare import selectors, services
 from cyclecare.models import CheckIn, CycleEpisode, PartnerLink
 from cyclecare.partner_access import (
@@ -353,7 +353,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
 def checkin_share(request: HttpRequest, partner: Partner, checkin_id: int) -> HttpResponse:
     """The author shares or stops sharing their own check-in; anyone else's is not found."""
     own = selectors.checkins_for_partner(partner=partner).filter(pk=checkin_id).first()
-    if own is None:
+    if own is None or partner.couple.kind == Couple.Kind.INDIVIDUAL:
         # Not theirs, or not there: the same answer, with the partner-page headers.
         return _state_page(request, "not_found", language=partner.language)
     shared = request.POST.get("shared") == "1"
@@ -424,6 +424,8 @@ def _history(partner: Partner) -> dict:
         .select_related("instrument")
         .order_by("-submitted_at")[:HISTORY_LENGTH]
     )
+    # In an individual case (after a separation) there is nobody to share with.
+    may_share = partner.couple.kind != Couple.Kind.INDIVIDUAL
     checkins = []
     for own in recent:
         items = own.instrument.definition["items"]
@@ -431,7 +433,8 @@ def _history(partner: Partner) -> dict:
             {
                 "checkin": own,
                 "rows": _answer_rows(own, own.answers, partner.language),
-                "shareable": any(
+                "shareable": may_share
+                and any(
                     item.get("privacy", "private") in ("shareable", "joint") and not item.get("safety")
                     for item in items
                 ),

@@ -109,9 +109,11 @@ def shareable_answers(checkin: CheckIn) -> dict:
 
 
 def episodes_for_partner(*, partner: Partner) -> QuerySet[CycleEpisode]:
-    """Episodes the partner reported, plus the other partner's self-reports they shared."""
+    """Episodes the partner reported, plus the other partner's self-reports they shared (while
+    that partner is active: sharing is between the partners of one case, as for check-ins)."""
     return CycleEpisode.objects.filter(
-        Q(reported_by=partner) | Q(couple_id=partner.couple_id, shared_with_partner=True),
+        Q(reported_by=partner)
+        | Q(couple_id=partner.couple_id, shared_with_partner=True, reported_by__is_active=True),
         couple_id=partner.couple_id,
     )
 

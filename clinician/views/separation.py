@@ -1,13 +1,150 @@
-"""The separation workflow: a couple ends, or one partner continues alone."""
+"""The separation workflow: a couple ends, or one partner continues alone.
 
-from django.http import Http404
+One page explains exactly what will happen (counted from the couple's rows), a form takes who
+continues, the date and a reason from a fixed list, a confirm step repeats the choice, and the
+confirmed POST calls couples.services.couple_separate. The couple is read through the clinical
+scope (out of scope: 404); the service decides who may separate and refuses bad input, which
+re-renders the form with its message and changes nothing.
+"""
+
+import datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Clinician
+from .common import clinician_required
+
+NEITHER, BOTH = "neither", "both"
+SEAT_CODES = {1: "a", 2: "b"}
 
 
-def _not_built(request, **kwargs):  # replaced by the area's real views
-    raise Http404
+class SeparationForm(forms.Form):
+    """Who continues (a code, never an id), the date, and a reason code — no free text."""
+
+    continuing = forms.ChoiceField(label=_("Who continues?"), widget=forms.RadioSelect)
+    separated_on = forms.DateField(
+        label=_("Date of the separation"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("The day joint work ended. Not in the future."),
+    )
+    separation_reason = forms.ChoiceField(label=_("Reason"))
+
+    def __init__(self, *args, couple, partners, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        from couples.models import Couple
+
+        self.couple = couple
+        self.partners = {SEAT_CODES[p.seat]: p for p in partners}
+        choices = [(NEITHER, _("Neither partner continues: the case closes"))]
+        for code, partner in self.partners.items():
+            choices.append(
+                (code, _("Only %(name)s continues, individually") % {"name": partner.display_name})
+            )
+        if len(self.partners) == 2:
+            choices.append((BOTH, _("Both continue, each in an individual case of their own")))
+        self.fields["continuing"].choices = choices
+        self.fields["separation_reason"].choices = [
+            ("", _("Choose a reason…")),
+            *Couple.SeparationReason.choices,
+        ]
+
+    def clean_separated_on(self) -> datetime.date:
+        value = self.cleaned_data["separated_on"]
+        if value > timezone.localdate():
+            raise ValidationError(_("The separation date cannot be in the future."))
+        if value < self.couple.started_on:
+            raise ValidationError(_("The separation date is before the couple's treatment started."))
+        return value
+
+    def continuing_partners(self) -> list:
+        code = self.cleaned_data["continuing"]
+        if code == BOTH:
+            return list(self.partners.values())
+        return [self.partners[code]] if code in self.partners else []
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put the service's messages on the fields they name (others on the form)."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for name, errors in error.error_dict.items():
+            self.add_error(name if name in self.fields else None, errors)
+
+
+def _closed_reason(couple) -> str | None:  # type: ignore[no-untyped-def]
+    from couples.models import Couple
+
+    if couple.kind == Couple.Kind.INDIVIDUAL:
+        return _("This is an individual case: there is no couple to separate.")
+    if couple.status == Couple.Status.SEPARATED:
+        return _("This couple has already separated.")
+    if couple.status == Couple.Status.DISCHARGED:
+        return _("This couple has been discharged; its record is closed.")
+    return None
+
+
+def _page(request, template, context, status=200) -> HttpResponse:  # type: ignore[no-untyped-def]
+    return render(request, f"clinician/{template}", context, status=status)
+
+
+@clinician_required
+def separation(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
+    from couples.selectors import couple_get_for
+    from couples.services import couple_separate
+    from cyclecare.separation import separation_preview
+
+    couple = couple_get_for(user=request.user, couple_id=couple_id)
+    partners = list(couple.active_partners)
+    context = {"clinician": clinician, "couple": couple, "closed_reason": _closed_reason(couple)}
+    if context["closed_reason"]:
+        context["continuations"] = list(couple.continuations.order_by("pk"))
+        status = 200 if request.method == "GET" else 400
+        return _page(request, "separation_closed.html", context, status=status)
+
+    if request.method != "POST":
+        form = SeparationForm(
+            couple=couple, partners=partners, initial={"separated_on": timezone.localdate()}
+        )
+        context.update(form=form, preview=separation_preview(couple=couple))
+        return _page(request, "separation.html", context)
+
+    form = SeparationForm(request.POST, couple=couple, partners=partners)
+    step = request.POST.get("step", "review")
+    if not form.is_valid() or step == "edit":
+        context.update(form=form, preview=separation_preview(couple=couple))
+        return _page(request, "separation.html", context, status=200 if step == "edit" else 400)
+    continuing = form.continuing_partners()
+    if step != "confirm":
+        context.update(
+            form=form,
+            continuing=continuing,
+            leaving=[p for p in partners if p not in continuing],
+            reason=dict(form.fields["separation_reason"].choices)[form.cleaned_data["separation_reason"]],
+            preview=separation_preview(couple=couple, continuing=continuing),
+        )
+        return _page(request, "separation_confirm.html", context)
+    try:
+        result = couple_separate(
+            user=request.user,
+            couple=couple,
+            continuing=continuing,
+            separation_reason=form.cleaned_data["separation_reason"],
+            separated_on=form.cleaned_data["separated_on"],
+        )
+    except ValidationError as error:
+        form.add_service_errors(error)
+        context.update(form=form, preview=separation_preview(couple=couple))
+        return _page(request, "separation.html", context, status=400)
+    landing = result.continuations[0] if result.continuations else result.couple
+    return redirect("cyclecare:clinician:couple", couple_id=landing.pk)
 
 
 urlpatterns: list = [
-    path("couples/<int:couple_id>/separate/", _not_built, name="separation"),
+    path("couples/<int:couple_id>/separate/", separation, name="separation"),
 ]

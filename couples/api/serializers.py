@@ -20,6 +20,13 @@ class CoupleSerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True, help_text="1 de-escalation, 2 restructuring, 3 consolidation."
     )
     active_partners = serializers.SerializerMethodField(help_text="Ids of the active partners, seat A first.")
+    # Declared so the schema allows the empty value of a couple that has not separated.
+    separation_reason = serializers.ChoiceField(
+        choices=Couple.SeparationReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why the couple separated; empty unless status is separated.",
+    )
 
     class Meta:
         model = Couple
@@ -31,8 +38,12 @@ class CoupleSerializer(serializers.ModelSerializer):
             "eft_step",
             "eft_stage",
             "active_partners",
+            "kind",
+            "continued_from",
             "started_on",
             "discharged_on",
+            "separated_on",
+            "separation_reason",
             "created_at",
             "updated_at",
         ]
@@ -67,7 +78,11 @@ class CoupleUpdateSerializer(serializers.Serializer):
 
 
 class CoupleStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Couple.Status.choices)
+    status = serializers.ChoiceField(
+        choices=Couple.Status.choices,
+        help_text="active, paused or discharged. A separation is recorded in the clinic's separation "
+        "workflow, which moves each partner's records; `separated` is refused here.",
+    )
 
 
 PARTNER_DETAIL_FIELDS = [
