@@ -1,27 +1,41 @@
 """Reminders benchmark: sending throughput through Celery + Redis, and the planner's memory.
 
-1. Plans ``--due`` reminders that are due now (partners spread over several zones), then
-   dispatches them through Redis to an in-process Celery worker (solo pool) that sends them to
-   a local email backend which renders each message and counts it; prints reminders/s beside
-   the rate of a no-op Celery task on the same broker and worker (target: ≥ 0.5×).
-2. Plans ``--sizes`` assignments (default 10k, 100k, 1M) and prints the planner's peak Python
-   memory (tracemalloc) for each (target: flat — the planner streams chunks, it loads nothing).
+1. Send: builds ``--due`` reminders due now (couples of two partners spread over five zones,
+   written with bulk SQL) and plans them; puts ``--due`` no-op tasks on the Redis queue and
+   times one in-process Celery worker (solo pool) draining them; then enqueues the reminders
+   and times the same worker configuration sending them. Reminders go in
+   tasks of REMINDER_BATCH_SIZE to a local email backend that renders each message to bytes (what
+   SMTP would send) and counts it. Prints tasks/s, reminders/s and their ratio (target ≥ 0.5×).
+2. Memory: for each of ``--sizes`` assignments (two partners each, a daily check-in), runs the
+   planner over the default 36 h window in a fresh process and prints its peak RSS growth over
+   the process's baseline after Django setup (getrusage ru_maxrss, the mark reset there; see
+   bench/_reminders_plan.py) and the time it took; up to 100k, also the time of a second run
+   that finds everything planned (target: flat — the planner streams keyset chunks and keeps
+   nothing between them). ``--tracemalloc`` adds the peak of Python
+   allocations (5–10× slower).
 
-Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): a database named test_<name> is created
-and dropped. Prints its figures; asserts nothing.
+Needs PostgreSQL (DATABASE_URL: a role that may create databases; the bench creates
+``test_<name>``, migrates it and drops it) and Redis (REDIS_URL: give it a database of its own,
+e.g. ``/5``: the bench purges the Celery queue there). Prints figures; asserts nothing. The
+default sizes finish in a few minutes; the issue's full sizes (100k due; 10k, 100k and 1M
+assignments) take most of an hour on two busy cores (the 1M planner run about 15 minutes, its
+data 6):
 
-    python bench/reminders_bench.py [--due 100000] [--sizes 10000,100000,1000000]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cyclecare_remindbench \\
+    REDIS_URL=redis://127.0.0.1:6379/5 \\
+        .venv/bin/python bench/reminders_bench.py --due 100000 --sizes 10000,100000,1000000
 """
 
 import argparse
-import datetime
+import json
+import logging
 import os
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-import tracemalloc
-import zoneinfo
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +54,11 @@ from django.db import connection  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-ZONES = ["America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London", "Pacific/Auckland"]
-BATCH = 5000
+from bench import _reminders_data as data  # noqa: E402
+
 SENT = {"emails": 0, "noop": 0}
 SENT_LOCK = threading.Lock()
+AGAIN_UP_TO = 100_000  # sizes whose planner also runs a second time (the steady state)
 
 
 class CountingEmailBackend(BaseEmailBackend):
@@ -59,8 +74,12 @@ class CountingEmailBackend(BaseEmailBackend):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--due", type=int, default=100_000, help="reminders due now to send")
-    parser.add_argument("--sizes", default="10000,100000,1000000", help="assignment counts to plan")
+    parser.add_argument("--due", type=int, default=10_000, help="reminders due now to send (0: skip)")
+    parser.add_argument(
+        "--sizes", default="10000,50000", help="assignment counts to plan, comma-separated ('': skip)"
+    )
+    parser.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slow)")
+    parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each planner run here")
     args = parser.parse_args()
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         print("reminders_bench: needs DATABASE_URL (PostgreSQL) and REDIS_URL; skipped.")
@@ -71,115 +90,19 @@ def main() -> None:
     runner = get_runner(settings)(verbosity=0, interactive=False)
     old_config = runner.setup_databases()
     try:
-        run(args.due, [int(size) for size in args.sizes.split(",") if size])
+        if args.due:
+            throughput(args.due)
+        sizes = sorted(int(size) for size in args.sizes.split(",") if size.strip())
+        if sizes:
+            memory(sizes, traced=args.tracemalloc, profile=args.profile)
     finally:
         connection.close()
         runner.teardown_databases(old_config)
 
 
-# DATA
-# ------------------------------------------------------------------------------
-def make_assignments(count: int, *, due_now: bool) -> None:
-    """``count`` couples, each with two consenting partners and one daily check-in for both
-    (so 2 × count reminders a day), inserted in batches. With ``due_now``, each partner's local
-    time is a minute ago in their zone; otherwise 20:00."""
-    from couples.models import Consent, Couple, Partner
-    from cyclecare import services
-    from cyclecare.models import Assignment
-    from tests.factories import ClinicianFactory
-
-    clinician = ClinicianFactory()
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == "cycle-checkin")
-    through = Assignment.partners.through
-    now = timezone.now()
-    made = 0
-    while made < count:
-        size = min(BATCH, count - made)
-        zones = [ZONES[(made + n) % len(ZONES)] for n in range(size)]
-        local_times = [
-            (now - datetime.timedelta(minutes=1))
-            .astimezone(zoneinfo.ZoneInfo(z))
-            .time()
-            .replace(second=0, microsecond=0)
-            if due_now
-            else datetime.time(20)
-            for z in zones
-        ]
-        couples = Couple.objects.bulk_create(
-            Couple(
-                practice_id=clinician.practice_id,
-                primary_clinician=clinician,
-                label=f"Bench {made + n}",
-                started_on=now.date(),
-            )
-            for n in range(size)
-        )
-        partners = Partner.objects.bulk_create(
-            Partner(
-                practice_id=clinician.practice_id,
-                couple=couple,
-                seat=seat,
-                display_name=f"Partner {couple.pk}-{seat}",
-                email=f"p{couple.pk}-{seat}@bench.example",
-                time_zone=zone,
-            )
-            for couple, zone in zip(couples, zones, strict=True)
-            for seat in (1, 2)
-        )
-        Consent.objects.bulk_create(
-            Consent(
-                practice_id=clinician.practice_id,
-                partner=partner,
-                kind="email",
-                granted=True,
-                method="written",
-                recorded_at=now,
-            )
-            for partner in partners
-        )
-        assignments = Assignment.objects.bulk_create(
-            Assignment(
-                practice_id=clinician.practice_id,
-                couple=couple,
-                assigned_by=clinician,
-                kind="check_in",
-                title="Daily check-in",
-                instrument=instrument,
-                schedule="daily",
-                local_time=local_time,
-                starts_on=now.date() - datetime.timedelta(days=1),
-            )
-            for couple, local_time in zip(couples, local_times, strict=True)
-        )
-        through.objects.bulk_create(
-            through(assignment_id=assignment.pk, partner_id=partner.pk)
-            for index, assignment in enumerate(assignments)
-            for partner in partners[2 * index : 2 * index + 2]
-        )
-        made += size
-
-
-def clear_plans() -> None:
-    from cyclecare.models import Occurrence, PartnerLink, ReminderDelivery
-
-    with connection.cursor() as cursor:
-        for model in (ReminderDelivery, PartnerLink, Occurrence):
-            cursor.execute(f"TRUNCATE {model._meta.db_table} CASCADE")  # noqa: S608 (our own table names)
-
-
-def clear_all() -> None:
-    from couples.models import Consent, Couple, Partner
-    from cyclecare.models import Assignment
-
-    clear_plans()
-    with connection.cursor() as cursor:
-        for model in (Assignment.partners.through, Assignment, Consent, Partner, Couple):
-            cursor.execute(f"TRUNCATE {model._meta.db_table} CASCADE")  # noqa: S608
-
-
 # THROUGHPUT
 # ------------------------------------------------------------------------------
-def run(due: int, sizes: list[int]) -> None:
+def throughput(due: int) -> None:
     from celery.contrib.testing.worker import start_worker
 
     from config.celery_app import app
@@ -194,38 +117,45 @@ def run(due: int, sizes: list[int]) -> None:
         with SENT_LOCK:
             SENT["noop"] += 1
 
-    print(f"Reminders benchmark (PostgreSQL, Redis at {os.environ['REDIS_URL']}, one solo worker)")
+    for name in ("celery", "celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # not a line per task, for either rate
+    app.control.purge()  # a queue left by an interrupted run would be counted as ours
+    print(f"Reminders send (PostgreSQL, Redis at {os.environ['REDIS_URL']}, one solo worker)")
     couples = (due + 1) // 2
-    started = time.perf_counter()
-    make_assignments(couples, due_now=True)
-    print(f"  data: {couples} couples, {2 * couples} partners ({time.perf_counter() - started:.1f} s)")
+    made = data.make_assignments(couples, due_now=True)
+    print(f"  data: {couples} couples, {2 * couples} partners, bulk SQL ({made:.1f} s)")
     started = time.perf_counter()
     result = planner.plan()
     elapsed = time.perf_counter() - started
     print(f"  planned {result.reminders_created} due reminders in {elapsed:.1f} s")
     total = ReminderDelivery.objects.filter(status="pending", next_attempt_at__lte=timezone.now()).count()
 
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
+    # Each side's messages are all on the queue before its worker starts, so both rates are
+    # the worker's alone (publishing 100k no-ops from this process would slow its worker thread).
+    worker = partial(start_worker, app, pool="solo", perform_ping_check=False, shutdown_timeout=30)
+    for _ in range(total):
+        noop.delay()
+    with worker(loglevel="WARNING"):
         started = time.perf_counter()
-        for _ in range(total):
-            noop.delay()
         wait(lambda: SENT["noop"] >= total, timeout=3600)
-        noop_rate = total / (time.perf_counter() - started)
+        noop_seconds = time.perf_counter() - started
 
+    while dispatch.reminders_enqueue_due():  # outside a transaction: published at once
+        pass
+    with worker(loglevel="WARNING"):
         started = time.perf_counter()
-        while dispatch.reminders_enqueue_due():
-            pass
-        wait(lambda: ReminderDelivery.objects.filter(status="sent").count() >= total, timeout=3600, poll=0.5)
-        reminder_rate = total / (time.perf_counter() - started)
+        wait(lambda: SENT["emails"] >= total, timeout=3600)
+        wait(lambda: ReminderDelivery.objects.filter(status="sent").count() >= total, timeout=60, poll=0.2)
+        reminder_seconds = time.perf_counter() - started
     sent = ReminderDelivery.objects.filter(status="sent").count()
-    print(f"  no-op Celery task:   {noop_rate:8.0f} tasks/s   ({total} tasks)")
+    noop_rate, reminder_rate = total / noop_seconds, total / reminder_seconds
+    print(f"  no-op Celery task: {noop_rate:8.0f} tasks/s     ({total} tasks in {noop_seconds:.1f} s)")
     print(
-        f"  reminders:           {reminder_rate:8.0f} reminders/s "
-        f"({sent} sent, {SENT['emails']} emails rendered, up to 50 per task)"
+        f"  reminders:         {reminder_rate:8.0f} reminders/s ({sent} sent and {SENT['emails']} emails "
+        f"rendered in {reminder_seconds:.1f} s, {settings.CYCLECARE.get('REMINDER_BATCH_SIZE', 50)} per task)"
     )
-    print(f"  ratio:               {reminder_rate / noop_rate:8.2f}× the no-op rate (target ≥ 0.5×)")
-
-    memory(sizes)
+    print(f"  ratio:             {reminder_rate / noop_rate:8.2f}× the no-op rate (target ≥ 0.5×)")
+    data.clear_all()
 
 
 def wait(condition, *, timeout: float, poll: float = 0.05) -> None:  # type: ignore[no-untyped-def]
@@ -238,33 +168,43 @@ def wait(condition, *, timeout: float, poll: float = 0.05) -> None:  # type: ign
 
 # MEMORY
 # ------------------------------------------------------------------------------
-def memory(sizes: list[int]) -> None:
-    from cyclecare.models import Assignment
-    from cyclecare.reminders import planner
-
-    settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_PLAN_HOURS": 36}
-    clear_all()
-    print("Planner peak memory (tracemalloc; default 36 h window, every partner due daily)")
-    for size in sorted(sizes):
-        have = Assignment.objects.count()
-        started = time.perf_counter()
-        make_assignments(size - have, due_now=False)
-        made = time.perf_counter() - started
-        clear_plans()
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        started = time.perf_counter()
-        result = planner.plan()
-        elapsed = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        started = time.perf_counter()
-        planner.plan()  # the steady state: everything in the window exists already
-        steady = time.perf_counter() - started
+def memory(sizes: list[int], *, traced: bool, profile: str | None) -> None:
+    data.clear_all()
+    have = 0
+    print("Planner peak memory (a fresh process per size; 36 h window, every partner due daily at 20:00)")
+    for size in sizes:
+        made = data.make_assignments(size - have, due_now=False)
+        have = size
+        data.clear_plans()
+        command = [
+            sys.executable,
+            str(ROOT / "bench" / "_reminders_plan.py"),
+            connection.settings_dict["NAME"],
+        ]
+        if size <= AGAIN_UP_TO:
+            command.append("--again")
+        if traced:
+            command.append("--tracemalloc")
+        if profile:
+            Path(profile).mkdir(parents=True, exist_ok=True)
+            command += ["--profile", str(Path(profile) / f"planner-{size}.prof")]
+        connection.close()  # the child is the only client while it plans
+        child = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if child.returncode:
+            raise SystemExit(f"reminders_bench: the planner process failed:\n{child.stderr}")
+        run = json.loads(child.stdout)
+        traced_text = (
+            f", Python peak {run['tracemalloc_peak'] / 2**20:.1f} MiB (tracemalloc)"
+            if run["tracemalloc_peak"] is not None
+            else ""
+        )
+        again = "" if run["again_seconds"] is None else f", a re-run {run['again_seconds']:.1f} s"
         print(
-            f"  {size:>9} assignments: peak {peak / 2**20:6.1f} MiB, "
-            f"{result.occurrences_created} occurrences and {result.reminders_created} reminders "
-            f"in {elapsed:.1f} s under tracemalloc; a re-run {steady:.1f} s (data {made:.1f} s)"
+            f"  {size:>9} assignments: peak RSS +{run['peak_rss_growth'] / 2**20:6.1f} MiB"
+            f"{'' if run['peak_reset'] else ' (over the import peak)'}{traced_text}; "
+            f"{run['occurrences']} occurrences and {run['reminders']} reminders in {run['seconds']:.1f} s "
+            f"({run['seconds'] / size * 100_000:.1f} s per 100k){again}; data {made:.1f} s",
+            flush=True,
         )
 
 

@@ -19,6 +19,7 @@ SMS backends (``CYCLECARE["SMS_BACKEND"]``, a dotted path):
 
 import json
 import re
+import secrets
 import smtplib
 import sys
 import threading
@@ -61,6 +62,19 @@ class TransientSendError(SendError):
 
 # EMAIL
 # ------------------------------------------------------------------------------
+class ReminderEmail(EmailMultiAlternatives):
+    """A reminder's email. It picks its own MIME boundary — random, 128 bits — because the
+    standard library's generator, left to pick one, compiles a fresh regular expression for
+    every message to prove its boundary absent from the text: a quarter of a reminder's sending
+    time (bench/reminders_bench.py)."""
+
+    def message(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        msg = super().message(*args, **kwargs)
+        if msg.is_multipart():
+            msg.set_boundary(f"===============cyclecare{secrets.token_hex(16)}==")
+        return msg
+
+
 def email_connection():  # type: ignore[no-untyped-def]
     """A connection of the site's email backend, reused for a batch of reminders (with a
     timeout for SMTP, so a hung server cannot hold a worker)."""
@@ -76,7 +90,7 @@ def email_send(message: EmailReminder, *, connection=None) -> str:  # type: igno
         validate_email(message.to)
     except ValidationError:
         raise PermanentSendError("The email address is not valid.") from None
-    email = EmailMultiAlternatives(
+    email = ReminderEmail(
         subject=message.subject,
         body=message.text,
         from_email=message.from_email,

@@ -7,7 +7,9 @@ result is recorded only over our own claim (status SENDING *and* the claim's tim
 result never overwrites what the reconciler decided meanwhile.
 
 The one window no database can close is a worker killed after the provider accepted the
-message and before SENT was committed. We choose **at least once** for both channels there: the
+message and before SENT was committed. Results are committed in groups (RECORD_EVERY sends, or
+RECORD_WITHIN, whichever comes first; one UPDATE each, and always before the task ends), so
+that window holds at most one group. We choose **at least once** for both channels there: the
 reconciler returns such a row to PENDING and it is sent again — because a reminder that silently
 never arrives costs a check-in, and the resend carries the same identity so the far side can
 drop it:
@@ -42,7 +44,7 @@ from couples.models import Consent, Couple
 from ..conf import cyclecare_settings
 from ..models import Assignment, Occurrence, PartnerLink, ReminderDelivery
 from ..partner_access import LinkRequest, partner_links_issue
-from . import channels, messages, planner
+from . import bulk, channels, messages, planner
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,10 @@ Channel = ReminderDelivery.Channel
 # A stamped row whose task never ran (a broker that lost its queue) is enqueued again after this.
 REENQUEUE_AFTER = datetime.timedelta(minutes=5)
 RECLAIM_BATCH = 1000
+# Results of sends are committed in groups (one UPDATE each) of this many, or sooner once the
+# oldest waited this long: a worker killed meanwhile leaves at most that group to be resent.
+RECORD_EVERY = 10
+RECORD_WITHIN = datetime.timedelta(seconds=2)
 MAX_ERROR_LENGTH = ReminderDelivery._meta.get_field("last_error").max_length
 CONSENT_KIND = {Channel.EMAIL: Consent.Kind.EMAIL, Channel.SMS: Consent.Kind.SMS}
 # Reasons a reminder is not sent. The hold reason is the same for a paused or discharged couple
@@ -142,8 +148,12 @@ def reminders_send(*, delivery_ids: Iterable[int], now: datetime.datetime | None
     rule, send the rest, record each result. Safe to call twice with the same ids."""
     claimed, outcome = _claim(list(delivery_ids), now=now or timezone.now())
     connection = None
+    sent: list[ReminderDelivery] = []  # sent, not yet recorded
     try:
         for item in claimed:
+            if sent and (len(sent) >= RECORD_EVERY or timezone.now() - sent[0].sent_at > RECORD_WITHIN):
+                _record_sent(sent)
+                sent = []
             try:
                 if item.channel == Channel.EMAIL:
                     if connection is None:
@@ -162,17 +172,21 @@ def reminders_send(*, delivery_ids: Iterable[int], now: datetime.datetime | None
                     _record_failure(item, f"Unexpected error ({type(exc).__name__}).", permanent=False)
                 ] += 1
             else:
-                _record(
-                    item,
-                    status=Status.SENT,
-                    sent_at=timezone.now(),
-                    provider_message_id=provider_id,
-                    last_error="",
+                sent.append(
+                    ReminderDelivery(
+                        pk=item.delivery_id,
+                        claimed_at=item.claimed_at,
+                        status=Status.SENT,
+                        sent_at=timezone.now(),
+                        provider_message_id=provider_id,
+                        last_error="",
+                    )
                 )
                 outcome["sent"] += 1
     finally:
         if connection is not None:
             connection.close()
+        _record_sent(sent)  # also when the task is stopped mid-batch (a time limit)
     return outcome
 
 
@@ -248,7 +262,7 @@ def _claim(ids: list[int], *, now: datetime.datetime) -> tuple[list[_Claimed], C
                 delivery.provider_message_id = message.message_id
             sending.append(delivery)
             claimed.append(_Claimed(delivery.pk, now, delivery.attempts, delivery.channel, message))
-        ReminderDelivery.objects.bulk_update(
+        bulk.rows_update(
             sending, ["status", "claimed_at", "attempts", "enqueued_at", "link", "provider_message_id"]
         )
     # Committed: other workers now skip these rows while we are on the network.
@@ -320,6 +334,17 @@ def _record(item: _Claimed, **changes: object) -> bool:
         ReminderDelivery.objects.filter(
             pk=item.delivery_id, status=Status.SENDING, claimed_at=item.claimed_at
         ).update(**changes)
+    )
+
+
+def _record_sent(sent: list[ReminderDelivery]) -> int:
+    """_record(status=SENT, …) for a group of results in one statement, over each row's own
+    claim only."""
+    return bulk.rows_update(
+        sent,
+        ["status", "sent_at", "provider_message_id", "last_error"],
+        match=("claimed_at",),
+        only_if={"status": Status.SENDING},
     )
 
 

@@ -3,6 +3,11 @@
 Memory stays flat however many assignments there are: assignments are read in keyset-paginated
 chunks (``pk > last`` … ``LIMIT``) as tuples, each chunk is planned and committed on its own, and
 nothing is kept between chunks but counters.
+
+It writes a few rows per assignment and partner each run, so at scale its time is the writing:
+on PostgreSQL the rows go in as one ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO
+NOTHING RETURNING`` per chunk and table, with binary parameters, instead of model instances
+through bulk_create (whose per-object cost was half of a run; bench/reminders_bench.py).
 """
 
 import datetime
@@ -25,10 +30,11 @@ from couples.models import Couple
 from ..conf import cyclecare_settings
 from ..models import Assignment, Occurrence, ReminderDelivery, SafetyFlag
 from ..services import local_to_utc
+from .bulk import rows_insert
 
 logger = logging.getLogger(__name__)
 
-PLAN_CHUNK = 500
+PLAN_CHUNK = 1000
 # Reminders stop for a couple while a safety flag is not yet resolved: acknowledging a flag
 # means the clinician has seen it, not that joint homework is safe again.
 HOLDING_FLAG_STATUSES = (SafetyFlag.Status.OPEN, SafetyFlag.Status.ACKNOWLEDGED)
@@ -313,29 +319,38 @@ def _plan_chunk(
                 assignment_id__in=by_id,
                 due_at__gte=window_start - ONE_DAY,
                 due_at__lt=window_end + ONE_DAY,
-            ).values_list(
+            )
+            .order_by()
+            .values_list(
                 "pk", "assignment_id", "partner_id", "local_due_date", "local_due_time", "status", "due_at"
             )
         }
 
     have = existing()
-    missing = [
-        Occurrence(
-            practice_id=pair.practice_id,
-            assignment_id=key[0],
-            partner_id=key[1],
-            local_due_date=key[2],
-            local_due_time=key[3],
-            due_at=due.due_at,
-        )
-        for key, (due, pair) in wanted.items()
-        if key not in have
-    ]
+    missing = [(key, due, pair) for key, (due, pair) in wanted.items() if key not in have]
+    created: set[int] = set()
     if missing:
-        # ignore_conflicts: a concurrent planner (or occurrence_materialise) may have won a row.
-        Occurrence.objects.bulk_create(missing, ignore_conflicts=True)
-        result.occurrences_created += len(missing)
-        have = existing()
+        # A row that conflicts was won by a concurrent planner (or occurrence_materialise).
+        inserted = rows_insert(
+            Occurrence,
+            {
+                "practice_id": [pair.practice_id for _, _, pair in missing],
+                "assignment_id": [key[0] for key, _, _ in missing],
+                "partner_id": [key[1] for key, _, _ in missing],
+                "local_due_date": [key[2] for key, _, _ in missing],
+                "local_due_time": [key[3] for key, _, _ in missing],
+                "due_at": [due.due_at for _, due, _ in missing],
+            },
+            returning=("id", "assignment", "partner", "local_due_date", "local_due_time", "due_at"),
+        )
+        if inserted is None or len(inserted) < len(missing):
+            have = existing()
+            result.occurrences_created += len(missing) if inserted is None else len(inserted)
+        else:
+            for pk, a_id, p_id, day, at, due_at in inserted:
+                have[(a_id, p_id, day, at)] = (pk, Occurrence.Status.PENDING, due_at)
+            result.occurrences_created += len(inserted)
+        created = {row[0] for row in inserted or ()}
 
     pending_ids = []
     for key, (due, pair) in wanted.items():
@@ -348,7 +363,7 @@ def _plan_chunk(
             result.occurrences_moved += 1
         pending_ids.append((pk, due, pair))
     _cancel_unscheduled(have, wanted, by_id, now=now, result=result)
-    _reminders_create(pending_ids, result=result)
+    _reminders_create(pending_ids, new_occurrences=created, result=result)
 
 
 def _scheduled_sessions(chunk: list[tuple], window_start, window_end) -> dict[int, list]:  # type: ignore[no-untyped-def]
@@ -403,39 +418,49 @@ def _cancel_unscheduled(have, wanted, by_id, *, now, result: PlanResult) -> None
     )
 
 
-def _reminders_create(pending: list[tuple[int, Due, _Assigned]], *, result: PlanResult) -> None:
+def _reminders_create(
+    pending: list[tuple[int, Due, _Assigned]], *, new_occurrences: set[int], result: PlanResult
+) -> None:
     """One reminder row per pending occurrence for the partner's channel as it is now. Consent,
-    address and every other rule are checked again when it is sent."""
+    address and every other rule are checked again when it is sent. (An occurrence this chunk
+    has just inserted has no reminder yet: only the others are looked up.)"""
     pending = [item for item in pending if item[2].channel in REMINDED_CHANNELS]
     if not pending:
         return
-    have = set(
-        ReminderDelivery.objects.filter(
-            occurrence_id__in=[pk for pk, _, _ in pending], kind=ReminderDelivery.Kind.REMINDER
-        ).values_list("occurrence_id", "channel")
-    )
-    rows = [
-        ReminderDelivery(
-            practice_id=pair.practice_id,
-            couple_id=pair.couple_id,
-            occurrence_id=pk,
-            partner_id=pair.partner_id,
-            channel=pair.channel,
-            kind=ReminderDelivery.Kind.REMINDER,
-            next_attempt_at=send_time(
-                due.due_at,
-                partner_id=pair.partner_id,
-                zone=pair.zone,
-                quiet_start=pair.quiet_start,
-                quiet_end=pair.quiet_end,
-            ),
+    looked_up = [pk for pk, _, _ in pending if pk not in new_occurrences]
+    have = set()
+    if looked_up:
+        have = set(
+            ReminderDelivery.objects.filter(occurrence_id__in=looked_up, kind=ReminderDelivery.Kind.REMINDER)
+            .order_by()
+            .values_list("occurrence_id", "channel")
         )
-        for pk, due, pair in pending
-        if (pk, pair.channel) not in have
-    ]
-    if rows:
-        ReminderDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-        result.reminders_created += len(rows)
+    rows = [(pk, due, pair) for pk, due, pair in pending if (pk, pair.channel) not in have]
+    if not rows:
+        return
+    inserted = rows_insert(
+        ReminderDelivery,
+        {
+            "practice_id": [pair.practice_id for _, _, pair in rows],
+            "couple_id": [pair.couple_id for _, _, pair in rows],
+            "occurrence_id": [pk for pk, _, _ in rows],
+            "partner_id": [pair.partner_id for _, _, pair in rows],
+            "channel": [pair.channel for _, _, pair in rows],
+            "kind": [ReminderDelivery.Kind.REMINDER.value] * len(rows),
+            "next_attempt_at": [
+                send_time(
+                    due.due_at,
+                    partner_id=pair.partner_id,
+                    zone=pair.zone,
+                    quiet_start=pair.quiet_start,
+                    quiet_end=pair.quiet_end,
+                )
+                for _, due, pair in rows
+            ],
+        },
+        returning=("id",),
+    )
+    result.reminders_created += len(rows) if inserted is None else len(inserted)
 
 
 # NUDGES

@@ -81,6 +81,9 @@ def test_a_real_smtp_server_receives_the_reminder_and_its_link_opens_the_check_i
     text = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()
     assert "Rivera" not in text + html + message["Subject"]
+    # Our own MIME boundary (random), and the parts it separates arrive whole.
+    assert re.fullmatch(r"=+cyclecare[0-9a-f]{32}==", message.get_boundary())
+    assert text.strip() and html.strip().endswith("</html>")
 
     url = re.search(r"http://127\.0\.0\.1:8000(/p/c/[^/\s]+/)", text)[1]
     assert url in html

@@ -376,6 +376,71 @@ def test_a_late_result_does_not_overwrite_the_reconcilers_decision():
     assert reminder.status == Status.PENDING
 
 
+def both_partners_due() -> list[int]:
+    """Both partners' 20:00 New York check-in, planned; the ids of 2 March's two reminders."""
+    w = world(zone_a=NY, zone_b=NY)
+    assign(w)
+    plan(at(NY, 2026, 3, 2, 12))
+    return list(
+        ReminderDelivery.objects.filter(occurrence__local_due_date=datetime.date(2026, 3, 2))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.parametrize(("every", "groups"), [(10, [2]), (1, [1, 1])])
+def test_results_are_committed_in_groups(every, groups, monkeypatch):
+    ids = both_partners_due()
+    recorded = []
+    record_sent = dispatch._record_sent
+
+    def counting(sent):  # type: ignore[no-untyped-def]
+        if sent:
+            recorded.append(len(sent))
+        return record_sent(sent)
+
+    monkeypatch.setattr(dispatch, "RECORD_EVERY", every)
+    monkeypatch.setattr(dispatch, "_record_sent", counting)
+    with travel(at(NY, 2026, 3, 2, 20, 0)):
+        assert dispatch.reminders_send(delivery_ids=ids)["sent"] == 2
+    assert recorded == groups and len(mail.outbox) == 2
+    rows = ReminderDelivery.objects.filter(pk__in=ids)
+    assert {(r.status, r.sent_at, r.last_error) for r in rows} == {
+        (Status.SENT, at(NY, 2026, 3, 2, 20, 0), "")
+    }
+    assert sorted(r.provider_message_id for r in rows) == sorted(
+        m.extra_headers["Message-ID"] for m in mail.outbox
+    )
+
+
+def test_a_late_group_of_results_is_recorded_only_over_each_rows_own_claim():
+    ids = both_partners_due()
+    claimed, _ = dispatch._claim(ids, now=at(NY, 2026, 3, 2, 20, 0))
+    dispatch.reminders_reclaim_stuck(now=at(NY, 2026, 3, 2, 20, 11))  # both back to PENDING
+    again, _ = dispatch._claim(ids[:1], now=at(NY, 2026, 3, 2, 20, 12))  # one claimed anew
+
+    def results(items):  # type: ignore[no-untyped-def]
+        return [
+            ReminderDelivery(
+                pk=item.delivery_id,
+                claimed_at=item.claimed_at,
+                status=Status.SENT,
+                sent_at=at(NY, 2026, 3, 2, 20, 13),
+                provider_message_id="provider-1",
+                last_error="",
+            )
+            for item in items
+        ]
+
+    assert dispatch._record_sent(results(claimed)) == 0  # one is PENDING, one is someone else's claim
+    assert dict(ReminderDelivery.objects.filter(pk__in=ids).values_list("pk", "status")) == {
+        ids[0]: Status.SENDING,
+        ids[1]: Status.PENDING,
+    }
+    assert dispatch._record_sent(results(again)) == 1
+    assert ReminderDelivery.objects.get(pk=ids[0]).status == Status.SENT
+
+
 # NUDGES
 # ------------------------------------------------------------------------------
 def test_a_nudge_goes_once_to_the_partner_who_has_not_done_joint_homework(capture):

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from couples.models import Couple, Partner
 from cyclecare import services
 from cyclecare.models import Assignment, Occurrence, ReminderDelivery, SafetyFlag
-from cyclecare.reminders import planner
+from cyclecare.reminders import bulk, planner
 from tests.cyclecare.reminder_world import UTC, assign, at, plan, world
 from tests.factories import TherapySessionFactory
 
@@ -377,3 +377,31 @@ def test_planning_twice_creates_nothing_twice():
     again = planner.plan(now=moment)
     assert first.occurrences_created > 0 and first.reminders_created > 0
     assert (again.occurrences_created, again.reminders_created) == (0, 0)
+
+
+def test_the_planners_bulk_insert_skips_rows_already_there_and_fills_defaults():
+    w = world()
+    assignment = assign(w, partners=[w.a])
+    planner.plan(now=datetime.datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    there = Occurrence.objects.filter(partner=w.a).order_by("due_at").first()
+    later = datetime.date(2026, 6, 1)
+    before = Occurrence.objects.count()
+    inserted = bulk.rows_insert(
+        Occurrence,
+        {
+            "practice_id": [there.practice_id] * 2,
+            "assignment_id": [assignment.pk] * 2,
+            "partner_id": [w.a.pk] * 2,
+            "local_due_date": [there.local_due_date, later],
+            "local_due_time": [there.local_due_time] * 2,
+            "due_at": [there.due_at, datetime.datetime(2026, 6, 2, 0, 0, tzinfo=UTC)],
+        },
+        returning=("id", "local_due_date"),
+    )
+    assert Occurrence.objects.count() == before + 1
+    new = Occurrence.objects.get(partner=w.a, local_due_date=later)
+    assert new.status == Occurrence.Status.PENDING and new.completed_at is None and new.created_at
+    if connection.vendor == "postgresql":  # it says which rows went in; bulk_create cannot
+        assert inserted == [(new.pk, later)]
+    else:
+        assert inserted is None
