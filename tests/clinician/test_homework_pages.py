@@ -314,10 +314,15 @@ def test_the_reminder_log_shows_sent_and_failed_deliveries_with_the_reason_and_n
     client, clinician, case, library
 ):
     couple, a, b = case
-    assignment = cycle.assignment_from_template(
-        user=clinician.user, couple=couple, template=library["daily-cycle-check-in"]
-    )
     today = timezone.localdate()
+    # Started a week ago, so yesterday is inside it whatever the hour (UTC and the practice's
+    # zone disagree about "today" for part of every day).
+    assignment = cycle.assignment_from_template(
+        user=clinician.user,
+        couple=couple,
+        template=library["daily-cycle-check-in"],
+        starts_on=today - datetime.timedelta(days=7),
+    )
     yesterday_a, _ = cycle.occurrence_materialise(
         assignment=assignment,
         partner=a,
