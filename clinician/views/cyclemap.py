@@ -28,9 +28,10 @@ from cyclecare.models import CycleMap, Move
 from cyclecare.selectors import cycle_maps_visible_to, episodes_visible_to
 
 from ..cyclemap_diagram import diagram_for
+from ..forms import add_service_errors
 from ..models import Clinician
 from .common import clinician_required
-from .homework import add_service_errors, repair_suggestions
+from .homework import repair_suggestions
 
 TEXT_LIMIT = 20_000  # the API's limit for the same fields
 # The position's fields in the order the clinic reads a map, with the names the page shows.

@@ -33,6 +33,7 @@ from cyclecare.models import Assignment, HomeworkTemplate
 from cyclecare.reminders.selectors import homework_templates_available_to, reminder_deliveries_visible_to
 from cyclecare.selectors import assignments_visible_to
 
+from ..forms import add_service_errors
 from ..models import Clinician
 from .common import clinician_required
 
@@ -208,17 +209,6 @@ class HomeworkAssignForm(forms.Form):
             "hours_before_session": data.get("hours_before_session") if before else None,
             "ends_on": data.get("ends_on"),
         }
-
-
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """A service's refusal, shown on the form field it names (or above the form)."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            for message in errors:
-                form.add_error(field if field in form.fields else None, message)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)
 
 
 def practice_today(couple: Couple) -> datetime.date:

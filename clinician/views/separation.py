@@ -17,6 +17,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..forms import add_service_errors
 from ..models import Clinician
 from .common import clinician_required
 
@@ -67,14 +68,6 @@ class SeparationForm(forms.Form):
         if code == BOTH:
             return list(self.partners.values())
         return [self.partners[code]] if code in self.partners else []
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        """Put the service's messages on the fields they name (others on the form)."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for name, errors in error.error_dict.items():
-            self.add_error(name if name in self.fields else None, errors)
 
 
 def _closed_reason(couple) -> str | None:  # type: ignore[no-untyped-def]
@@ -138,7 +131,7 @@ def separation(request: HttpRequest, clinician: Clinician, couple_id: int) -> Ht
             separated_on=form.cleaned_data["separated_on"],
         )
     except ValidationError as error:
-        form.add_service_errors(error)
+        add_service_errors(form, error)
         context.update(form=form, preview=separation_preview(couple=couple))
         return _page(request, "separation.html", context, status=400)
     landing = result.continuations[0] if result.continuations else result.couple
