@@ -27,11 +27,27 @@ def audit_record(
     changes: Iterable[str] = (),
 ) -> AuditEvent:
     """Append one event. ``changes`` are field names only — never values, which may be PHI."""
+    event = audit_event(actor=actor, action=action, target=target, changes=changes)
+    event.save()
+    return event
+
+
+def audit_event(
+    *,
+    actor: object,
+    action: str,
+    target: models.Model,
+    changes: Iterable[str] = (),
+) -> AuditEvent:
+    """The event ``audit_record`` would append, unsaved: for a service that writes it together
+    with its target (``clinician.writes``). The target must have its primary key already."""
+    if target.pk is None:
+        raise ValueError("An audit event names a saved (or added) row.")
     kind, actor_id = _actor(actor)
     practice_id = getattr(target, "practice_id", None)
     if practice_id is None and target._meta.label == "clinician.Practice":
         practice_id = target.pk
-    return AuditEvent.objects.create(
+    return AuditEvent(
         practice_id=practice_id,
         actor_kind=kind,
         actor_id=actor_id,

@@ -20,9 +20,11 @@ from typing import Any, Protocol
 
 from django.db import transaction
 
+from .writes import Writes, together
+
 
 class Subscriber(Protocol):
-    def __call__(self, event: str, *, practice_id: int, data: dict[str, Any]) -> None: ...
+    def __call__(self, event: str, *, practice_id: int, data: dict[str, Any], writes: Writes) -> None: ...
 
 
 # A code (an instrument code, a source) fits in this; longer strings are probably text, i.e. PHI.
@@ -32,7 +34,8 @@ _subscribers: list[Subscriber] = []
 
 
 def subscribe(handler: Subscriber) -> Subscriber:
-    """Call ``handler(event, practice_id=..., data=...)`` for every event. Idempotent."""
+    """Call ``handler(event, practice_id=..., data=..., writes=...)`` for every event; it adds the
+    rows it writes to ``writes`` (``clinician.writes.Writes``). Idempotent."""
     if handler not in _subscribers:
         _subscribers.append(handler)
     return handler
@@ -43,14 +46,23 @@ def unsubscribe(handler: Subscriber) -> None:
         _subscribers.remove(handler)
 
 
-def publish(event: str, *, practice_id: int, data: dict[str, Any]) -> None:
-    """Tell every subscriber that ``event`` happened in a practice. Call it inside the
-    service's transaction, after the write, so subscribers' rows share its fate."""
-    if not transaction.get_connection().in_atomic_block:
+def publish(event: str, *, practice_id: int, data: dict[str, Any], writes: Writes | None = None) -> None:
+    """Tell every subscriber that ``event`` happened in a practice, so that the rows they write
+    share the fate of the write it reports: either pass that write's ``writes`` (its rows are
+    inserted together), or call this inside the service's transaction, after the write."""
+    if writes is None and not transaction.get_connection().in_atomic_block:
         raise RuntimeError(f"publish({event!r}) must run inside the transaction of the write it reports.")
     plain = {key: _plain(key, value) for key, value in data.items()}
+    if writes is not None:
+        _tell(event, practice_id, plain, writes)
+        return
+    with together() as own:
+        _tell(event, practice_id, plain, own)
+
+
+def _tell(event: str, practice_id: int, plain: dict[str, Any], writes: Writes) -> None:
     for handler in list(_subscribers):
-        handler(event, practice_id=practice_id, data=dict(plain))
+        handler(event, practice_id=practice_id, data=dict(plain), writes=writes)
 
 
 def _plain(key: str, value: object) -> str | int | bool | None:

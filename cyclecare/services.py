@@ -1,5 +1,6 @@
 """Writes for the cycle domain. Validated, transactional, audited; work enqueued on commit."""
 
+import contextlib
 import datetime
 import json
 import zoneinfo
@@ -14,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from clinician import events
-from clinician.audit import audit_record
+from clinician import events, writes
+from clinician.audit import audit_event, audit_record
 from clinician.models import Clinician, Practice, TherapySession
 from clinician.permissions import acting_clinician
 from couples.models import Couple, Partner
@@ -397,7 +398,6 @@ def occurrences_mark_missed(*, now: datetime.datetime | None = None, batch_size:
 
 # CHECK-INS
 # ------------------------------------------------------------------------------
-@transaction.atomic
 def checkin_submit(
     *,
     partner: Partner,
@@ -412,7 +412,11 @@ def checkin_submit(
     on a positive safety answer or a clinical screen. One check-in per occurrence.
 
     ``recorded_by`` is the clinician or integration client entering it for the partner (a paper
-    check-in, an import); None when the partner submits it themselves."""
+    check-in, an import); None when the partner submits it themselves.
+
+    Most check-ins (no occurrence to complete, no flag to raise) write only new rows: the
+    check-in, its audit event and the webhook outbox. Those go in as one statement
+    (``clinician.writes``), which needs no transaction of its own; the rest run in one."""
     if recorded_by is not None:
         require_couple_access(recorded_by, partner.couple)
     if not partner.is_active:
@@ -420,70 +424,81 @@ def checkin_submit(
     if instrument.practice_id not in (None, partner.practice_id):
         raise ValidationError({"instrument": "This instrument is not available here."})
     cleaned = scoring.clean_answers(instrument.definition, answers)
-    if occurrence is not None:
-        occurrence = (
-            Occurrence.objects.select_for_update(of=("self",))
-            .select_related("assignment")
-            .get(pk=occurrence.pk)
-        )
-        if occurrence.partner_id != partner.pk:
-            raise ValidationError({"occurrence": "This check-in belongs to someone else."})
-        if occurrence.assignment.instrument_id != instrument.pk:
-            raise ValidationError({"instrument": "This is not the check-in that was assigned."})
-        if occurrence.status == Occurrence.Status.COMPLETED:
-            raise ValidationError(
-                {
-                    "occurrence": ValidationError(
-                        "This check-in is already completed.", code="already_completed"
-                    )
-                }
-            )
-        if occurrence.status == Occurrence.Status.CANCELLED:
-            raise ValidationError({"occurrence": "This check-in was cancelled."})
     scores = scoring.score(instrument.definition, cleaned)
-    now = timezone.now()
-    if submitted_at is not None and submitted_at > now + CLOCK_SKEW:
-        raise ValidationError({"submitted_at": "A check-in cannot be submitted in the future."})
-    submitted_at = min(submitted_at or now, now)
-    checkin = CheckIn(
-        practice_id=partner.practice_id,
-        couple_id=partner.couple_id,
-        partner=partner,
-        instrument=instrument,
-        occurrence=occurrence,
-        submitted_at=submitted_at,
-        answers=cleaned,
-        total_score=scores["total"],
-        subscale_scores=scores["subscales"],
-        shared_with_partner=shared_with_partner,
-    )
-    # The partner (with its couple and practice) and the instrument were just read, so full_clean
-    # need not query each again to prove it exists (four SELECTs); the foreign keys still hold.
-    checkin.full_clean(exclude=["answers", "practice", "couple", "partner", "instrument"])
-    checkin.save()
-    if occurrence is not None:
-        occurrence.status = Occurrence.Status.COMPLETED
-        occurrence.completed_at = submitted_at
-        occurrence.save(update_fields=["status", "completed_at"])
-    audit_record(actor=recorded_by or partner, action="checkin.submit", target=checkin)
-    # Ids only: answers and scores are PHI and stay here.
-    events.publish(
-        "checkin.completed",
-        practice_id=checkin.practice_id,
-        data={
-            "checkin_id": checkin.pk,
-            "partner_id": checkin.partner_id,
-            "couple_id": checkin.couple_id,
-            "instrument_code": instrument.code,
-            "occurrence_id": checkin.occurrence_id,
-            "submitted_at": checkin.submitted_at,
-        },
-    )
     if scoring.safety_items_positive(instrument.definition, cleaned):
-        safety_flag_raise(partner=partner, source=SafetyFlag.Source.CHECK_IN, checkin=checkin)
+        flag_source = SafetyFlag.Source.CHECK_IN
     elif instrument.definition.get("safety_flag_when_clinical") and scores["clinical"]:
-        safety_flag_raise(partner=partner, source=SafetyFlag.Source.SCREEN, checkin=checkin)
+        flag_source = SafetyFlag.Source.SCREEN
+    else:
+        flag_source = None
+    only_new_rows = occurrence is None and flag_source is None
+    with contextlib.nullcontext() if only_new_rows else transaction.atomic():
+        if occurrence is not None:
+            occurrence = _occurrence_to_complete(occurrence, partner=partner, instrument=instrument)
+        now = timezone.now()
+        if submitted_at is not None and submitted_at > now + CLOCK_SKEW:
+            raise ValidationError({"submitted_at": "A check-in cannot be submitted in the future."})
+        submitted_at = min(submitted_at or now, now)
+        checkin = CheckIn(
+            practice_id=partner.practice_id,
+            couple_id=partner.couple_id,
+            partner=partner,
+            instrument=instrument,
+            occurrence=occurrence,
+            submitted_at=submitted_at,
+            answers=cleaned,
+            total_score=scores["total"],
+            subscale_scores=scores["subscales"],
+            shared_with_partner=shared_with_partner,
+        )
+        # The partner (with its couple and practice) and the instrument were just read, so
+        # full_clean need not query each again to prove it exists (four SELECTs); the foreign
+        # keys still hold.
+        checkin.full_clean(exclude=["answers", "practice", "couple", "partner", "instrument"])
+        with writes.together() as new:
+            new.add(checkin)
+            new.add(audit_event(actor=recorded_by or partner, action="checkin.submit", target=checkin))
+            # Ids only: answers and scores are PHI and stay here.
+            events.publish(
+                "checkin.completed",
+                practice_id=checkin.practice_id,
+                data={
+                    "checkin_id": checkin.pk,
+                    "partner_id": checkin.partner_id,
+                    "couple_id": checkin.couple_id,
+                    "instrument_code": instrument.code,
+                    "occurrence_id": checkin.occurrence_id,
+                    "submitted_at": checkin.submitted_at,
+                },
+                writes=new,
+            )
+        if occurrence is not None:
+            occurrence.status = Occurrence.Status.COMPLETED
+            occurrence.completed_at = submitted_at
+            occurrence.save(update_fields=["status", "completed_at"])
+        if flag_source is not None:
+            safety_flag_raise(partner=partner, source=flag_source, checkin=checkin)
     return checkin
+
+
+def _occurrence_to_complete(
+    occurrence: Occurrence, *, partner: Partner, instrument: Instrument
+) -> Occurrence:
+    """The occurrence, locked, once it is the partner's open one for this instrument."""
+    occurrence = (
+        Occurrence.objects.select_for_update(of=("self",)).select_related("assignment").get(pk=occurrence.pk)
+    )
+    if occurrence.partner_id != partner.pk:
+        raise ValidationError({"occurrence": "This check-in belongs to someone else."})
+    if occurrence.assignment.instrument_id != instrument.pk:
+        raise ValidationError({"instrument": "This is not the check-in that was assigned."})
+    if occurrence.status == Occurrence.Status.COMPLETED:
+        raise ValidationError(
+            {"occurrence": ValidationError("This check-in is already completed.", code="already_completed")}
+        )
+    if occurrence.status == Occurrence.Status.CANCELLED:
+        raise ValidationError({"occurrence": "This check-in was cancelled."})
+    return occurrence
 
 
 @transaction.atomic

@@ -54,6 +54,7 @@ from clinician.api.process_cache import ProcessCache
 from clinician.audit import audit_record
 from clinician.models import Clinician
 from clinician.permissions import acting_clinician, is_integration
+from clinician.writes import Writes
 
 from .conf import cyclecare_settings
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -106,9 +107,9 @@ def _subscribed_endpoint_ids(practice_id: int, event: str) -> list[int]:
     return [pk for pk, events in endpoints if event in events]
 
 
-def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any]) -> None:
-    """Record one delivery per active endpoint of the practice subscribed to ``event``, in the
-    caller's transaction, and enqueue the sends once it commits."""
+def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any], writes: Writes) -> None:
+    """Add one delivery per active endpoint of the practice subscribed to ``event`` to the
+    writes of the change that caused it, and enqueue the sends once they commit."""
     if event not in WebhookEvent.values:
         return
     endpoint_ids = _subscribed_endpoint_ids(practice_id, event)
@@ -117,19 +118,20 @@ def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any]) -> No
     event_id = uuid.uuid4()
     now = timezone.now()
     payload = {"id": str(event_id), "type": event, "created": _iso(now), "data": data}
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(
-            practice_id=practice_id,
-            endpoint_id=endpoint_id,
-            event_id=event_id,
-            event=event,
-            payload=payload,
-            next_attempt_at=now,
+    deliveries = [
+        writes.add(
+            WebhookDelivery(
+                practice_id=practice_id,
+                endpoint_id=endpoint_id,
+                event_id=event_id,
+                event=event,
+                payload=payload,
+                next_attempt_at=now,
+            )
         )
         for endpoint_id in endpoint_ids
-    )
-    delivery_ids = [delivery.pk for delivery in deliveries]
-    transaction.on_commit(lambda: prompt_sends.add(delivery_ids))
+    ]
+    writes.on_commit(lambda: prompt_sends.add([delivery.pk for delivery in deliveries]))
 
 
 class PromptSends:

@@ -511,7 +511,7 @@ def test_every_step_is_audited_by_id_and_field_name(world):
 def test_domain_events_carry_ids_and_codes(world):
     seen = []
 
-    def handler(event, *, practice_id, data):  # type: ignore[no-untyped-def]
+    def handler(event, *, practice_id, data, writes):  # type: ignore[no-untyped-def]
         seen.append((event, data))
 
     events.subscribe(handler)

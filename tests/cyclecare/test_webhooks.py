@@ -477,7 +477,7 @@ def test_the_outbox_row_shares_the_services_transaction(alpha, receiver, django_
 
 
 def test_a_failing_subscriber_fails_the_write(alpha):  # type: ignore[no-untyped-def]
-    def broken(event, *, practice_id, data):  # type: ignore[no-untyped-def]
+    def broken(event, *, practice_id, data, writes):  # type: ignore[no-untyped-def]
         raise RuntimeError("subscriber down")
 
     events.subscribe(broken)

@@ -1,0 +1,165 @@
+"""New rows that belong together, written in one statement on PostgreSQL.
+
+A write in this project is seldom one row. A check-in is the check-in, its audit event and a
+webhook outbox row per subscribed endpoint, and they must commit together. Saved one by one
+inside ``transaction.atomic()`` that is five round trips to the database (BEGIN, three INSERTs,
+COMMIT), and round trips are most of what a check-in costs. One SQL statement is atomic on its
+own, so on PostgreSQL ``Writes`` gathers the new rows and ``flush()`` inserts them all in a
+single statement of data-modifying CTEs::
+
+    WITH w0 AS (INSERT INTO cyclecare_checkin ...), w1 AS (INSERT INTO clinician_auditevent ...)
+    INSERT INTO cyclecare_webhookdelivery ...
+
+One round trip; no transaction to open when nothing else is written; all rows or none.
+
+Rows name each other by primary key (the audit event names its check-in), so a row gets its key
+when it is added, not when it is inserted. Keys come from the table's own sequence, taken in
+blocks per process (``KeyBlocks``, the "hi/lo" way of ORMs): one ``nextval`` query per
+``KeyBlocks.size`` rows of a table. Keys stay unique, but are no longer in insertion order
+across processes, so nothing may sort by id alone to mean "newest" (nothing does: every list
+sorts by a time first, with the id only breaking ties).
+
+Elsewhere (SQLite in development and tests) ``add()`` saves each row at once, and the caller
+provides the transaction. Rows are built by the ORM either way: Django's insert compiler turns
+each into SQL, so field conversions (encrypted columns, JSON, ``auto_now_add``) are the same as
+``save()``'s. What a gathered row does not get is ``save()``'s own work: ``pre_save``/``post_save``
+signals and an overridden ``save()``, so ``add()`` refuses a model that has them (unless its
+``save()`` only guards updates and says so with ``gathered_inserts_ok = True``).
+"""
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.models import signals
+from django.db.models.sql import InsertQuery
+
+M = TypeVar("M", bound=models.Model)
+
+
+class KeyBlocks:
+    """Primary keys reserved from each table's sequence, ``size`` at a time, for this process.
+
+    A forked child starts with none (it would otherwise hand out its parent's keys). Tests that
+    reset sequences call ``clear()``."""
+
+    size = 50
+
+    def __init__(self) -> None:
+        self._free: dict[tuple[str, str], list[int]] = {}
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self.clear)
+
+    def clear(self) -> None:
+        self._free = {}
+        self._lock = threading.Lock()
+
+    def take(self, connection, model: type[models.Model]) -> int:  # type: ignore[no-untyped-def]
+        key = (connection.alias, model._meta.db_table)
+        with self._lock:
+            free = self._free.get(key)
+            if not free:
+                free = self._free[key] = self._reserve(connection, model)
+            return free.pop()
+
+    def _reserve(self, connection, model: type[models.Model]) -> list[int]:  # type: ignore[no-untyped-def]
+        pk = model._meta.pk
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [connection.ops.quote_name(model._meta.db_table), pk.column, self.size],
+            )
+            # Popped from the end: handed out lowest first.
+            return sorted((row[0] for row in cursor.fetchall()), reverse=True)
+
+
+key_blocks = KeyBlocks()
+
+
+def _has_save_hooks(model: type[models.Model]) -> bool:
+    # A model whose save() only guards updates says so with ``gathered_inserts_ok = True``.
+    return (
+        (model.save is not models.Model.save and not getattr(model, "gathered_inserts_ok", False))
+        or signals.pre_save.has_listeners(model)
+        or signals.post_save.has_listeners(model)
+    )
+
+
+class Writes:
+    """New rows to insert together. ``add()`` each (it returns the row, with its primary key
+    set); ``on_commit()`` for work that must wait until they are committed; ``flush()`` once.
+
+    On PostgreSQL the rows are gathered and ``flush()`` writes them in one statement, atomic on
+    its own. Elsewhere ``add()`` saves each at once and the caller's transaction holds them
+    together. ``together()`` picks and flushes for you."""
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.connection = connections[using]
+        self.gathers = self.connection.vendor == "postgresql"
+        self._rows: list[models.Model] = []
+        self._callbacks: list[Callable[[], None]] = []
+        self._flushed = False
+
+    def add(self, row: M) -> M:
+        if self._flushed:
+            raise RuntimeError("These writes were already flushed.")
+        if not self.gathers:
+            row.save(force_insert=True, using=self.connection.alias)
+            return row
+        model = type(row)
+        if model._meta.parents or _has_save_hooks(model):
+            raise TypeError(f"{model._meta.label} has its own save() work; save it, do not gather it.")
+        if row.pk is None and model._meta.auto_field is not None:
+            row.pk = key_blocks.take(self.connection, model)
+        self._rows.append(row)
+        return row
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the rows are committed (``transaction.on_commit`` after flush)."""
+        if self.gathers:
+            self._callbacks.append(callback)
+        else:
+            transaction.on_commit(callback, using=self.connection.alias)
+
+    def flush(self) -> None:
+        self._flushed = True
+        if not self._rows:
+            return
+        statements = [self._insert_sql(row) for row in self._rows]
+        *leading, (sql, _) = statements
+        if leading:
+            sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(leading)) + f" {sql}"
+        params = [param for _, part_params in statements for param in part_params]
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        for row in self._rows:
+            row._state.adding = False
+            row._state.db = self.connection.alias
+        for callback in self._callbacks:
+            transaction.on_commit(callback, using=self.connection.alias)
+
+    def _insert_sql(self, row: models.Model) -> tuple[str, tuple]:
+        """Django's own INSERT for ``row`` (the compiler prepares each value as save() would)."""
+        meta = row._meta
+        fields = [field for field in meta.local_concrete_fields if not field.generated]
+        query = InsertQuery(type(row))
+        query.insert_values(fields, [row], raw=False)
+        [(sql, params)] = query.get_compiler(connection=self.connection).as_sql()
+        return sql, tuple(params)
+
+
+@contextmanager
+def together(using: str = DEFAULT_DB_ALIAS) -> Iterator[Writes]:
+    """The rows added in the block are written together when it ends, or not at all if it raises:
+    in one statement on PostgreSQL (in the caller's transaction if there is one, else needing
+    none), inside ``transaction.atomic()`` elsewhere."""
+    writes = Writes(using)
+    if writes.gathers:
+        yield writes
+        writes.flush()
+        return
+    with transaction.atomic(using=using):
+        yield writes

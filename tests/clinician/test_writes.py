@@ -1,0 +1,161 @@
+"""clinician.writes: new rows written together — in one statement on PostgreSQL."""
+
+import os
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
+
+from clinician import events
+from clinician.models import AuditEvent
+from clinician.writes import KeyBlocks, Writes, key_blocks, together
+from cyclecare import services, webhooks
+from cyclecare.models import CheckIn, Instrument, WebhookDelivery
+
+ANSWERS = {
+    "cycle_showed_up": True,
+    "my_move": "away",
+    "intensity": 6,
+    "minutes": 20,
+    "repair_tried": True,
+    "repair_worked": False,
+    "connection": 5,
+    "felt_unsafe": False,
+}
+
+
+def event(action: str, **fields) -> AuditEvent:  # type: ignore[no-untyped-def]
+    return AuditEvent(
+        actor_kind=AuditEvent.ActorKind.SYSTEM, action=action, target_type="t", target_id="1", **fields
+    )
+
+
+def test_rows_added_together_are_written_with_their_keys(db):  # type: ignore[no-untyped-def]
+    with together() as writes:
+        first = writes.add(event("test.one"))
+        second = writes.add(event("test.two"))
+        # A row has its key as soon as it is added, so the next row can name it.
+        assert first.pk is not None and second.pk is not None and first.pk != second.pk
+        writes.add(event("test.three", changes=[str(first.pk)]))
+    stored = {row.action: row for row in AuditEvent.objects.filter(action__startswith="test.")}
+    assert set(stored) == {"test.one", "test.two", "test.three"}
+    assert stored["test.one"].pk == first.pk and stored["test.three"].changes == [str(first.pk)]
+    assert stored["test.one"].occurred_at is not None  # auto_now_add, as save() sets it
+    assert not first._state.adding
+
+
+def test_one_bad_row_writes_none_of_them(db):  # type: ignore[no-untyped-def]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        with together() as writes:
+            writes.add(event("test.one"))
+            writes.add(event("test.two"))
+            writes.add(event(None))  # type: ignore[arg-type]  # action is NOT NULL
+    assert not AuditEvent.objects.filter(action__startswith="test.").exists()
+
+
+def test_a_block_that_raises_writes_nothing(db):  # type: ignore[no-untyped-def]
+    with pytest.raises(RuntimeError), together() as writes:
+        writes.add(event("test.one"))
+        raise RuntimeError("the service refused after adding a row")
+    assert not AuditEvent.objects.filter(action__startswith="test.").exists()
+
+
+def test_callbacks_wait_for_the_rows(db, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    seen = []
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with together() as writes:
+            row = writes.add(event("test.one"))
+            writes.on_commit(lambda: seen.append(AuditEvent.objects.filter(pk=row.pk).exists()))
+            assert seen == []
+    assert len(callbacks) == 1 and seen == [True]
+
+
+def test_postgresql_writes_them_in_one_statement(postgres):  # type: ignore[no-untyped-def]
+    writes = Writes()
+    for action in ("test.one", "test.two", "test.three"):
+        writes.add(event(action))  # the first may reserve a block of keys
+    with CaptureQueriesContext(connection) as captured:
+        writes.flush()
+    assert len(captured) == 1
+    assert captured[0]["sql"].startswith("WITH w0 AS (INSERT INTO")
+    assert AuditEvent.objects.filter(action__startswith="test.").count() == 3
+    with pytest.raises(RuntimeError, match="already flushed"):
+        writes.add(event("test.four"))
+
+
+def test_keys_come_from_the_sequence_a_block_at_a_time(postgres, monkeypatch):  # type: ignore[no-untyped-def]
+    blocks = KeyBlocks()
+    monkeypatch.setattr(blocks, "size", 3)
+    with CaptureQueriesContext(connection) as captured:
+        keys = [blocks.take(connection, AuditEvent) for _ in range(7)]
+    assert len(captured) == 3  # 3 + 3 + 1
+    assert len(set(keys)) == 7 and keys[:3] == sorted(keys[:3])
+    # The sequence has moved past them: an ordinary save never collides with a reserved key.
+    event("test.saved").save()
+    assert AuditEvent.objects.get(action="test.saved").pk not in keys
+
+
+def test_a_forked_child_takes_no_keys_from_its_parent(postgres):  # type: ignore[no-untyped-def]
+    key_blocks.take(connection, AuditEvent)
+    assert key_blocks._free
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it inherited, and leave at once
+        os.write(write_end, str(len(key_blocks._free)).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 16) == b"0"
+    assert key_blocks._free  # the parent keeps its own
+
+
+def test_a_model_with_save_hooks_is_saved_not_gathered(postgres):  # type: ignore[no-untyped-def]
+    def receiver(**kwargs):  # type: ignore[no-untyped-def]
+        pass
+
+    post_save.connect(receiver, sender=AuditEvent)
+    try:
+        with pytest.raises(TypeError, match="save it, do not gather it"):
+            Writes().add(event("test.one"))
+    finally:
+        post_save.disconnect(receiver, sender=AuditEvent)
+
+
+# THE CHECK-IN, ITS AUDIT EVENT AND ITS OUTBOX
+# ------------------------------------------------------------------------------
+@pytest.fixture
+def subscribed(tenants):  # type: ignore[no-untyped-def]
+    world = tenants["a"]
+    webhooks.webhook_endpoint_create(
+        user=world.admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
+    )
+    return world
+
+
+def test_a_check_in_is_one_statement_on_postgresql(postgres, subscribed):  # type: ignore[no-untyped-def]
+    partner = subscribed.couples[0].a
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)  # reserves keys
+    with CaptureQueriesContext(connection) as captured:
+        checkin = services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)
+    assert [query["sql"].split()[0] for query in captured] == ["WITH"], captured.captured_queries
+    assert AuditEvent.objects.filter(action="checkin.submit", target_id=str(checkin.pk)).count() == 1
+    delivery = WebhookDelivery.objects.get(payload__data__checkin_id=checkin.pk)
+    assert delivery.event == "checkin.completed"
+
+
+def test_a_failing_subscriber_leaves_no_check_in(subscribed):  # type: ignore[no-untyped-def]
+    def broken(event, *, practice_id, data, writes):  # type: ignore[no-untyped-def]
+        raise RuntimeError("subscriber down")
+
+    partner = subscribed.couples[0].a
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    before = CheckIn.objects.count(), AuditEvent.objects.count(), WebhookDelivery.objects.count()
+    events.subscribe(broken)
+    try:
+        with pytest.raises(RuntimeError):
+            services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)
+    finally:
+        events.unsubscribe(broken)
+    assert (CheckIn.objects.count(), AuditEvent.objects.count(), WebhookDelivery.objects.count()) == before
