@@ -20,11 +20,12 @@ across processes, so nothing may sort by id alone to mean "newest" (nothing does
 sorts by a time first, with the id only breaking ties).
 
 Elsewhere (SQLite in development and tests) ``add()`` saves each row at once, and the caller
-provides the transaction. Rows are built by the ORM either way: Django's insert compiler turns
-each into SQL, so field conversions (encrypted columns, JSON, ``auto_now_add``) are the same as
-``save()``'s. What a gathered row does not get is ``save()``'s own work: ``pre_save``/``post_save``
-signals and an overridden ``save()``, so ``add()`` refuses a model that has them (unless its
-``save()`` only guards updates and says so with ``gathered_inserts_ok = True``).
+provides the transaction. Values are prepared as Django's insert compiler prepares them
+(``pre_save``, then ``get_db_prep_save``), so encrypted columns, JSON and ``auto_now_add`` come
+out as ``save()`` writes them; only the SQL text is built once per model. What a gathered row
+does not get is ``save()``'s own work: ``pre_save``/``post_save`` signals and an overridden
+``save()``, so ``add()`` refuses a model that has them (unless its ``save()`` only guards
+updates and says so with ``gathered_inserts_ok = True``).
 """
 
 import os
@@ -142,13 +143,52 @@ class Writes:
             transaction.on_commit(callback, using=self.connection.alias)
 
     def _insert_sql(self, row: models.Model) -> tuple[str, tuple]:
-        """Django's own INSERT for ``row`` (the compiler prepares each value as save() would)."""
-        meta = row._meta
-        fields = [field for field in meta.local_concrete_fields if not field.generated]
-        query = InsertQuery(type(row))
-        query.insert_values(fields, [row], raw=False)
-        [(sql, params)] = query.get_compiler(connection=self.connection).as_sql()
-        return sql, tuple(params)
+        """``row``'s INSERT: the SQL text built once per model, each value prepared as Django's
+        insert compiler prepares it (``pre_save`` then ``get_db_prep_save``). A value that is an
+        expression is left to the compiler itself."""
+        shape = _insert_shape(self.connection, type(row))
+        if shape is None:
+            return _compiled_insert(self.connection, row)
+        fields, sql = shape
+        values = []
+        for field in fields:
+            value = field.pre_save(row, add=True)
+            if hasattr(value, "resolve_expression"):
+                return _compiled_insert(self.connection, row)
+            values.append(field.get_db_prep_save(value, connection=self.connection))
+        return sql, tuple(values)
+
+
+_insert_shapes: dict[tuple[str, type[models.Model]], tuple[list, str] | None] = {}
+
+
+def _insert_fields(model: type[models.Model]) -> list:
+    return [field for field in model._meta.local_concrete_fields if not field.generated]
+
+
+def _insert_shape(connection, model: type[models.Model]) -> tuple[list, str] | None:  # type: ignore[no-untyped-def]
+    """The fields and INSERT text of ``model``; None if a field has its own SQL placeholder."""
+    key = (connection.alias, model)
+    if key not in _insert_shapes:
+        fields = _insert_fields(model)
+        if any(hasattr(field, "get_placeholder") for field in fields):
+            _insert_shapes[key] = None
+        else:
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(field.column) for field in fields)
+            placeholders = ", ".join(["%s"] * len(fields))
+            # Quoted names from the model's meta; values travel as parameters.
+            table = quote(model._meta.db_table)
+            _insert_shapes[key] = (fields, f"INSERT INTO {table} ({columns}) VALUES ({placeholders})")  # noqa: S608
+    return _insert_shapes[key]
+
+
+def _compiled_insert(connection, row: models.Model) -> tuple[str, tuple]:  # type: ignore[no-untyped-def]
+    """Django's insert compiler, for a row holding an expression or a field with a placeholder."""
+    query = InsertQuery(type(row))
+    query.insert_values(_insert_fields(type(row)), [row], raw=False)
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
 
 
 @contextmanager

@@ -17,9 +17,12 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from clinician.api.fields import (
+    ID_MAX,
+    ID_MIN,
     IdFilter,
     IsoDateTimeFilter,
     ReadOnlyFieldsOnce,
+    RowById,
     ScopedPrimaryKeyRelatedField,
 )
 from clinician.api.idempotency import ServiceCreateMixin
@@ -28,6 +31,7 @@ from clinician.api.process_cache import ProcessCache
 from clinician.api.viewsets import ScopedViewSet
 from clinician.permissions import practice_id_of
 from couples import selectors as couples_selectors
+from couples.models import Couple, Partner
 from cyclecare import scoring, selectors, services
 from cyclecare.models import CheckIn, Instrument, SafetyFlag
 
@@ -94,11 +98,34 @@ COUPLE_COLUMNS = ("id", "practice_id", "primary_clinician_id", "status")
 
 
 def _partners_in_scope(*, user):  # type: ignore[no-untyped-def]
-    return (
-        couples_selectors.partners_visible_to(user=user)
-        .filter(is_active=True)
-        .only(*PARTNER_COLUMNS, *(f"couple__{column}" for column in COUPLE_COLUMNS))
-    )
+    return couples_selectors.partners_visible_to(user=user).filter(is_active=True)
+
+
+partner_rows = RowById(
+    "checkin-partners",
+    Partner,
+    _partners_in_scope,
+    (*PARTNER_COLUMNS, *(f"couple__{column}" for column in COUPLE_COLUMNS)),
+)
+
+
+class PartnerField(ScopedPrimaryKeyRelatedField):
+    """An active partner in the caller's scope, with the couple's scope columns and nothing else,
+    read in one round trip (``RowById``)."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(selector=_partners_in_scope, **kwargs)
+
+    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+        if type(data) is not int or not ID_MIN <= data <= ID_MAX:
+            return super().to_internal_value(data)  # DRF's own answers for strings, floats, ...
+        row = partner_rows.get(self.context["request"].user, data)
+        if row is None:
+            self.fail("does_not_exist", pk_value=data)
+        split = len(PARTNER_COLUMNS)
+        partner = Partner.from_db(Partner.objects.db, PARTNER_COLUMNS, row[:split])
+        partner.couple = Couple.from_db(Couple.objects.db, COUPLE_COLUMNS, row[split:])
+        return partner
 
 
 # Instruments this process resolved lately, per practice: (practice id, instrument id) →
@@ -129,7 +156,7 @@ class RememberedInstrumentField(ScopedPrimaryKeyRelatedField):
 
 
 class CheckInRecordSerializer(serializers.Serializer):
-    partner = ScopedPrimaryKeyRelatedField(selector=_partners_in_scope)
+    partner = PartnerField()
     instrument = RememberedInstrumentField()
     answers = serializers.DictField(help_text="Item code → answer, as the instrument defines them.")
     occurrence = ScopedPrimaryKeyRelatedField(

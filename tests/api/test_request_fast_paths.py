@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
@@ -18,8 +19,11 @@ from oauth2_provider.models import AccessToken
 from clinician.api.authentication import token_cache
 from clinician.api.throttling import PrincipalRateThrottle
 from clinician.models import IntegrationClient
+from clinician.principals import PracticePrincipal
+from couples.models import Partner
 from cyclecare import tasks, webhooks
-from cyclecare.models import Instrument, WebhookDelivery
+from cyclecare.api.checkins import _partners_in_scope, partner_rows
+from cyclecare.models import CheckIn, Instrument, WebhookDelivery
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -191,6 +195,74 @@ def test_a_create_reads_only_what_it_needs(tenants, integration_for):
     partner_read = captured.captured_queries[0]["sql"]
     assert '"couples_partner"."is_active"' in partner_read
     assert '"display_name"' not in partner_read and '"email"' not in partner_read  # not decrypted
+
+
+# THE PARTNER READ, COMPILED ONCE PER PRACTICE
+# ------------------------------------------------------------------------------
+def principal_of(practice) -> PracticePrincipal:  # type: ignore[no-untyped-def]
+    return PracticePrincipal(
+        client_id=1, practice_id=practice.pk, name="t", scopes=frozenset({"read", "write"})
+    )
+
+
+def test_the_partner_read_sees_exactly_what_the_selector_sees(tenants):
+    """For an integration client of either practice and for each clinician role: every partner
+    (active, inactive, the other practice's) and an id nobody has."""
+    world = tenants["a"]
+    inactive = world.couples[1].b
+    inactive.is_active = False
+    inactive.save(update_fields=["is_active"])
+    ids = [*Partner.objects.values_list("pk", flat=True), 10**12]
+    callers = [principal_of(tenants["a"].practice), principal_of(tenants["b"].practice)]
+    callers += [world.admin.user, world.supervisor.user, world.clinician.user]
+    for caller in callers:
+        for pk in ids:
+            expected = (
+                _partners_in_scope(user=caller).filter(pk=pk).values_list(*partner_rows.columns).first()
+            )
+            assert partner_rows.get(caller, pk) == expected, (caller, pk)
+    assert partner_rows.get(callers[0], inactive.pk) is None
+
+
+def test_an_integration_clients_partner_read_is_compiled_once(postgres, tenants, monkeypatch):
+    compiles = []
+    compile_sql = SQLCompiler.as_sql
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        compiles.append(self.query.model)
+        return compile_sql(self, *args, **kwargs)
+
+    ids = list(Partner.objects.filter(practice=tenants["a"].practice).values_list("pk", flat=True))
+    principal = principal_of(tenants["a"].practice)
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    with CaptureQueriesContext(connection) as captured:
+        assert all(partner_rows.get(principal, pk) is not None for pk in ids)
+    assert compiles == [Partner] and len(captured) == len(ids)
+
+
+def test_a_check_in_names_a_partner_in_scope(tenants, integration_for):
+    world = tenants["a"]
+    api = integration_for(world.practice).api
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    written = CheckIn.objects.count()
+    inactive = world.couples[1].b
+    inactive.is_active = False
+    inactive.save(update_fields=["is_active"])
+    for partner in (tenants["b"].couples[0].a, inactive):
+        body = assert_problem(record_checkin(api, partner, instrument), 400)
+        assert "partner" in body["errors"]
+    body = {
+        "partner": str(world.couples[0].a.pk),
+        "instrument": instrument.pk,
+        "answers": {"cycle_showed_up": True, "connection": 6},
+    }
+    created = api.post(CHECKINS, body, format="json")  # a numeric string: DRF's own reading
+    assert created.status_code == 201, created.content
+    assert created.json()["partner"] == world.couples[0].a.pk
+    for wrong in (2**70, -1, 1.5, True, [1]):
+        problem = assert_problem(api.post(CHECKINS, {**body, "partner": wrong}, format="json"), 400)
+        assert "partner" in problem["errors"], wrong
+    assert CheckIn.objects.count() == written + 1
 
 
 # WEBHOOK SENDS, BATCHED PER PROCESS

@@ -84,6 +84,35 @@ def test_postgresql_writes_them_in_one_statement(postgres):  # type: ignore[no-u
         writes.add(event("test.four"))
 
 
+def test_a_row_is_written_as_djangos_insert_compiler_writes_it(postgres, tenants, monkeypatch):  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from clinician.writes import _compiled_insert
+
+    instant = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: instant)  # auto_now_add, the same in both
+    endpoint = webhooks.webhook_endpoint_create(
+        user=tenants["a"].admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
+    )
+    rows = [
+        event("test.one", changes=["status"]),
+        WebhookDelivery(
+            id=10**9,
+            practice_id=endpoint.practice_id,
+            endpoint=endpoint,
+            event_id="6f0c2d1e-1b7a-4c55-9d1c-0f4f1b2a3c4d",
+            event="checkin.completed",
+            payload={"data": {"checkin_id": 1}},
+            next_attempt_at=instant,
+        ),
+    ]
+    rows[0].pk = 10**9
+    writes = Writes()
+    for row in rows:
+        ours, django = writes._insert_sql(row), _compiled_insert(connection, row)
+        assert connection.ops.compose_sql(*ours) == connection.ops.compose_sql(*django)
+
+
 def test_keys_come_from_the_sequence_a_block_at_a_time(postgres, monkeypatch):  # type: ignore[no-untyped-def]
     blocks = KeyBlocks()
     monkeypatch.setattr(blocks, "size", 3)
