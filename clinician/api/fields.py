@@ -85,14 +85,29 @@ class ReadOnlyFieldsOnce:
     """For a read-only ModelSerializer: build its fields from the model once per class, then
     give each instance copies. ModelSerializer otherwise introspects the model for every
     instance, i.e. for every response, and the fields of a read-only shape depend on its class
-    alone."""
+    alone.
+
+    A plain field is copied shallowly: DRF's deep copy re-runs the field's ``__init__`` (most of
+    a small response's cost), while binding, which is all an instance changes, sets attributes
+    on the copy alone. A field holding other fields (a nested serializer, a list or dict field's
+    child) is deep-copied as DRF does, so each nested field is bound to its own parent and sees
+    its own context."""
 
     def get_fields(self):  # type: ignore[no-untyped-def]
         prototype = type(self).__dict__.get("_fields_prototype")
         if prototype is None:
             prototype = super().get_fields()  # type: ignore[misc]
             type(self)._fields_prototype = prototype
-        return copy.deepcopy(prototype)
+        return {name: _copy_field(field) for name, field in prototype.items()}
+
+
+def _copy_field(field: serializers.Field) -> serializers.Field:
+    nested = (
+        isinstance(field, serializers.BaseSerializer)
+        or hasattr(field, "child")
+        or hasattr(field, "child_relation")
+    )
+    return copy.deepcopy(field) if nested else copy.copy(field)
 
 
 # An id no row has: the compiled SQL carries it where the requested id goes.

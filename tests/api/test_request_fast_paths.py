@@ -15,6 +15,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
+from rest_framework import serializers
 
 from clinician.api.authentication import token_cache
 from clinician.api.throttling import PrincipalRateThrottle
@@ -263,6 +264,30 @@ def test_a_check_in_names_a_partner_in_scope(tenants, integration_for):
         problem = assert_problem(api.post(CHECKINS, {**body, "partner": wrong}, format="json"), 400)
         assert "partner" in problem["errors"], wrong
     assert CheckIn.objects.count() == written + 1
+
+
+def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
+    """CheckInSerializer builds its fields once (ReadOnlyFieldsOnce) and copies them per
+    instance: the same output as DRF building them anew, each copy bound to its own serializer."""
+    from cyclecare import services
+    from cyclecare.api.checkins import CheckInSerializer
+
+    class Fresh(CheckInSerializer):
+        def get_fields(self):  # type: ignore[no-untyped-def]
+            return serializers.ModelSerializer.get_fields(self)
+
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    answers = {"cycle_showed_up": True, "connection": 6}
+    checkins = [
+        services.checkin_submit(partner=partner, instrument=instrument, answers=answers)
+        for partner in (tenants["a"].couples[0].a, tenants["b"].couples[0].b)
+    ]
+    first, second = (CheckInSerializer(checkin) for checkin in checkins)
+    assert first.data == Fresh(checkins[0]).data and second.data == Fresh(checkins[1]).data
+    for name in first.fields:
+        assert first.fields[name] is not second.fields[name]
+        assert first.fields[name].parent is first and second.fields[name].parent is second
+    assert first.fields["answers"].child.parent is first.fields["answers"]  # nested: deep-copied
 
 
 # WEBHOOK SENDS, BATCHED PER PROCESS
