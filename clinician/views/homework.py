@@ -16,7 +16,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -75,18 +74,6 @@ def names(partners) -> str:  # type: ignore[no-untyped-def]
     return _(" and ").join(p.display_name for p in partners)
 
 
-def ensure_shipped_library() -> None:
-    """The library cyclecare ships is in the database before anyone chooses from it (installed
-    once, idempotently; a concurrent first load simply finds it installed)."""
-    if HomeworkTemplate.objects.filter(practice=None).exists():
-        return
-    try:
-        with transaction.atomic():
-            services.homework_templates_install_shipped()
-    except IntegrityError:
-        pass
-
-
 def from_template(assignment: Assignment, template: HomeworkTemplate) -> bool:
     """Whether homework was assigned from this template. Assignments keep no link to their
     template, so the kind and the title (which the confirm form does not change) stand for it."""
@@ -123,7 +110,6 @@ class Suggestion:
 def repair_suggestions(*, user, couple: Couple, partners: list[Partner]) -> list[Suggestion]:  # type: ignore[no-untyped-def]
     """After an episode: the repair practice (pause-and-return, then the episode log) for the
     partners in it who do not have that homework running already. Empty when all do."""
-    ensure_shipped_library()
     templates = {
         t.code: t
         for t in homework_templates_available_to(user=user).filter(
@@ -218,7 +204,6 @@ def practice_today(couple: Couple) -> datetime.date:
 # VIEWS
 # ------------------------------------------------------------------------------
 def _homework_context(request: HttpRequest, clinician: Clinician, couple: Couple) -> dict:
-    ensure_shipped_library()
     assignments = list(
         assignments_visible_to(user=request.user).filter(couple=couple).order_by("-created_at", "-id")
     )

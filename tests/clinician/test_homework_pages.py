@@ -92,12 +92,29 @@ def test_the_library_lists_shipped_templates_and_the_practices_own_only(client, 
     assert "Weekly on Sun at 18:00" in body and "24 hours before each session" in body
 
 
-def test_the_shipped_library_is_installed_on_first_use(client, clinician, case):
+def test_migrate_installs_the_shipped_library_and_instruments(client, clinician, case):
+    """The test database was built by migrate: its post_migrate step installed what cyclecare
+    ships, so the first page (or the first API check-in) finds it; installing again adds nothing."""
+    from django.apps import apps
+
+    from clinician.models import AuditEvent
+    from cyclecare.apps import install_shipped_data
+    from cyclecare.models import Instrument
+
+    shipped = {path.stem for path in cycle.SHIPPED_INSTRUMENTS_DIR.glob("*.json")}
+    assert HomeworkTemplate.objects.filter(practice=None).count() == 6
+    assert {i.code for i in Instrument.objects.filter(practice=None)} >= {"cycle-checkin", "csi-4"}
+    assert Instrument.objects.filter(practice=None).count() == len(shipped)
+
+    def counts() -> tuple[int, int, int]:
+        return HomeworkTemplate.objects.count(), Instrument.objects.count(), AuditEvent.objects.count()
+
+    before = counts()
+    install_shipped_data(apps.get_app_config("cyclecare"), using="default")
+    assert counts() == before
     couple, _, _ = case
-    assert not HomeworkTemplate.objects.exists()
     client.force_login(clinician.user)
     assert "Pause-and-return" in client.get(url("homework", couple)).content.decode()
-    assert HomeworkTemplate.objects.filter(practice=None).count() == 6
 
 
 # TWO CLICKS
