@@ -208,7 +208,7 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
             return _checkin_page(request, token, link, form, status=400)
         try:
             submitted = checkin_submit_via_link(
-                token=token, answers=form.answers, shared_with_partner=form.share
+                token=token, answers=form.answers, shared_with_partner=form.share and _may_share(partner)
             )
         except ValidationError as exc:
             errors = exc.error_dict if hasattr(exc, "error_dict") else {"__all__": exc.error_list}
@@ -229,7 +229,13 @@ def _checkin_page(request, token, link, form, status=200) -> HttpResponse:  # ty
     return _page(
         request,
         "couples/partner/checkin.html",
-        {"form": form, "token": token, "partner": link.partner, "occurrence": link.occurrence},
+        {
+            "form": form,
+            "token": token,
+            "partner": link.partner,
+            "occurrence": link.occurrence,
+            "may_share": _may_share(link.partner),
+        },
         partner=link.partner,
         status=status,
     )
@@ -289,6 +295,7 @@ def home(request: HttpRequest, partner: Partner) -> HttpResponse:
         {
             "partner": partner,
             "shared_checkins": shared_checkins,
+            "may_share": _may_share(partner),
             "own_episodes": [
                 _episode_view(e, partner)
                 for e in episodes.filter(reported_by=partner).order_by("-occurred_at")[:10]
@@ -316,7 +323,10 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
         now = timezone.localtime().replace(second=0, microsecond=0)
         form = EpisodeForm(initial={"occurred_at": now, "intensity": 5, "form_nonce": nonce})
         return _page(
-            request, "couples/partner/episode.html", {"form": form, "partner": partner}, partner=partner
+            request,
+            "couples/partner/episode.html",
+            {"form": form, "partner": partner, "may_share": _may_share(partner)},
+            partner=partner,
         )
     form = EpisodeForm(data=request.POST)
     if request.POST.get("form_nonce") not in open_forms:
@@ -325,10 +335,10 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
         return redirect(f"{NAMESPACE}:home")
     if form.is_valid():
         other = partner.couple.partners.filter(is_active=True).exclude(pk=partner.pk).first()
+        arguments = form.service_arguments(partner=partner, other=other)
+        arguments["shared_with_partner"] = arguments["shared_with_partner"] and _may_share(partner)
         try:
-            services.episode_record(
-                actor=partner, couple=partner.couple, **form.service_arguments(partner=partner, other=other)
-            )
+            services.episode_record(actor=partner, couple=partner.couple, **arguments)
         except ValidationError as exc:
             for key in getattr(exc, "error_dict", {"__all__": None}):
                 field = {"pursuer": "role", "withdrawer": "role"}.get(key, key)
@@ -342,7 +352,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
     return _page(
         request,
         "couples/partner/episode.html",
-        {"form": form, "partner": partner},
+        {"form": form, "partner": partner, "may_share": _may_share(partner)},
         partner=partner,
         status=400,
     )
@@ -417,6 +427,12 @@ def _answer_rows(checkin: CheckIn, answers: dict, language: str) -> list[tuple[s
     return rows
 
 
+def _may_share(partner: Partner) -> bool:
+    """In an individual case (after a separation) there is nobody to share with: the pages offer
+    no sharing, and an answer sent anyway is kept private."""
+    return partner.couple.kind != Couple.Kind.INDIVIDUAL
+
+
 def _history(partner: Partner) -> dict:
     """The partner's own last check-ins (their own answers only) and the chart's points."""
     recent = list(
@@ -424,8 +440,7 @@ def _history(partner: Partner) -> dict:
         .select_related("instrument")
         .order_by("-submitted_at")[:HISTORY_LENGTH]
     )
-    # In an individual case (after a separation) there is nobody to share with.
-    may_share = partner.couple.kind != Couple.Kind.INDIVIDUAL
+    may_share = _may_share(partner)
     checkins = []
     for own in recent:
         items = own.instrument.definition["items"]

@@ -33,6 +33,7 @@ from cyclecare.models import (
     CheckIn,
     CycleEpisode,
     CycleMap,
+    Instrument,
     Occurrence,
     PartnerLink,
     ReminderDelivery,
@@ -655,6 +656,65 @@ def test_a_continuing_partner_is_not_offered_sharing_with_nobody(world):
     )
     assert response.status_code == 404
     assert CheckIn.objects.get(pk=world.a_checkin.pk).shared_with_partner
+
+
+def test_an_individual_cases_check_in_and_episode_pages_offer_no_sharing(world):
+    """Nobody to share with: no share control on either page, and a share sent anyway (an old
+    form, a crafted POST) is saved private."""
+    import re
+    import zoneinfo
+
+    separate(world, [world.a])
+    alex = Partner.objects.get(pk=world.a.pk)
+    individual = alex.couple
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    homework = cycle.assignment_create(
+        user=world.user,
+        couple=individual,
+        partners=[alex],
+        kind="check_in",
+        title="Daily check-in",
+        schedule="daily",
+        local_time=datetime.time(21),
+        starts_on=timezone.localdate(),
+        instrument=instrument,
+    )
+    occurrence, _ = cycle.occurrence_materialise(
+        assignment=homework,
+        partner=alex,
+        local_due_date=timezone.localdate(),
+        local_due_time=datetime.time(21),
+    )
+    _, token = partner_link_issue(partner=alex, purpose="check_in", occurrence=occurrence)
+    browser = Client()
+    url = reverse("cyclecare:partner:checkin", args=[token])
+    page = browser.get(url).content.decode()
+    assert 'name="share"' not in page and "private to you and your clinician" in page
+    answers = {
+        "instrument": f"{instrument.pk}:{instrument.version}",
+        "cycle_showed_up": "yes",
+        "my_move": "toward",
+        "connection": "7",
+        "share": "on",
+    }
+    assert browser.post(url, answers).status_code == 302
+    assert not CheckIn.objects.get(occurrence=occurrence).shared_with_partner
+
+    page = browser.get(reverse("cyclecare:partner:episode")).content.decode()
+    assert 'name="shared_with_partner"' not in page and "unless you share" not in page
+    nonce = re.search(r'name="form_nonce" value="([^"]+)"', page)[1]
+    episode = {
+        "form_nonce": nonce,
+        "occurred_at": timezone.localtime(
+            timezone.now() - datetime.timedelta(hours=2), zoneinfo.ZoneInfo(alex.time_zone)
+        ).strftime("%Y-%m-%dT%H:%M"),
+        "intensity": "4",
+        "role": "unsure",
+        "shared_with_partner": "on",
+    }
+    assert browser.post(reverse("cyclecare:partner:episode"), episode).status_code == 302
+    recorded = CycleEpisode.objects.filter(couple=individual, reported_by=alex).latest("created_at")
+    assert recorded.intensity == 4 and not recorded.shared_with_partner
 
 
 # THE API
