@@ -11,7 +11,9 @@ What the export maps:
 - Partner → Patient: ``name.text`` from the display name, email and phone only when recorded
   (the preferred channel ranks first), the partner's language. No gender (cyclecare records
   none), and no extensions, so pronouns and time zone stay out.
-- Couple → Group (``type`` person, ``actual`` true), its members the Patients.
+- Couple → Group (``type`` person, ``actual`` true), its members the Patients; ``code`` says
+  "Couple" or "Individual case" (a partner continuing after a separation), and a discharged or
+  separated couple's Group is inactive.
 - TherapySession → Encounter: scheduled → planned, held → finished, cancelled and no-show →
   cancelled (R4 Encounter has no no-show status); class ``AMB`` in person, ``VR`` by video or
   phone (v3 ActCode); the subject is the Group for a joint session and the Patient for an
@@ -203,7 +205,9 @@ def _group(couple: Couple, partners: list[Partner]) -> Group:
     return Group(
         id=str(_uuid(couple)),
         identifier=_identifier(couple),
-        active=couple.status != Couple.Status.DISCHARGED,
+        # A separated couple's record is closed like a discharged one's.
+        active=couple.status not in (Couple.Status.DISCHARGED, Couple.Status.SEPARATED),
+        code={"text": "Individual case" if couple.kind == Couple.Kind.INDIVIDUAL else "Couple"},
         type="person",
         actual=True,
         name=couple.label,

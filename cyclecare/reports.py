@@ -113,24 +113,35 @@ CASELOAD_COLUMNS = (
     "active_couples",
     "paused_couples",
     "discharged_couples",
+    "separated_couples",
+    "open_individual_cases",
+    "closed_individual_cases",
     "sessions_held",
     "open_safety_flags",
 )
 
 
 def caseload_report(*, user, date_from: datetime.date, date_to: datetime.date) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Per clinician: couples by status, sessions held between the two dates (inclusive, the
-    practice's calendar), and how many safety flags are open (a count, nothing of the flags)."""
+    """Per clinician: couples by status, the individual cases that continue a separated couple
+    (open: active or paused; closed: discharged), sessions held between the two dates
+    (inclusive, the practice's calendar), and how many safety flags are open (a count, nothing
+    of the flags)."""
     zone = practice_zone(user=user)
     figures: dict[int, dict[str, int]] = defaultdict(dict)
+    couple, individual = Q(kind=Couple.Kind.COUPLE), Q(kind=Couple.Kind.INDIVIDUAL)
     couples = (
         Couple.objects.filter(couple_scope(user, purpose=ADMINISTRATIVE))
         .order_by()
         .values("primary_clinician_id")
         .annotate(
-            active_couples=Count("pk", filter=Q(status=Couple.Status.ACTIVE)),
-            paused_couples=Count("pk", filter=Q(status=Couple.Status.PAUSED)),
-            discharged_couples=Count("pk", filter=Q(status=Couple.Status.DISCHARGED)),
+            active_couples=Count("pk", filter=couple & Q(status=Couple.Status.ACTIVE)),
+            paused_couples=Count("pk", filter=couple & Q(status=Couple.Status.PAUSED)),
+            discharged_couples=Count("pk", filter=couple & Q(status=Couple.Status.DISCHARGED)),
+            separated_couples=Count("pk", filter=couple & Q(status=Couple.Status.SEPARATED)),
+            open_individual_cases=Count(
+                "pk", filter=individual & Q(status__in=[Couple.Status.ACTIVE, Couple.Status.PAUSED])
+            ),
+            closed_individual_cases=Count("pk", filter=individual & Q(status=Couple.Status.DISCHARGED)),
         )
     )
     for group in couples:

@@ -96,6 +96,11 @@ class CaseloadRowSerializer(ClinicianRowSerializer):
     active_couples = serializers.IntegerField()
     paused_couples = serializers.IntegerField()
     discharged_couples = serializers.IntegerField()
+    separated_couples = serializers.IntegerField(help_text="Couples closed by a separation.")
+    open_individual_cases = serializers.IntegerField(
+        help_text="Active or paused individual cases (a partner continuing after a separation)."
+    )
+    closed_individual_cases = serializers.IntegerField(help_text="Discharged individual cases.")
     sessions_held = serializers.IntegerField(help_text="Held sessions in the period.")
     open_safety_flags = serializers.IntegerField(help_text="A count only.")
 

@@ -175,6 +175,30 @@ def test_treating_clinician_gets_a_bundle_that_validates(world) -> None:  # type
     assert repeat == {"dayOfWeek": ["mon", "wed", "fri"], "timeOfDay": ["19:30:00"]}
 
 
+def test_a_separated_couple_and_the_individual_case_that_continues_it(world) -> None:  # type: ignore[no-untyped-def]
+    from couples.models import Couple
+    from couples.services import couple_separate
+
+    alpha, _, treated = world
+    couple_separate(
+        user=alpha.clinician.user,
+        couple=treated.couple,
+        continuing=[treated.a],
+        separation_reason=Couple.SeparationReason.RELATIONSHIP_ENDED,
+    )
+    api = signed_in(alpha.clinician.user)
+    (closed,) = resources(api.get(url(treated.couple.pk)).json(), "Group")
+    assert closed["active"] is False and closed["code"] == {"text": "Couple"}
+    individual = Couple.objects.get(continued_from=treated.couple)
+    body = api.get(url(individual.pk)).json()
+    Bundle.model_validate(body)
+    (group,) = resources(body, "Group")
+    assert group["active"] is True and group["code"] == {"text": "Individual case"}
+    assert group["quantity"] == 1 and len(group["member"]) == 1
+    (patient,) = resources(body, "Patient")
+    assert patient["identifier"][0]["value"] == str(treated.a.pk)
+
+
 def test_every_reference_resolves_inside_the_bundle(world) -> None:  # type: ignore[no-untyped-def]
     alpha, _, treated = world
     body = signed_in(alpha.clinician.user).get(url(treated.couple.pk)).json()

@@ -225,6 +225,9 @@ CASELOAD_FIGURES = (
     "active_couples",
     "paused_couples",
     "discharged_couples",
+    "separated_couples",
+    "open_individual_cases",
+    "closed_individual_cases",
     "sessions_held",
     "open_safety_flags",
 )
@@ -239,21 +242,43 @@ def test_caseload_figures_for_the_practice_admin(clinic):
     rows = by_name(report)
     assert list(rows) == ["Avery Admin", "Casey One", "Dana Two", "Sam Super"]
     assert rows["Casey One"]["clinician"] == clinic.casey.pk
-    assert figures(rows["Casey One"], *CASELOAD_FIGURES) == (2, 1, 0, 2, 2)
-    assert figures(rows["Dana Two"], *CASELOAD_FIGURES) == (1, 0, 1, 1, 0)
-    assert figures(rows["Sam Super"], *CASELOAD_FIGURES) == (0, 0, 0, 0, 0)
+    assert figures(rows["Casey One"], *CASELOAD_FIGURES) == (2, 1, 0, 0, 0, 0, 2, 2)
+    assert figures(rows["Dana Two"], *CASELOAD_FIGURES) == (1, 0, 1, 0, 0, 0, 1, 0)
+    assert figures(rows["Sam Super"], *CASELOAD_FIGURES) == (0, 0, 0, 0, 0, 0, 0, 0)
     assert report["total"]["clinician"] is None
-    assert figures(report["total"], *CASELOAD_FIGURES) == (3, 1, 1, 3, 2)
+    assert figures(report["total"], *CASELOAD_FIGURES) == (3, 1, 1, 0, 0, 0, 3, 2)
 
 
 def test_caseload_of_a_clinician_and_of_a_supervisor(clinic):
     casey = get_ok(fresh_client(clinic.casey), CASELOAD)
     assert [row["clinician"] for row in casey["rows"]] == [clinic.casey.pk]
-    assert figures(casey["total"], *CASELOAD_FIGURES) == (2, 1, 0, 2, 2)
+    assert figures(casey["total"], *CASELOAD_FIGURES) == (2, 1, 0, 0, 0, 0, 2, 2)
     supervisor = by_name(get_ok(fresh_client(clinic.supervisor), CASELOAD))
     assert list(supervisor) == ["Casey One", "Sam Super"]
     dana = get_ok(fresh_client(clinic.dana), CASELOAD)
     assert [row["clinician"] for row in dana["rows"]] == [clinic.dana.pk]
+
+
+def test_a_separation_shows_as_a_separated_couple_and_an_open_individual_case(clinic):
+    from couples.models import Couple
+    from couples.services import couple_separate
+
+    couple = clinic.couples[3]  # Dana's active couple
+    continuing = list(couple.partners.order_by("seat"))[:1]
+    couple_separate(
+        user=clinic.dana.user,
+        couple=couple,
+        continuing=continuing,
+        separation_reason=Couple.SeparationReason.RELATIONSHIP_ENDED,
+    )
+    columns = ("active_couples", "discharged_couples", "separated_couples", "open_individual_cases")
+    dana = by_name(get_ok(fresh_client(clinic.admin), CASELOAD))["Dana Two"]
+    assert figures(dana, *columns, "closed_individual_cases") == (0, 1, 1, 1, 0)
+    individual = Couple.objects.get(continued_from=couple)
+    individual.status, individual.discharged_on = Couple.Status.DISCHARGED, today()
+    individual.save(update_fields=["status", "discharged_on"])
+    dana = by_name(get_ok(fresh_client(clinic.admin), CASELOAD))["Dana Two"]
+    assert figures(dana, *columns, "closed_individual_cases") == (0, 1, 1, 0, 1)
 
 
 def test_sessions_count_by_the_practices_calendar_days(clinic):
@@ -344,7 +369,16 @@ def test_nothing_of_another_practice_appears_in_any_report(clinic, url):
         assert "Blake Bravo" not in str(report) and "Bo Admin" not in str(report)
         assert clinic.blake.pk not in [row.get("clinician") for row in report["rows"]]
     if url == CASELOAD:
-        assert figures(get_ok(fresh_client(clinic.blake), url)["total"], *CASELOAD_FIGURES) == (1, 0, 0, 2, 1)
+        assert figures(get_ok(fresh_client(clinic.blake), url)["total"], *CASELOAD_FIGURES) == (
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            2,
+            1,
+        )
     if url == ADHERENCE:
         assert figures(get_ok(fresh_client(clinic.blake), url)["total"], *ADHERENCE_FIGURES) == (
             1,
@@ -367,7 +401,7 @@ def test_integration_needs_reports_read_and_then_sees_the_practice(clinic, integ
     api = integration_for(clinic.practice, scopes="read reports:read").api
     caseload = get_ok(api, CASELOAD)
     assert list(by_name(caseload)) == ["Avery Admin", "Casey One", "Dana Two", "Sam Super"]
-    assert figures(caseload["total"], *CASELOAD_FIGURES) == (3, 1, 1, 3, 2)
+    assert figures(caseload["total"], *CASELOAD_FIGURES) == (3, 1, 1, 0, 0, 0, 3, 2)
     assert figures(get_ok(api, ADHERENCE)["total"], *ADHERENCE_FIGURES) == (5, 3, 1, 1, 60.0)
     assert [row["partners"] for row in get_ok(api, OUTCOMES)["rows"]] == [2, 4]
 
@@ -430,7 +464,7 @@ def test_csv_has_a_header_row_and_no_partner_names(clinic, url, header):
             "Sam Super",
             "Total",
         ]
-        assert by_format[-1] == ["", "Total", "3", "1", "1", "3", "2"]
+        assert by_format[-1] == ["", "Total", "3", "1", "1", "0", "0", "0", "3", "2"]
     if url == ADHERENCE:
         assert by_format[-1] == ["", "Total", "5", "3", "1", "1", "60.0"]
     if url == OUTCOMES:
