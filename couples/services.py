@@ -28,20 +28,29 @@ PARTNER_FIELDS = (
 )
 
 
-def require_treating_access(user, couple: Couple) -> Clinician:  # type: ignore[no-untyped-def]
-    """Like require_couple_access, for clinical writes an integration client may not make."""
+NOT_TREATING = "Only the couple's clinician or their supervisor can write its clinical record."
+
+
+def require_treating_access(
+    user, couple: Couple, *, field: str = "couple", message: str = NOT_TREATING
+) -> Clinician:  # type: ignore[no-untyped-def]
+    """For clinical writes (episodes, cycle maps, homework, notes, addenda, safety flags): the
+    treating clinician or their supervisor; a practice admin only if they are the couple's own
+    clinician (refused with ``message`` on ``field``). The same people read the couple's
+    clinical record (``clinician.permissions``, purpose "clinical"), so nobody writes what they
+    may not read. Integration clients may not."""
     if is_integration(user):
         raise ValidationError("Only a clinician can do this.", code="clinician_only")
-    return require_couple_access(user, couple)
+    clinician = require_couple_access(user, couple)
+    if clinician.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != clinician.pk:
+        raise ValidationError({field: ValidationError(message, code="not_treating")})
+    return clinician
 
 
 def require_clinical_author(user, couple: Couple, *, field: str, message: str) -> Clinician:  # type: ignore[no-untyped-def]
-    """For clinical records (notes, addenda, safety flags): the treating clinician or their
-    supervisor; a practice admin only if they are the couple's own clinician."""
-    clinician = require_treating_access(user, couple)
-    if clinician.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != clinician.pk:
-        raise ValidationError({field: message})
-    return clinician
+    """``require_treating_access`` for a record a clinician authors (notes, addenda, flags): a
+    practice admin who does not treat the couple is refused on the field being written."""
+    return require_treating_access(user, couple, field=field, message=message)
 
 
 def _require_clinician(user) -> Clinician:  # type: ignore[no-untyped-def]
