@@ -28,16 +28,16 @@ import atexit
 import datetime
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
 import os
 import secrets
 import socket
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -229,17 +229,26 @@ def _private_address(address: str) -> bool:
 
 
 def destination_refused(host: str) -> str:
-    """Why a delivery may not go to ``host`` (server-side request forgery guard), or "".
-    Every address the name resolves to must be public; local hosts only in development/tests."""
+    """Why a delivery may not go to ``host`` (server-side request forgery guard), or ""."""
+    return _checked_destination(host)[1]
+
+
+def _checked_destination(host: str) -> tuple[str, str]:
+    """(the address to connect to, "") or ("", why a delivery may not go to ``host``).
+
+    Every address the name resolves to must be public; local hosts only in development/tests
+    (connected to by name, as they are). The delivery then connects to the address checked
+    here, never resolving the name again: a DNS answer that changes between the check and the
+    connection (DNS rebinding) cannot send it to a private address."""
     if host in LOCAL_HOSTS and _local_allowed():
-        return ""
+        return host, ""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
     except (OSError, UnicodeError):
-        return "the host name does not resolve"
+        return "", "the host name does not resolve"
     if not addresses or any(_private_address(address) for address in addresses):
-        return "the host is on a private, loopback or reserved network"
-    return ""
+        return "", "the host is on a private, loopback or reserved network"
+    return addresses[0], ""
 
 
 def _clean_url(url: str) -> str:
@@ -400,34 +409,47 @@ def backoff(attempts: int) -> datetime.timedelta:
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (recorded as a failed attempt), never followed: the signed body
-    goes only to the URL the practice registered."""
+def _pinned(connection: http.client.HTTPConnection, address: str) -> http.client.HTTPConnection:
+    """``connection`` opens its socket to ``address`` (already checked) instead of resolving its
+    host name again; the Host header, TLS server name and certificate check still use the name.
+    (``_create_connection`` is the attribute http.client opens its socket with.)"""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        return None
+    def create_connection(destination, timeout, source_address):  # type: ignore[no-untyped-def]
+        return socket.create_connection((address, destination[1]), timeout, source_address)
+
+    connection._create_connection = create_connection  # type: ignore[attr-defined]
+    return connection
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """POST and return (status code or None, error text or ""). Response bodies are never read
-    into our records: they are the receiver's and may echo anything."""
+    """POST and return (status code or None, error text or ""). A redirect is an answer (a
+    failed attempt), never followed: the signed body goes only to the URL the practice
+    registered. Response bodies are never read into our records: they are the receiver's and
+    may echo anything."""
     # The scheme was checked when the endpoint was saved: https, or local http by setting. The
     # destination is re-checked on every send, since DNS answers change.
-    refused = destination_refused(urlsplit(url).hostname or "")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    address, refused = _checked_destination(host)
     if refused:
         return None, f"Refused: {refused}."
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     try:
-        opener = urllib.request.build_opener(_NoRedirects)
-        with opener.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code, f"HTTP {exc.code}"
-    except urllib.error.URLError as exc:
-        return None, f"{type(exc.reason).__name__}: {exc.reason}"
-    except (OSError, ValueError) as exc:
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                host, parts.port, timeout=REQUEST_TIMEOUT_SECONDS, context=ssl.create_default_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(host, parts.port, timeout=REQUEST_TIMEOUT_SECONDS)
+        _pinned(connection, address)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request("POST", path, body=body, headers=headers)
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
+    return status, "" if 200 <= status < 300 else f"HTTP {status}"
 
 
 def webhook_deliver(*, delivery_id: int) -> str:

@@ -243,6 +243,34 @@ def test_after_the_last_attempt_a_delivery_fails(
     assert len(receiver.requests) == 3
 
 
+def test_a_delivery_connects_to_the_address_it_checked(settings, monkeypatch):
+    """DNS rebinding: the name answers a public address for the check and a private one after.
+    The delivery resolves once and connects to the checked address, the URL's name kept for
+    the Host header and TLS."""
+    import socket
+
+    from cyclecare import webhooks
+
+    settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": False}
+    settings.DEBUG = False
+    answers = iter([("93.184.216.34", 443), ("127.0.0.1", 443)])
+    lookups, connected = [], []
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        lookups.append(host)
+        return [(None, None, None, "", next(answers))]
+
+    def create_connection(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+        connected.append(address)
+        raise ConnectionRefusedError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    status, error = webhooks._post("https://hooks.clinic.example:8443/in?x=1", b"{}", {})
+    assert status is None and error.startswith("ConnectionRefusedError")
+    assert lookups == ["hooks.clinic.example"] and connected == [("93.184.216.34", 8443)]
+
+
 def test_backoff_doubles_and_is_capped():
     assert [webhooks.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert webhooks.backoff(30) == datetime.timedelta(hours=6)
