@@ -38,11 +38,12 @@ venv: $(STAMP)
 run: venv
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	CYCLECARE_SITE_URL="$${CYCLECARE_SITE_URL:-http://127.0.0.1:$(PORT)}" $(BIN)/python manage.py seed_demo
 	@echo
 	@echo "cyclecare: http://127.0.0.1:$(PORT)/   (admin: http://127.0.0.1:$(PORT)/admin/; Ctrl-C stops it)"
 	@echo
-	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" exec $(BIN)/honcho start --port $(PORT)
+	CYCLECARE_SITE_URL="$${CYCLECARE_SITE_URL:-http://127.0.0.1:$(PORT)}" \
+		PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" exec $(BIN)/honcho start --port $(PORT)
 
 test: venv
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("FIELD_ENCRYPTION_SALTS", "bench-only-field-encryption-salt")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("CYCLECARE_SITE_URL", "https://cyclecare.bench.invalid")
 
 from config.settings.production import *  # noqa: E402, F403
 from config.settings.production import CACHES, INSTALLED_APPS, REST_FRAMEWORK  # noqa: E402

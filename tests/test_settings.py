@@ -21,6 +21,7 @@ GOOD = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "DJANGO_ALLOWED_HOSTS": "clinic.example",
+    "CYCLECARE_SITE_URL": "https://clinic.example",
 }
 
 
@@ -48,12 +49,27 @@ def test_production_starts_with_every_secret():
         ("FIELD_ENCRYPTION_SALTS", "FIELD_ENCRYPTION_SALTS"),
         ("DATABASE_URL", "DATABASE_URL"),
         ("REDIS_URL", "REDIS_URL"),
+        ("CYCLECARE_SITE_URL", "CYCLECARE_SITE_URL"),
     ],
 )
 def test_production_refuses_to_start_without_a_secret(missing, message):
     result = load_production(**{missing: None})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_production_links_use_the_clinics_https_address():
+    result = load_production(CYCLECARE_SITE_URL="http://clinic.example")
+    assert result.returncode != 0 and "CYCLECARE_SITE_URL" in result.stderr
+    code = "import django; django.setup(); from cyclecare.conf import cyclecare_settings; "
+    code += "print(cyclecare_settings.SITE_URL)"
+    env = {k: v for k, v in os.environ.items() if k not in GOOD}
+    env.update(GOOD)
+    shown = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "https://clinic.example"
 
 
 def test_production_refuses_sqlite():

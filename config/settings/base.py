@@ -263,6 +263,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # ------------------------------------------------------------------------------
 # Reminder texts: written to var/sms unless an SMS provider is configured.
 CYCLECARE = {
+    # The clinic's own address, for links in emails (a partner's check-in link, say).
+    "SITE_URL": env.str("CYCLECARE_SITE_URL", default="http://127.0.0.1:8000"),
     "SMS_BACKEND": env.str("CYCLECARE_SMS_BACKEND", default="cyclecare.reminders.channels.FileSmsBackend"),
     "SMS_FILE_PATH": str(VAR_DIR / "sms"),
     "SMS_HTTP_URL": env.str("CYCLECARE_SMS_HTTP_URL", default=""),

@@ -17,6 +17,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     raise ImproperlyConfigured("Production runs on PostgreSQL; DATABASE_URL points at SQLite.")
 if not env.str("REDIS_URL", default=""):
     raise ImproperlyConfigured("REDIS_URL must be set in production (Celery broker, cache).")
+if not env.str("CYCLECARE_SITE_URL", default="").startswith("https://"):
+    raise ImproperlyConfigured(
+        "CYCLECARE_SITE_URL must be set to the clinic's https:// address (links in emails and texts)."
+    )
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
