@@ -104,9 +104,13 @@ class TherapySession(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         NO_SHOW = "no_show", _("No-show")
 
-    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
-    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="sessions")
-    clinician = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="sessions")
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+", db_index=False)
+    couple = models.ForeignKey(
+        "couples.Couple", on_delete=models.PROTECT, related_name="sessions", db_index=False
+    )
+    clinician = models.ForeignKey(
+        Clinician, on_delete=models.PROTECT, related_name="sessions", db_index=False
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.JOINT)
     partner = models.ForeignKey(
         "couples.Partner",
@@ -201,7 +205,7 @@ class SessionNote(models.Model):
         "safety_review",
     )
 
-    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+", db_index=False)
     session = models.OneToOneField(TherapySession, on_delete=models.PROTECT, related_name="note")
     author = models.ForeignKey(Clinician, on_delete=models.PROTECT, related_name="notes")
     format = models.CharField(max_length=4, choices=Format.choices, default=Format.DAP)
@@ -358,7 +362,9 @@ class AuditEvent(models.Model):
         INTEGRATION = "integration", _("Integration")
         SYSTEM = "system", _("System")
 
-    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    practice = models.ForeignKey(
+        Practice, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     actor_kind = models.CharField(max_length=12, choices=ActorKind.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=64)

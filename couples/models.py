@@ -35,9 +35,14 @@ class Couple(models.Model):
         PARTNER_WITHDREW = "partner_withdrew", _("A partner withdrew from joint work")
         OTHER = "other", _("Another reason, recorded in the clinical notes")
 
-    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="couples")
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="couples", db_index=False
+    )
     primary_clinician = models.ForeignKey(
-        "clinician.Clinician", on_delete=models.PROTECT, related_name="couples"
+        "clinician.Clinician",
+        on_delete=models.PROTECT,
+        related_name="couples",
+        db_index=False,
     )
     label = models.CharField(
         max_length=120, help_text=_("How the clinic refers to the couple, e.g. “Rivera & Chen”.")
@@ -192,7 +197,7 @@ class Consent(models.Model):
         ELECTRONIC = "electronic", _("Electronic, by the partner")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="consents")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="consents", db_index=False)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     granted = models.BooleanField()
     method = models.CharField(max_length=12, choices=Method.choices)

@@ -17,7 +17,9 @@ class CycleMap(models.Model):
     """One version of a couple's cycle map. The highest version is the current map."""
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="cycle_maps")
+    couple = models.ForeignKey(
+        "couples.Couple", on_delete=models.PROTECT, related_name="cycle_maps", db_index=False
+    )
     version = models.PositiveIntegerField()
     summary = EncryptedText(help_text=_("The loop in the couple's own words."))
     created_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
@@ -37,7 +39,9 @@ class CycleMap(models.Model):
 class CycleMapPosition(models.Model):
     """One partner's side of the loop in one map version."""
 
-    cycle_map = models.ForeignKey(CycleMap, on_delete=models.CASCADE, related_name="positions")
+    cycle_map = models.ForeignKey(
+        CycleMap, on_delete=models.CASCADE, related_name="positions", db_index=False
+    )
     partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="+")
     move = models.CharField(max_length=10, choices=Move.choices)
     trigger = EncryptedText()
@@ -67,7 +71,9 @@ class CycleEpisode(models.Model):
         SELF_REPORT = "self_report", _("Partner self-report")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="episodes")
+    couple = models.ForeignKey(
+        "couples.Couple", on_delete=models.PROTECT, related_name="episodes", db_index=False
+    )
     occurred_at = models.DateTimeField()
     source = models.CharField(max_length=12, choices=Source.choices)
     recorded_by_clinician = models.ForeignKey(
@@ -185,7 +191,9 @@ class Assignment(models.Model):
         ENDED = "ended", _("Ended")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="assignments")
+    couple = models.ForeignKey(
+        "couples.Couple", on_delete=models.PROTECT, related_name="assignments", db_index=False
+    )
     partners = models.ManyToManyField("couples.Partner", related_name="assignments")
     assigned_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -248,8 +256,12 @@ class Occurrence(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="occurrences")
-    partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="occurrences")
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.PROTECT, related_name="occurrences", db_index=False
+    )
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, related_name="occurrences", db_index=False
+    )
     # The partner's wall-clock due date and time (the identity), and the UTC instant it maps to.
     local_due_date = models.DateField()
     local_due_time = models.TimeField()
@@ -283,9 +295,15 @@ class Occurrence(models.Model):
 class CheckIn(models.Model):
     """A partner's answers to an instrument. Private to that partner and the clinician unless shared."""
 
-    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="checkins")
-    partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="checkins")
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey(
+        "couples.Couple", on_delete=models.PROTECT, related_name="checkins", db_index=False
+    )
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, related_name="checkins", db_index=False
+    )
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="checkins")
     occurrence = models.OneToOneField(
         Occurrence, on_delete=models.PROTECT, null=True, blank=True, related_name="checkin"
@@ -320,7 +338,9 @@ class PartnerLink(models.Model):
         HOME = "home", _("Partner home (history, episode log)")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    partner = models.ForeignKey("couples.Partner", on_delete=models.CASCADE, related_name="links")
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.CASCADE, related_name="links", db_index=False
+    )
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
     occurrence = models.ForeignKey(
         Occurrence, on_delete=models.CASCADE, null=True, blank=True, related_name="links"
@@ -358,8 +378,12 @@ class SafetyFlag(models.Model):
         SCREEN = "screen", _("Screening instrument")
         CLINICIAN = "clinician", _("Raised by clinician")
 
-    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="safety_flags")
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey(
+        "couples.Couple", on_delete=models.PROTECT, related_name="safety_flags", db_index=False
+    )
     partner = models.ForeignKey("couples.Partner", on_delete=models.PROTECT, related_name="safety_flags")
     checkin = models.ForeignKey(
         CheckIn, on_delete=models.PROTECT, null=True, blank=True, related_name="safety_flags"
@@ -437,7 +461,9 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", _("Failed")
 
     practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries", db_index=False
+    )
     event_id = models.UUIDField()
     event = models.CharField(max_length=40, choices=WebhookEvent.choices)
     payload = models.JSONField(help_text="Ids and codes only, never free-text PHI.")
@@ -540,11 +566,18 @@ class ReminderDelivery(models.Model):
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Not sent")
 
-    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="+")
-    occurrence = models.ForeignKey(Occurrence, on_delete=models.PROTECT, related_name="reminder_deliveries")
+    occurrence = models.ForeignKey(
+        Occurrence, on_delete=models.PROTECT, related_name="reminder_deliveries", db_index=False
+    )
     partner = models.ForeignKey(
-        "couples.Partner", on_delete=models.PROTECT, related_name="reminder_deliveries"
+        "couples.Partner",
+        on_delete=models.PROTECT,
+        related_name="reminder_deliveries",
+        db_index=False,
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.REMINDER)
