@@ -98,10 +98,10 @@ def _scheduling_access(user, couple) -> Clinician | None:  # type: ignore[no-unt
 
 
 def _clinical_author(user, couple, *, field: str, message: str) -> Clinician:  # type: ignore[no-untyped-def]
-    """Who may write clinical content for the couple (see couples.services.require_clinical_author)."""
-    from couples.services import require_clinical_author
+    """Who may write clinical content for the couple (see couples.services.require_treating_access)."""
+    from couples.services import require_treating_access
 
-    return require_clinical_author(user, couple, field=field, message=message)
+    return require_treating_access(user, couple, field=field, message=message)
 
 
 @transaction.atomic

@@ -47,12 +47,6 @@ def require_treating_access(
     return clinician
 
 
-def require_clinical_author(user, couple: Couple, *, field: str, message: str) -> Clinician:  # type: ignore[no-untyped-def]
-    """``require_treating_access`` for a record a clinician authors (notes, addenda, flags): a
-    practice admin who does not treat the couple is refused on the field being written."""
-    return require_treating_access(user, couple, field=field, message=message)
-
-
 def _require_clinician(user) -> Clinician:  # type: ignore[no-untyped-def]
     clinician = acting_clinician(user)
     if clinician is None:
@@ -217,7 +211,7 @@ def couple_separate(
     from cyclecare import separation as cycle_separation
 
     couple = Couple.objects.select_for_update().get(pk=couple.pk)
-    require_clinical_author(
+    require_treating_access(
         user, couple, field="couple", message="A separation is recorded by the treating clinician."
     )
     if couple.status == Couple.Status.SEPARATED:

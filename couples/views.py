@@ -363,7 +363,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
 def checkin_share(request: HttpRequest, partner: Partner, checkin_id: int) -> HttpResponse:
     """The author shares or stops sharing their own check-in; anyone else's is not found."""
     own = selectors.checkins_for_partner(partner=partner).filter(pk=checkin_id).first()
-    if own is None or partner.couple.kind == Couple.Kind.INDIVIDUAL:
+    if own is None or not _may_share(partner):
         # Not theirs, or not there: the same answer, with the partner-page headers.
         return _state_page(request, "not_found", language=partner.language)
     shared = request.POST.get("shared") == "1"

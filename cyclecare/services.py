@@ -20,7 +20,7 @@ from clinician.audit import audit_event, audit_record
 from clinician.models import Clinician, Practice, TherapySession
 from clinician.permissions import acting_clinician
 from couples.models import Couple, Partner
-from couples.services import require_clinical_author, require_couple_access, require_treating_access
+from couples.services import require_couple_access, require_treating_access
 
 from . import scoring
 from .conf import cyclecare_settings
@@ -623,7 +623,7 @@ def safety_flag_resolve(*, user: AbstractBaseUser, flag: SafetyFlag, resolution_
 
 def _clinical_access(user: AbstractBaseUser, couple: Couple) -> Clinician:
     """Safety flags are clinical: the treating clinician or their supervisor, not admins as such."""
-    return require_clinical_author(
+    return require_treating_access(
         user, couple, field="couple", message="Safety flags are handled by the treating clinician."
     )
 
