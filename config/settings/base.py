@@ -13,7 +13,9 @@ from csp.constants import NONE, SELF
 import cyclecare.plugin as cyclecare_plugin
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("CYCLECARE_VAR_DIR", default=str(BASE_DIR / "var")))
+# Absolute whatever CYCLECARE_VAR_DIR says: a relative one is read from BASE_DIR, never from the
+# directory a process happens to start in (web, worker and beat must find the same files).
+VAR_DIR = BASE_DIR / environ.Env().str("CYCLECARE_VAR_DIR", default="var")
 
 env = environ.Env()
 
@@ -194,10 +196,20 @@ else:
 
 # EMAIL
 # ------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="filemail://" + str(VAR_DIR / "mail"))
-vars().update(EMAIL_CONFIG)
+# With no EMAIL_URL, mail is written to files in var/mail/. The default is not a filemail:// URL:
+# django-environ drops a URL path's leading slash, which turned an absolute var/ path into one
+# relative to the working directory. A relative path in EMAIL_URL is read from BASE_DIR for the
+# same reason (filemail:////abs/path names an absolute one).
+if "EMAIL_URL" in env:
+    EMAIL_CONFIG = env.email_url("EMAIL_URL")
+else:
+    EMAIL_CONFIG = {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(VAR_DIR / "mail"),
+    }
 if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
-    EMAIL_FILE_PATH = EMAIL_CONFIG["EMAIL_FILE_PATH"]
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = str(BASE_DIR / EMAIL_CONFIG["EMAIL_FILE_PATH"])
+vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cyclecare <no-reply@localhost>")
 
 # CELERY
