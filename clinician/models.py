@@ -389,7 +389,9 @@ class AuditEvent(models.Model):
     gathered_inserts_ok = True
 
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self.pk is not None:
+        # A row is only ever inserted. clinician.writes gives a new row its key before saving
+        # it, with force_insert; without force_insert, a set key would make save() an UPDATE.
+        if not self._state.adding or (self.pk is not None and not kwargs.get("force_insert")):
             raise ValidationError("The audit trail is append-only.", code="append_only")
         super().save(*args, **kwargs)
 

@@ -22,10 +22,13 @@ sorts by a time first, with the id only breaking ties).
 Elsewhere (SQLite in development and tests) ``add()`` saves each row at once, and the caller
 provides the transaction. Values are prepared as Django's insert compiler prepares them
 (``pre_save``, then ``get_db_prep_save``), so encrypted columns, JSON and ``auto_now_add`` come
-out as ``save()`` writes them; only the SQL text is built once per model. What a gathered row
-does not get is ``save()``'s own work: ``pre_save``/``post_save`` signals and an overridden
-``save()``, so ``add()`` refuses a model that has them (unless its ``save()`` only guards
-updates and says so with ``gathered_inserts_ok = True``).
+out as ``save()`` writes them; only the SQL text is built once per model.
+
+One statement cannot do ``save()``'s own work: send ``pre_save``/``post_save`` to receivers (a
+host project's, say) or run an overridden ``save()``. So when any gathered row's model has such
+work at flush time, ``flush()`` saves every row through the ORM instead, in one transaction, in
+the order they were added — what SQLite does — and the receivers run on both databases alike.
+A ``save()`` that only guards updates says so with ``gathered_inserts_ok = True``.
 """
 
 import os
@@ -111,8 +114,9 @@ class Writes:
             row.save(force_insert=True, using=self.connection.alias)
             return row
         model = type(row)
-        if model._meta.parents or _has_save_hooks(model):
-            raise TypeError(f"{model._meta.label} has its own save() work; save it, do not gather it.")
+        if model._meta.parents:
+            # Its key comes from the parent's table, and its insert is two statements.
+            raise TypeError(f"{model._meta.label} has a parent table; save it, do not gather it.")
         if row.pk is None and model._meta.auto_field is not None:
             row.pk = key_blocks.take(self.connection, model)
         self._rows.append(row)
@@ -129,6 +133,9 @@ class Writes:
         self._flushed = True
         if not self._rows:
             return
+        if any(_has_save_hooks(type(row)) for row in self._rows):
+            self._save_each()
+            return
         statements = [self._insert_sql(row) for row in self._rows]
         *leading, (sql, _) = statements
         if leading:
@@ -141,6 +148,16 @@ class Writes:
             row._state.db = self.connection.alias
         for callback in self._callbacks:
             transaction.on_commit(callback, using=self.connection.alias)
+
+    def _save_each(self) -> None:
+        """The ORM's save() for every row, in one transaction: receivers and overridden save()
+        methods run, as they do when ``add()`` saves at once (SQLite)."""
+        alias = self.connection.alias
+        with transaction.atomic(using=alias):
+            for row in self._rows:
+                row.save(force_insert=True, using=alias)
+            for callback in self._callbacks:
+                transaction.on_commit(callback, using=alias)
 
     def _insert_sql(self, row: models.Model) -> tuple[str, tuple]:
         """``row``'s INSERT: the SQL text built once per model, each value prepared as Django's

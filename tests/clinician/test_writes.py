@@ -12,6 +12,7 @@ from clinician.models import AuditEvent
 from clinician.writes import KeyBlocks, Writes, key_blocks, together
 from cyclecare import services, webhooks
 from cyclecare.models import CheckIn, Instrument, WebhookDelivery
+from tests.api.conftest import make_integration
 
 ANSWERS = {
     "cycle_showed_up": True,
@@ -139,16 +140,69 @@ def test_a_forked_child_takes_no_keys_from_its_parent(postgres):  # type: ignore
     assert key_blocks._free  # the parent keeps its own
 
 
-def test_a_model_with_save_hooks_is_saved_not_gathered(postgres):  # type: ignore[no-untyped-def]
-    def receiver(**kwargs):  # type: ignore[no-untyped-def]
-        pass
+@pytest.fixture
+def received():  # type: ignore[no-untyped-def]
+    """post_save receivers on AuditEvent and CheckIn, as a host project might connect them."""
+    seen: list[tuple[str, int, bool]] = []
 
-    post_save.connect(receiver, sender=AuditEvent)
+    def receiver(sender, instance, created, **kwargs):  # type: ignore[no-untyped-def]
+        # The row is in the database when its receiver runs, as with save().
+        assert sender.objects.filter(pk=instance.pk).exists()
+        seen.append((sender._meta.label, instance.pk, created))
+
+    for model in (AuditEvent, CheckIn):
+        post_save.connect(receiver, sender=model, dispatch_uid=f"host-{model._meta.label}")
+    yield seen
+    for model in (AuditEvent, CheckIn):
+        post_save.disconnect(sender=model, dispatch_uid=f"host-{model._meta.label}")
+
+
+def test_a_model_with_receivers_is_saved_and_its_receivers_run(db, received):  # type: ignore[no-untyped-def]
+    # Gathered (PostgreSQL) or saved at once (SQLite), the receivers run for each row.
+    with together() as writes:
+        first = writes.add(event("test.one"))
+        second = writes.add(event("test.two", changes=[str(first.pk)]))
+    assert received == [("clinician.AuditEvent", first.pk, True), ("clinician.AuditEvent", second.pk, True)]
+    assert AuditEvent.objects.get(pk=second.pk).changes == [str(first.pk)]
+
+
+def test_a_check_in_runs_a_hosts_receivers_on_every_database(subscribed, received):  # type: ignore[no-untyped-def]
+    partner = subscribed.couples[0].a
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    checkin = services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)
+    assert ("cyclecare.CheckIn", checkin.pk, True) in received
+    audit = AuditEvent.objects.get(action="checkin.submit", target_id=str(checkin.pk))
+    assert ("clinician.AuditEvent", audit.pk, True) in received
+    assert WebhookDelivery.objects.filter(payload__data__checkin_id=checkin.pk).count() == 1
+
+
+def test_a_check_in_through_the_api_succeeds_with_a_hosts_receiver(subscribed, received):  # type: ignore[no-untyped-def]
+    partner = subscribed.couples[0].a
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    api = make_integration(subscribed.practice, scopes="read write").api
+    response = api.post(
+        "/api/v1/checkins/",
+        {"partner": partner.pk, "instrument": instrument.pk, "answers": ANSWERS},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert ("cyclecare.CheckIn", response.json()["id"], True) in received
+
+
+def test_a_receiver_that_raises_leaves_no_check_in(subscribed):  # type: ignore[no-untyped-def]
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("host receiver down")
+
+    partner = subscribed.couples[0].a
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    before = CheckIn.objects.count(), AuditEvent.objects.count(), WebhookDelivery.objects.count()
+    post_save.connect(broken, sender=AuditEvent, dispatch_uid="host-broken")
     try:
-        with pytest.raises(TypeError, match="save it, do not gather it"):
-            Writes().add(event("test.one"))
+        with pytest.raises(RuntimeError, match="host receiver down"):
+            services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)
     finally:
-        post_save.disconnect(receiver, sender=AuditEvent)
+        post_save.disconnect(sender=AuditEvent, dispatch_uid="host-broken")
+    assert (CheckIn.objects.count(), AuditEvent.objects.count(), WebhookDelivery.objects.count()) == before
 
 
 # THE CHECK-IN, ITS AUDIT EVENT AND ITS OUTBOX
