@@ -81,6 +81,26 @@ def require_couple_access(user, couple: Couple) -> Clinician | None:  # type: ig
     return clinician
 
 
+NO_PARTNER_TO_SHARE_WITH = "An individual case has no partner to share with."
+
+
+def sharing_allowed(couple: Couple) -> bool:
+    """Whether a partner of this case may share with the other partner. Not in an individual
+    case (a partner continuing alone after a separation): nobody is there to share with, and
+    whoever a shared item reached later would not be the partner it was shared with. The one
+    rule: every service that shares refuses through ``require_sharing_allowed``, and the
+    partner pages ask it whether to offer sharing at all."""
+    return couple.kind != Couple.Kind.INDIVIDUAL
+
+
+def require_sharing_allowed(couple: Couple) -> None:
+    """Refuse a share in a case that offers none, on the ``shared_with_partner`` field."""
+    if not sharing_allowed(couple):
+        raise ValidationError(
+            {"shared_with_partner": ValidationError(NO_PARTNER_TO_SHARE_WITH, code="individual_case")}
+        )
+
+
 @transaction.atomic
 def couple_create(
     *,

@@ -28,7 +28,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from couples.forms import CheckInForm, EpisodeForm, localized
-from couples.models import Couple, Partner
+from couples.models import Partner
+from couples.services import sharing_allowed
 from cyclecare import selectors, services
 from cyclecare.models import CheckIn, CycleEpisode, PartnerLink
 from cyclecare.partner_access import (
@@ -206,10 +207,12 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
         form = CheckInForm(instrument=instrument, language=partner.language, data=request.POST)
         if not form.is_valid():
             return _checkin_page(request, token, link, form, status=400)
+        # Where the page offers no sharing, a share sent anyway (a page opened before the
+        # separation, a crafted POST) is saved private rather than refused: the partner never
+        # saw a share control to correct.
+        shared = form.share and sharing_allowed(partner.couple)
         try:
-            submitted = checkin_submit_via_link(
-                token=token, answers=form.answers, shared_with_partner=form.share and _may_share(partner)
-            )
+            submitted = checkin_submit_via_link(token=token, answers=form.answers, shared_with_partner=shared)
         except ValidationError as exc:
             errors = exc.error_dict if hasattr(exc, "error_dict") else {"__all__": exc.error_list}
             codes = {error.code for key in ("link", "occurrence") for error in errors.get(key, [])}
@@ -234,7 +237,7 @@ def _checkin_page(request, token, link, form, status=200) -> HttpResponse:  # ty
             "token": token,
             "partner": link.partner,
             "occurrence": link.occurrence,
-            "may_share": _may_share(link.partner),
+            "may_share": sharing_allowed(link.partner.couple),
         },
         partner=link.partner,
         status=status,
@@ -295,7 +298,7 @@ def home(request: HttpRequest, partner: Partner) -> HttpResponse:
         {
             "partner": partner,
             "shared_checkins": shared_checkins,
-            "may_share": _may_share(partner),
+            "may_share": sharing_allowed(partner.couple),
             "own_episodes": [
                 _episode_view(e, partner)
                 for e in episodes.filter(reported_by=partner).order_by("-occurred_at")[:10]
@@ -325,7 +328,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
         return _page(
             request,
             "couples/partner/episode.html",
-            {"form": form, "partner": partner, "may_share": _may_share(partner)},
+            {"form": form, "partner": partner, "may_share": sharing_allowed(partner.couple)},
             partner=partner,
         )
     form = EpisodeForm(data=request.POST)
@@ -336,7 +339,9 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
     if form.is_valid():
         other = partner.couple.partners.filter(is_active=True).exclude(pk=partner.pk).first()
         arguments = form.service_arguments(partner=partner, other=other)
-        arguments["shared_with_partner"] = arguments["shared_with_partner"] and _may_share(partner)
+        # As on the check-in page: no share control offered, so a share sent anyway is saved private.
+        may_share = sharing_allowed(partner.couple)
+        arguments["shared_with_partner"] = arguments["shared_with_partner"] and may_share
         try:
             services.episode_record(actor=partner, couple=partner.couple, **arguments)
         except ValidationError as exc:
@@ -352,7 +357,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
     return _page(
         request,
         "couples/partner/episode.html",
-        {"form": form, "partner": partner, "may_share": _may_share(partner)},
+        {"form": form, "partner": partner, "may_share": sharing_allowed(partner.couple)},
         partner=partner,
         status=400,
     )
@@ -363,8 +368,9 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
 def checkin_share(request: HttpRequest, partner: Partner, checkin_id: int) -> HttpResponse:
     """The author shares or stops sharing their own check-in; anyone else's is not found."""
     own = selectors.checkins_for_partner(partner=partner).filter(pk=checkin_id).first()
-    if own is None or not _may_share(partner):
-        # Not theirs, or not there: the same answer, with the partner-page headers.
+    if own is None or not sharing_allowed(partner.couple):
+        # Not theirs, not there, or nobody to share with: the same answer, with the partner-page
+        # headers.
         return _state_page(request, "not_found", language=partner.language)
     shared = request.POST.get("shared") == "1"
     services.checkin_set_shared(partner=partner, checkin=own, shared=shared)
@@ -427,12 +433,6 @@ def _answer_rows(checkin: CheckIn, answers: dict, language: str) -> list[tuple[s
     return rows
 
 
-def _may_share(partner: Partner) -> bool:
-    """In an individual case (after a separation) there is nobody to share with: the pages offer
-    no sharing, and an answer sent anyway is kept private."""
-    return partner.couple.kind != Couple.Kind.INDIVIDUAL
-
-
 def _history(partner: Partner) -> dict:
     """The partner's own last check-ins (their own answers only) and the chart's points."""
     recent = list(
@@ -440,7 +440,7 @@ def _history(partner: Partner) -> dict:
         .select_related("instrument")
         .order_by("-submitted_at")[:HISTORY_LENGTH]
     )
-    may_share = _may_share(partner)
+    may_share = sharing_allowed(partner.couple)
     checkins = []
     for own in recent:
         items = own.instrument.definition["items"]

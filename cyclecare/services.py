@@ -20,7 +20,7 @@ from clinician.audit import audit_event, audit_record
 from clinician.models import Clinician, Practice, TherapySession
 from clinician.permissions import acting_clinician
 from couples.models import Couple, Partner
-from couples.services import require_couple_access, require_treating_access
+from couples.services import require_couple_access, require_sharing_allowed, require_treating_access
 
 from . import scoring
 from .conf import cyclecare_settings
@@ -111,7 +111,9 @@ def episode_record(
     session: TherapySession | None = None,
     shared_with_partner: bool = False,
 ) -> CycleEpisode:
-    """Record an episode of the cycle, seen in session (clinician) or self-reported (partner)."""
+    """Record an episode of the cycle, seen in session (clinician) or self-reported (partner).
+    Only a partner's self-report may be shared with the other partner, and not in an individual
+    case (``couples.services.sharing_allowed``); what the clinician saw stays private."""
     episode = CycleEpisode(
         practice_id=couple.practice_id,
         couple=couple,
@@ -132,6 +134,8 @@ def episode_record(
             raise ValidationError({"couple": "You can log episodes only for your own couple."})
         if session is not None:
             raise ValidationError({"session": "Only the clinician links an episode to a session."})
+        if shared_with_partner:
+            require_sharing_allowed(couple)
         episode.source = CycleEpisode.Source.SELF_REPORT
         episode.reported_by = actor
     else:
@@ -409,7 +413,8 @@ def checkin_submit(
     recorded_by: object | None = None,
 ) -> CheckIn:
     """Save a partner's check-in with its scores; complete the occurrence; raise a safety flag
-    on a positive safety answer or a clinical screen. One check-in per occurrence.
+    on a positive safety answer or a clinical screen. One check-in per occurrence. Shared with
+    the other partner only where there is one (``couples.services.sharing_allowed``).
 
     ``recorded_by`` is the clinician or integration client entering it for the partner (a paper
     check-in, an import); None when the partner submits it themselves.
@@ -421,6 +426,8 @@ def checkin_submit(
         require_couple_access(recorded_by, partner.couple)
     if not partner.is_active:
         raise ValidationError({"partner": "This partner is no longer in treatment."})
+    if shared_with_partner:
+        require_sharing_allowed(partner.couple)
     if instrument.practice_id not in (None, partner.practice_id):
         raise ValidationError({"instrument": "This instrument is not available here."})
     cleaned = scoring.clean_answers(instrument.definition, answers)
@@ -503,10 +510,13 @@ def _occurrence_to_complete(
 
 @transaction.atomic
 def checkin_set_shared(*, partner: Partner, checkin: CheckIn, shared: bool) -> CheckIn:
-    """The author alone decides whether their partner may see their shareable answers."""
-    checkin = CheckIn.objects.select_for_update().get(pk=checkin.pk)
+    """The author alone decides whether their partner may see their shareable answers; an
+    individual case has nobody to share with (stopping a share is always allowed)."""
+    checkin = CheckIn.objects.select_for_update(of=("self",)).select_related("couple").get(pk=checkin.pk)
     if checkin.partner_id != partner.pk:
         raise ValidationError({"checkin": "Only the author can share a check-in."})
+    if shared:
+        require_sharing_allowed(checkin.couple)
     checkin.shared_with_partner = shared
     checkin.save(update_fields=["shared_with_partner"])
     audit_record(actor=partner, action="checkin.share" if shared else "checkin.unshare", target=checkin)
