@@ -85,7 +85,8 @@ API_SETTINGS = {
         "DEFAULT_THROTTLE_RATES": {"principal": "1200/min"},
         "EXCEPTION_HANDLER": "clinician.api.errors.problem_exception_handler",
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        # JSON only, refused before parsing when nested too deep or too large (a 400, a 413).
+        "DEFAULT_PARSER_CLASSES": ["clinician.api.parsers.BoundedJSONParser"],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
         "UNAUTHENTICATED_USER": None,
     },

@@ -3,6 +3,8 @@
 from django.urls import include, path
 from oauth2_provider import views as oauth2_views
 
+from clinician.api.errors import problem_for_unreadable_body
+
 from . import views
 
 app_name = "cyclecare"
@@ -11,10 +13,19 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # The stop/pause link every reminder carries (a signed token, no login).
     path("r/stop/<str:token>/", views.reminders_stop, name="reminder-stop"),
-    # OAuth2 for integrations: tokens only (client credentials); no authorization pages.
-    path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2-token"),
-    path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2-revoke"),
-    path("o/introspect/", oauth2_views.IntrospectTokenView.as_view(), name="oauth2-introspect"),
+    # OAuth2 for integrations: tokens only (client credentials); no authorization pages. An
+    # oversized body is a problem-details 413 there too, as in the rest of the API.
+    path("o/token/", problem_for_unreadable_body(oauth2_views.TokenView.as_view()), name="oauth2-token"),
+    path(
+        "o/revoke_token/",
+        problem_for_unreadable_body(oauth2_views.RevokeTokenView.as_view()),
+        name="oauth2-revoke",
+    ),
+    path(
+        "o/introspect/",
+        problem_for_unreadable_body(oauth2_views.IntrospectTokenView.as_view()),
+        name="oauth2-introspect",
+    ),
     path("p/", include("couples.urls")),
     path("clinic/", include("clinician.urls")),
     path("", include("cyclecare.api.urls")),

@@ -8,15 +8,19 @@ and anything unexpected a 500 with no trace and no message. Nothing here echoes 
 """
 
 import logging
+from collections.abc import Callable
+from functools import wraps
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from .parsers import RequestBodyTooLarge
 
 logger = logging.getLogger("cyclecare.api")
 
@@ -74,8 +78,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        exc = exceptions.APIException("The request body is too large.")
-        exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        exc = RequestBodyTooLarge()
 
     response = exception_handler(exc, context)
     if response is None:
@@ -127,3 +130,21 @@ def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:  # typ
     return JsonResponse(
         problem(404, "not_found", "No such endpoint."), status=404, content_type=PROBLEM_CONTENT_TYPE
     )
+
+
+def problem_for_unreadable_body(view: Callable) -> Callable:
+    """For the API's plain Django views (the OAuth2 token endpoints, which read forms): a body
+    over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 413 and a form over
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` a 400, in the API's shape rather than Django's HTML page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+        try:
+            return view(request, *args, **kwargs)
+        except RequestDataTooBig:
+            body = problem(413, RequestBodyTooLarge.default_code, RequestBodyTooLarge.default_detail)
+        except TooManyFieldsSent:
+            body = problem(400, "parse_error", "The form has too many fields.")
+        return JsonResponse(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
+
+    return wrapped
