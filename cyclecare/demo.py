@@ -9,6 +9,12 @@ The content is deterministic (one seeded ``random.Random`` per couple, drawn in 
 and relative to today in the practice's time zone: the history covers the 56 days before today.
 Services stamp some times with "now" (signing, co-signing, consents, completed occurrences);
 the clinical times (sessions, episodes, check-in submissions) are historical.
+
+Last, the beat's own services run once over that history, leaving what a running clinic's beat
+would have left (``catch_up_with_the_beat``): past-due check-ins nobody answered become missed,
+the next hours' occurrences and reminders are planned, and the open safety flag's clinician
+email goes out. The reminders of past weeks are not made up: only the dispatcher writes a sent
+reminder, and it sends for real, now.
 """
 
 import datetime
@@ -39,7 +45,17 @@ from couples.models import Consent, Couple, Partner
 
 from . import services
 from .conf import cyclecare_settings
-from .models import Assignment, CheckIn, CycleEpisode, CycleMap, Instrument, Occurrence, SafetyFlag
+from .models import (
+    Assignment,
+    CheckIn,
+    CycleEpisode,
+    CycleMap,
+    Instrument,
+    Occurrence,
+    ReminderDelivery,
+    SafetyFlag,
+)
+from .reminders import planner
 
 # Published in the README; the demo is for a developer's machine, never for real data.
 DEMO_PASSWORD = "demo-cyclecare-2026"  # noqa: S105
@@ -1204,8 +1220,8 @@ class _Seeder:
             starts_on=today,
         )
 
-        # Every past due date becomes an occurrence (as the dispatcher would have made it), answered
-        # or not; unanswered ones stay pending.
+        # Every past due date becomes an occurrence (as the planner would have made it), answered
+        # or not; the unanswered ones are left to the missed-occurrence service (see seed()).
         past = [start + datetime.timedelta(days=d) for d in range(HISTORY_DAYS)]
         sundays = [date for date in past if date.weekday() == 6]
         due: dict[tuple[int, int, datetime.date], Occurrence] = {}
@@ -1478,9 +1494,23 @@ MODELS_COUNTED = (
     ("assignments", Assignment),
     ("occurrences", Occurrence),
     ("check-ins", CheckIn),
+    ("reminders", ReminderDelivery),
     ("safety flags", SafetyFlag),
     ("audit events", AuditEvent),
 )
+
+
+def catch_up_with_the_beat(*, now: datetime.datetime) -> None:
+    """Run once, at ``now``, the periodic services of the beat (cyclecare.schedule) that act on
+    the history: occurrences past the grace period become missed (``assignment.missed``, audited),
+    and the planner writes the next REMINDER_PLAN_HOURS of occurrences and reminders, and the
+    nudges due now. One late run of the missed-occurrence service leaves what a run every five
+    minutes would have, because every check-in of the history is answered within two hours of
+    its due time, long before the grace period ends; the planner plans from now on, like a beat
+    started now."""
+    services.occurrences_mark_missed(now=now)
+    planner.plan(now=now)
+    planner.plan_nudges(now=now)
 
 
 def seed() -> SeedResult:
@@ -1494,6 +1524,13 @@ def seed() -> SeedResult:
         for spec in COUPLES:
             seeder.couple(spec, instruments)
         seeder.cosign()
+        catch_up_with_the_beat(now=seeder.now)
+    # What the flag's own task does once the flag is committed (the seed's on_commit task then
+    # finds the email sent and does nothing).
+    for flag_id in SafetyFlag.objects.filter(
+        practice__in=seeder.practices.values(), clinician_notified_at__isnull=True
+    ).values_list("pk", flat=True):
+        services.safety_flag_notify_clinician(flag_id=flag_id)
     counts = {name: model.objects.count() for name, model in MODELS_COUNTED}
     return SeedResult(seconds=time.monotonic() - started, counts=counts)
 

@@ -11,12 +11,15 @@ from statistics import mean
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from clinician.models import Addendum, AuditEvent, Clinician, Practice, SessionNote, TherapySession
 from couples.models import Consent, Couple
-from cyclecare.models import CheckIn, CycleEpisode, CycleMap, Occurrence, SafetyFlag
+from cyclecare.conf import cyclecare_settings
+from cyclecare.models import CheckIn, CycleEpisode, CycleMap, Occurrence, ReminderDelivery, SafetyFlag
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +168,43 @@ def check_de_escalating_couples_fight_less_often_and_less_intensely() -> None:
         assert mean(csi[-4:]) > mean(csi[:4]), couple.label
     sources = set(CycleEpisode.objects.filter(practice__slug="northstar").values_list("source", flat=True))
     assert sources == set(CycleEpisode.Source.values)
+
+
+def test_the_demo_is_what_the_beat_would_have_left() -> None:
+    seed()
+    now = timezone.now()
+
+    # The adherence report of the last 30 days (the API's default period) shows a real mix.
+    api = APIClient()
+    api.force_authenticate(user=get_user_model().objects.get(username="admin@northstar.example"))
+    response = api.get("/api/v1/reports/adherence/")
+    assert response.status_code == 200, response.content
+    total = response.json()["total"]
+    assert total["missed"] > 0 and total["completed"] > 0, total
+    assert total["completed"] > total["missed"], total
+
+    # Nothing past the missed-occurrence service's grace period is left pending, and every
+    # missed one went through the service (its audit event), in both practices.
+    grace = datetime.timedelta(hours=cyclecare_settings.MISSED_AFTER_HOURS)
+    stale = Occurrence.objects.filter(status=Occurrence.Status.PENDING, due_at__lt=now - grace)
+    assert list(stale.values_list("pk", "due_at")) == []
+    missed = Occurrence.objects.filter(status=Occurrence.Status.MISSED)
+    assert set(missed.values_list("practice__slug", flat=True)) == {"northstar", "harbor"}
+    assert AuditEvent.objects.filter(action="occurrence.missed").count() == missed.count()
+    assert not missed.filter(checkin__isnull=False).exists()
+
+    # The planner has run: the coming check-ins have their reminders, each for a pending
+    # occurrence, by the partner's channel; none for the couple whose flag holds reminders.
+    reminders = ReminderDelivery.objects.filter(kind=ReminderDelivery.Kind.REMINDER)
+    assert reminders.filter(status=ReminderDelivery.Status.PENDING, next_attempt_at__gt=now).exists()
+    for reminder in reminders.select_related("occurrence", "partner"):
+        assert reminder.occurrence.status == Occurrence.Status.PENDING
+        assert reminder.channel == reminder.partner.preferred_channel
+    flag = SafetyFlag.objects.get(status=SafetyFlag.Status.OPEN)
+    assert not ReminderDelivery.objects.filter(couple_id=flag.couple_id).exists()
+
+    # The open flag's clinician was told, once, without PHI.
+    assert flag.clinician_notified_at is not None
+    [email] = mail.outbox
+    assert email.to == [flag.couple.primary_clinician.user.email]
+    assert flag.partner.display_name not in email.body and flag.couple.label not in email.body
