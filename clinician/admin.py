@@ -5,10 +5,14 @@ shows PHI models without add/change/delete. A staff user who is a practice admin
 own practice; PHI is visible here to the operator (superuser) alone.
 """
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from . import services
 from .audit import audit_record
+from .forms import add_service_errors
 from .models import (
     Addendum,
     AuditEvent,
@@ -83,8 +87,45 @@ class PracticeAdmin(PracticeScopedAdmin):
             )
 
 
+class ClinicianAdminForm(forms.ModelForm):
+    """Checked by the services' own rules (``services.clinician_validate``) once the model's
+    are met, so their errors show on the form and ``save_model``, which calls the services,
+    does not fail on them. (Who may write is the admin's permission, the operator's alone,
+    and the services check it again.)"""
+
+    class Meta:
+        model = Clinician
+        fields = [
+            "user",
+            "practice",
+            "role",
+            "display_name",
+            "credentials",
+            "licence_number",
+            "licence_jurisdiction",
+            "is_prelicensed",
+            "supervisor",
+            "is_active",
+        ]
+
+    def _post_clean(self) -> None:
+        # The instance holds the submitted values only from here on (ModelForm builds it after
+        # clean()); the model's own errors are reported once, by the ModelForm.
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            services.clinician_validate(clinician=self.instance)
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+
+
 @admin.register(Clinician)
 class ClinicianAdmin(PracticeScopedAdmin):
+    """Clinicians are created and changed through the services (validated and audited there).
+    A clinician's user and practice are fixed once created; a new clinician starts active."""
+
+    form = ClinicianAdminForm
     list_display = ("display_name", "practice", "role", "is_prelicensed", "supervisor", "is_active")
     list_filter = ("role", "is_prelicensed", "is_active")
     search_fields = ("display_name", "user__email")
@@ -94,15 +135,32 @@ class ClinicianAdmin(PracticeScopedAdmin):
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
 
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return ("user", "practice") if obj is not None else ()
+
+    def get_exclude(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return ("is_active",) if obj is None else ()
+
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit_record(
-                actor=request.user,
-                action="clinician.update" if change else "clinician.create",
-                target=obj,
-                changes=form.changed_data,
-            )
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data}
+            services.clinician_update(actor=request.user, clinician=obj, **changes)
+            return
+        data = form.cleaned_data
+        created = services.clinician_create(
+            actor=request.user,
+            practice=data["practice"],
+            user=data["user"],
+            display_name=data["display_name"],
+            role=data["role"],
+            credentials=data["credentials"],
+            licence_number=data["licence_number"],
+            licence_jurisdiction=data["licence_jurisdiction"],
+            is_prelicensed=data["is_prelicensed"],
+            supervisor=data["supervisor"],
+        )
+        # The admin goes on with ``obj`` (its change-log entry, the redirect to its page).
+        obj.pk, obj._state.adding, obj._state.db = created.pk, False, created._state.db
 
 
 @admin.register(TherapySession)
