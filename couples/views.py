@@ -31,6 +31,7 @@ from couples.forms import CheckInForm, EpisodeForm, localized
 from couples.models import Partner
 from couples.services import sharing_allowed
 from cyclecare import selectors, services
+from cyclecare.disclosure import Reader, checkin_disclosed, item_disclosed
 from cyclecare.models import CheckIn, CycleEpisode, PartnerLink
 from cyclecare.partner_access import (
     LinkState,
@@ -420,12 +421,12 @@ def _display(item: dict, value: object) -> str:
 
 
 def _answer_rows(checkin: CheckIn, answers: dict, language: str) -> list[tuple[str, str]]:
-    """(question, answer) pairs in the reader's language, in the instrument's order. Safety
-    items are never listed, not even to their author: a page can be seen over a shoulder."""
+    """(question, answer) pairs in the reader's language, in the instrument's order, of the
+    ``answers`` disclosed to the reader (``cyclecare.disclosure``)."""
     rows = []
     with translation.override(language):
         for item in checkin.instrument.definition["items"]:
-            if item.get("safety") or item["code"] not in answers:
+            if item["code"] not in answers:
                 continue
             rows.append(
                 (localized(item.get("text"), language) or item["code"], _display(item, answers[item["code"]]))
@@ -447,12 +448,10 @@ def _history(partner: Partner) -> dict:
         checkins.append(
             {
                 "checkin": own,
-                "rows": _answer_rows(own, own.answers, partner.language),
+                # Not even its author sees a safety answer here: a page can be seen over a shoulder.
+                "rows": _answer_rows(own, checkin_disclosed(own, to=Reader.AUTHOR).answers, partner.language),
                 "shareable": may_share
-                and any(
-                    item.get("privacy", "private") in ("shareable", "joint") and not item.get("safety")
-                    for item in items
-                ),
+                and any(item_disclosed(item, own.instrument.definition, to=Reader.PARTNER) for item in items),
             }
         )
     points = []

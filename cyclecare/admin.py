@@ -10,6 +10,7 @@ from clinician.admin import ReadOnlyAdmin
 from clinician.models import Practice
 
 from . import instrument_files
+from .disclosure import Reader, checkin_disclosed
 from .models import (
     Assignment,
     CheckIn,
@@ -20,7 +21,6 @@ from .models import (
     Instrument,
     Occurrence,
     ReminderDelivery,
-    SafetyFlag,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -158,15 +158,28 @@ class OccurrenceAdmin(ReadOnlyAdmin):
 
 @admin.register(CheckIn)
 class CheckInAdmin(ReadOnlyAdmin):
-    list_display = ("id", "partner", "instrument", "submitted_at", "total_score", "shared_with_partner")
+    """The operator reads a check-in as any outsider does (``disclosure``): no safety answers,
+    no safety screen's scores."""
+
+    list_display = ("id", "partner", "instrument", "submitted_at", "disclosed_total", "shared_with_partner")
     list_filter = ("instrument",)
     date_hierarchy = "submitted_at"
+    exclude = ("answers", "total_score", "subscale_scores")
+    readonly_fields = ("disclosed_answers", "disclosed_total")
+
+    @admin.display(description=_("answers"))
+    def disclosed_answers(self, checkin: CheckIn) -> str:
+        shown = checkin_disclosed(checkin, to=Reader.OUTSIDE)
+        return ", ".join(f"{code}: {value}" for code, value in shown.answers.items()) or "—"
+
+    @admin.display(description=_("total score"))
+    def disclosed_total(self, checkin: CheckIn) -> object:
+        total = checkin_disclosed(checkin, to=Reader.OUTSIDE).total_score
+        return "—" if total is None else total
 
 
-@admin.register(SafetyFlag)
-class SafetyFlagAdmin(ReadOnlyAdmin):
-    list_display = ("id", "couple", "partner", "source", "status", "raised_at", "clinician_notified_at")
-    list_filter = ("status", "source")
+# SafetyFlag has no admin: a flag is a partner's safety answer, and it reaches the treating
+# clinician alone (their caseload and couple pages); reports count flags, never show them.
 
 
 @admin.register(HomeworkTemplate)

@@ -27,7 +27,8 @@ What the export maps:
   schedule and a lifecycle (active / paused / ended ↔ CarePlan active / on-hold / completed);
   a Task is one unit of work for one performer — the shape of an Occurrence, not of homework.
 
-Not exported, whoever asks: safety flags and safety items' answers, note bodies, addenda,
+Not exported, whoever asks: safety flags, the answers and scores only the treating clinician
+sees (``cyclecare.disclosure``: safety items, a safety screen such as HITS), note bodies, addenda,
 cycle maps, episodes and assignment instructions — clinical free text that stays in cyclecare.
 Every read goes through the selectors scoped to the asking user, so scope is theirs to decide:
 a practice admin who does not treat the couple gets its administrative record (the couple,
@@ -56,6 +57,7 @@ from clinician.selectors import sessions_visible_to
 from couples.models import Couple, Partner
 from couples.selectors import couple_get_for, partners_visible_to
 
+from .disclosure import Disclosed, Reader, checkin_disclosed
 from .models import Assignment, CheckIn
 from .selectors import assignments_visible_to, checkins_visible_to
 
@@ -130,10 +132,12 @@ def couple_bundle(*, user, couple_id: int) -> dict[str, Any]:  # type: ignore[no
     for checkin in checkins:
         patient = patient_refs[checkin.partner_id]
         based_on = careplan_refs.get(checkin.occurrence.assignment_id) if checkin.occurrence else None
-        resources.append(_questionnaire_response(checkin, patient, based_on))
-        if checkin.total_score is not None:
+        # An export leaves cyclecare, whoever asks for it: what an outsider may see, no more.
+        shown = checkin_disclosed(checkin, to=Reader.OUTSIDE)
+        resources.append(_questionnaire_response(checkin, shown, patient, based_on))
+        if shown.total_score is not None:
             response = _reference(checkin, "QuestionnaireResponse")
-            resources.append(_score_observation(checkin, patient, response))
+            resources.append(_score_observation(checkin, shown, patient, response))
 
     bundle = Bundle(
         type="collection",
@@ -237,14 +241,15 @@ def _questionnaire_canonical(checkin_or_assignment: CheckIn | Assignment) -> str
     return f"urn:cyclecare:instrument:{instrument.code}|{instrument.version}"
 
 
-def _questionnaire_response(checkin: CheckIn, patient: dict, based_on: dict | None) -> QuestionnaireResponse:
+def _questionnaire_response(
+    checkin: CheckIn, shown: Disclosed, patient: dict, based_on: dict | None
+) -> QuestionnaireResponse:
     items = []
     for item in checkin.instrument.definition["items"]:
         code = item["code"]
-        # A safety item's answer is what raises a safety flag: it stays with the clinician.
-        if item.get("safety") or code not in checkin.answers:
+        if code not in shown.answers:
             continue
-        answer = _answer(checkin.instrument.code, item, checkin.answers[code])
+        answer = _answer(checkin.instrument.code, item, shown.answers[code])
         if answer is not None:
             items.append({"linkId": code, "answer": [answer]})
     return QuestionnaireResponse(
@@ -284,7 +289,7 @@ def _answer(instrument_code: str, item: dict, value: Any) -> dict | None:
     return None
 
 
-def _score_observation(checkin: CheckIn, patient: dict, response: dict) -> Observation:
+def _score_observation(checkin: CheckIn, shown: Disclosed, patient: dict, response: dict) -> Observation:
     instrument = checkin.instrument
     system = f"urn:cyclecare:instrument:{instrument.code}"
     components = [
@@ -292,7 +297,7 @@ def _score_observation(checkin: CheckIn, patient: dict, response: dict) -> Obser
             "code": {"coding": [{"system": system, "code": name}], "text": f"{instrument.name} {name}"},
             "valueQuantity": _quantity(value),
         }
-        for name, value in sorted((checkin.subscale_scores or {}).items())
+        for name, value in sorted(shown.subscale_scores.items())
         if value is not None
     ]
     return Observation(
@@ -305,7 +310,7 @@ def _score_observation(checkin: CheckIn, patient: dict, response: dict) -> Obser
         },
         subject=patient,
         effectiveDateTime=checkin.submitted_at,
-        valueQuantity=_quantity(checkin.total_score),
+        valueQuantity=_quantity(shown.total_score),
         derivedFrom=[response],
         component=components or None,
     )

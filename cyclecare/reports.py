@@ -23,6 +23,7 @@ from clinician.permissions import NOTHING, acting_clinician, couple_scope, pract
 from couples.models import Couple
 
 from . import scoring
+from .disclosure import scored_checkins_for_outsiders
 from .models import CheckIn, Instrument, Occurrence, SafetyFlag
 
 ADMINISTRATIVE = "administrative"
@@ -249,7 +250,7 @@ def outcomes_report(*, user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     oldest_first = [F("submitted_at").asc(), F("id").asc()]
     newest_first = [F("submitted_at").desc(), F("id").desc()]
     per_partner = (
-        CheckIn.objects.filter(scope, total_score__isnull=False)
+        scored_checkins_for_outsiders(CheckIn.objects.filter(scope, total_score__isnull=False))
         .annotate(
             scores=Window(Count("pk"), **series),
             first_total=Window(FirstValue("total_score"), order_by=oldest_first, **series),

@@ -13,6 +13,7 @@ from clinician.selectors import get_or_404
 from couples.models import Partner
 
 from .conf import cyclecare_settings
+from .disclosure import Reader, checkin_disclosed
 from .models import Assignment, CheckIn, CycleEpisode, CycleMap, Instrument, Occurrence, SafetyFlag
 
 
@@ -98,14 +99,7 @@ def shared_checkins_from_other_partner(*, partner: Partner) -> QuerySet[CheckIn]
 
 def shareable_answers(checkin: CheckIn) -> dict:
     """The answers of a shared check-in that its author's partner may see."""
-    items = {item["code"]: item for item in checkin.instrument.definition["items"]}
-    return {
-        code: value
-        for code, value in checkin.answers.items()
-        if code in items
-        and items[code].get("privacy", "private") in ("shareable", "joint")
-        and not items[code].get("safety")
-    }
+    return checkin_disclosed(checkin, to=Reader.PARTNER).answers
 
 
 def episodes_for_partner(*, partner: Partner) -> QuerySet[CycleEpisode]:

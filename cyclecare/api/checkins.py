@@ -32,7 +32,7 @@ from clinician.api.viewsets import ScopedViewSet
 from clinician.permissions import practice_id_of
 from couples import selectors as couples_selectors
 from couples.models import Couple, Partner
-from cyclecare import scoring, selectors, services
+from cyclecare import disclosure, selectors, services
 from cyclecare.models import CheckIn, Instrument, SafetyFlag
 
 
@@ -61,13 +61,33 @@ class SubscaleScoresField(serializers.DictField):
 
 
 class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
-    answers = serializers.DictField(read_only=True, help_text="Item code → answer.")
-    total_score = serializers.DecimalField(
-        max_digits=7, decimal_places=2, read_only=True, allow_null=True, coerce_to_string=False
+    """A check-in as the caller may see it: answers and scores come only from
+    ``disclosure.checkin_disclosed``, never from the row itself, so a safety answer (and a
+    safety screen's scores) reach the treating clinician and no integration client."""
+
+    answers = serializers.DictField(
+        source="disclosed.answers",
+        read_only=True,
+        help_text="Item code → answer. Answers only the treating clinician may see (safety items, "
+        "a safety screen's items) are left out for anyone else.",
     )
-    subscale_scores = SubscaleScoresField(read_only=True)
-    clinical = serializers.SerializerMethodField(
-        help_text="Whether the total is in the instrument's clinical range (null: no cutoff or no total)."
+    total_score = serializers.DecimalField(
+        source="disclosed.total_score",
+        max_digits=7,
+        decimal_places=2,
+        read_only=True,
+        allow_null=True,
+        coerce_to_string=False,
+        help_text="Null when the instrument has no total, or its scores are the treating clinician's "
+        "alone (a safety screen).",
+    )
+    subscale_scores = SubscaleScoresField(source="disclosed.subscale_scores", read_only=True)
+    clinical = serializers.BooleanField(
+        source="disclosed.clinical",
+        read_only=True,
+        allow_null=True,
+        help_text="Whether the total is in the instrument's clinical range (null: no cutoff, no total, "
+        "or a score withheld from the caller).",
     )
 
     class Meta:
@@ -87,8 +107,11 @@ class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_clinical(self, checkin: CheckIn) -> bool | None:
-        return scoring.in_clinical_range(checkin.instrument.definition, checkin.total_score)
+    def to_representation(self, checkin: CheckIn):  # type: ignore[no-untyped-def]
+        # No request (a serializer used on its own) reads as an outsider: the rule fails closed.
+        reader = disclosure.reader_of(getattr(self.context.get("request"), "user", None))
+        checkin.disclosed = disclosure.checkin_disclosed(checkin, to=reader)
+        return super().to_representation(checkin)
 
 
 # Only the columns a check-in needs (ids, state and the couple's scope): the partner's name and
