@@ -204,23 +204,19 @@ def instrument_create(
 
 
 def instruments_install_shipped() -> list[Instrument]:
-    """Load the instruments cyclecare ships (cyclecare/instruments/*.json); idempotent."""
+    """Load the instruments cyclecare ships (cyclecare/instruments/*.json), the current version of
+    each; idempotent. A file whose version is not installed yet is checked like an uploaded one
+    and installed, and the earlier shipped versions of its code are marked inactive: check-ins
+    and homework keep the version they used, new homework gets the current one."""
+    from .instrument_files import instrument_load, parse_instrument_file  # it builds on this module
+
     installed = []
     for path in sorted(SHIPPED_INSTRUMENTS_DIR.glob("*.json")):
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        existing = Instrument.objects.filter(
-            practice=None, code=spec["code"], version=spec["version"]
-        ).first()
-        installed.append(
-            existing
-            or instrument_create(
-                code=spec["code"],
-                name=spec["name"],
-                definition=spec["definition"],
-                version=spec["version"],
-                licence=spec.get("licence", ""),
-            )
-        )
+        spec = parse_instrument_file(path.read_text(encoding="utf-8"), filename=path.name)
+        existing = Instrument.objects.filter(practice=None, code=spec.code, version=spec.version).first()
+        if existing is None:
+            existing = instrument_load(spec, practice=None, replace_inactive=True).instrument
+        installed.append(existing)
     return installed
 
 
@@ -663,13 +659,22 @@ def _template_schedule_check(template: HomeworkTemplate) -> None:
 
 def homework_templates_install_shipped() -> list[HomeworkTemplate]:
     """Load the homework library cyclecare ships (cyclecare/homework/library.json), with the
-    instruments it uses; idempotent (an installed code is left as it is)."""
+    instruments it uses; idempotent (an installed code is left as it is, except that it follows
+    its instrument to the current shipped version)."""
     instruments = {i.code: i for i in instruments_install_shipped()}
     spec = json.loads(SHIPPED_HOMEWORK_FILE.read_text(encoding="utf-8"))
     installed = []
     for entry in spec["templates"]:
         existing = HomeworkTemplate.objects.filter(practice=None, code=entry["code"]).first()
         if existing is not None:
+            current = instruments.get(entry.get("instrument"))
+            if current is not None and existing.instrument_id != current.pk:
+                # A shipped instrument got a new version: the template offers the current one.
+                existing.instrument = current
+                existing.save(update_fields=["instrument"])
+                audit_record(
+                    actor=None, action="homework_template.update", target=existing, changes=["instrument"]
+                )
             installed.append(existing)
             continue
         template = HomeworkTemplate(

@@ -341,6 +341,61 @@ def test_spanish_errors_thanks_and_crisis_resources(world):
     assert "<title" in thanks and "Qué tan conectado" in thanks
 
 
+def instrument_page(world, partner, code: str) -> str:  # type: ignore[no-untyped-def]
+    """The partner's check-in page for a shipped instrument (assigned to them alone), as the
+    installed definition draws it."""
+    instrument = next(i for i in services.instruments_install_shipped() if i.code == code)
+    assignment = services.assignment_create(
+        user=world.couple.primary_clinician.user,
+        couple=world.couple,
+        partners=[partner],
+        kind="check_in",
+        title=instrument.name,
+        schedule="daily",
+        local_time=datetime.time(18),
+        starts_on=timezone.localdate(),
+        instrument=instrument,
+    )
+    occurrence, _ = services.occurrence_materialise(
+        assignment=assignment,
+        partner=partner,
+        local_due_date=timezone.localdate(),
+        local_due_time=datetime.time(18),
+    )
+    token = partner_link_issue(partner=partner, purpose="check_in", occurrence=occurrence)[1]
+    response = Client().get(checkin_url(token))
+    assert response.status_code == 200
+    return text(response)
+
+
+def radio_labels(body: str, code: str) -> list[str]:
+    return re.findall(rf'name="{code}" value="\d+"><span>([^<]+)</span>', body)
+
+
+def test_hits_shows_its_answer_labels_in_the_partners_language(world):
+    english = instrument_page(world, world.a, "hits")
+    assert "How often does your partner physically hurt you?" in english
+    assert radio_labels(english, "hurt") == [
+        "1 · Never",
+        "2 · Rarely",
+        "3 · Sometimes",
+        "4 · Fairly often",
+        "5 · Frequently",
+    ]
+    world.b.language = "es"
+    world.b.save(update_fields=["language"])
+    spanish = instrument_page(world, world.b, "hits")
+    assert "¿Con qué frecuencia su pareja le lastima físicamente?" in spanish
+    assert radio_labels(spanish, "scream") == [
+        "1 · Nunca",
+        "2 · Rara vez",
+        "3 · A veces",
+        "4 · Con bastante frecuencia",
+        "5 · Frecuentemente",
+    ]
+    assert "Never" not in spanish and "How often" not in spanish
+
+
 # FORM ERRORS AND TAMPERING
 # ------------------------------------------------------------------------------
 def test_invalid_answers_keep_the_values_and_save_nothing(world, client):

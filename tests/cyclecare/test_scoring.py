@@ -110,7 +110,9 @@ def test_csi16_items_are_the_published_csi32_items():
         "csi31": "Hopeful",
         "csi32": "Enjoyable",
     }
-    assert all(set(item["text"]) == {"en"} for item in csi["items"])  # no unvalidated translation
+    # Version 2 ships Spanish; it is cyclecare's own translation and the definition says so.
+    assert all(set(item["text"]) == {"en", "es"} for item in csi["items"])
+    assert "cyclecare's own careful translation, not a published or validated" in csi["source"]
 
 
 def test_csi16_total_runs_0_to_81():
