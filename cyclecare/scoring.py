@@ -4,19 +4,28 @@ A definition is a dict (loaded from JSON/YAML or the admin):
 
     {"items": [{"code": "q1", "type": "likert", "min": 0, "max": 5, "required": true,
                 "reverse": false, "privacy": "private", "safety": false,
-                "text": {"en": "...", "es": "..."}, "anchors": {"0": {"en": "..."}}}],
+                "text": {"en": "...", "es": "..."}, "anchors": {"0": {"en": "..."}},
+                "preamble": {"en": "..."}}],    # optional: instructions shown before the item
      "total": {"items": ["q1", ...]},            # optional; sum of (reverse-keyed) items
      "subscales": {"name": {"items": [...]}},    # optional
      "higher_is_better": true,
      "cutoff": {"value": 13.5, "clinical_when": "at_or_below", "label": "distressed"},
      "reliable_change": {"sd": 10.5, "reliability": 0.961} or {"threshold": 5},
-     "safety_flag_when_clinical": false}         # a screen (HITS): a clinical total raises a flag
+     "safety_flag_when_clinical": false,         # a screen (HITS): a clinical total raises a flag
+     "individual_only": false,                   # assigned to one partner at a time (HITS)
+     "source": "...", "notes": "..."}            # text for people: where the wording comes from
+
+Every key is one of these: an unknown key is refused, so a misspelt or invented one (say
+``anchors_all``) cannot sit in a definition that nothing reads. Labels (``text``, ``preamble``,
+``anchors``, an option's ``label``) are text or an object of language → text; a likert item's
+``anchors`` label its values, each with its own key ("0" … "6").
 
 Jacobson & Truax (1991): SE = s·√(1 − r); S_diff = √2·SE; RC = (post − pre) / S_diff, reliable
 when |RC| > 1.96. Cutoff c = (s₀·M₁ + s₁·M₀) / (s₀ + s₁).
 """
 
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -27,6 +36,16 @@ PRIVACY = ("private", "shareable", "joint")
 NUMERIC_TYPES = ("likert", "slider", "vas")
 CLINICAL_WHEN = ("at_or_below", "below", "at_or_above", "above")
 RELIABLE_Z = 1.96
+# The keys a definition, an item and a choice option may have (see the module docstring).
+DEFINITION_KEYS = frozenset(
+    ("items", "total", "subscales", "higher_is_better", "cutoff", "reliable_change")
+    + ("safety_flag_when_clinical", "individual_only", "source", "notes")
+)
+ITEM_KEYS = frozenset(
+    ("code", "type", "min", "max", "required", "reverse", "privacy", "safety")
+    + ("text", "preamble", "anchors", "options", "max_length")
+)
+OPTION_KEYS = frozenset({"value", "label"})
 
 
 # DEFINITIONS
@@ -39,12 +58,18 @@ def validate_definition(definition: Any) -> None:
     items = definition.get("items")
     if not isinstance(items, list) or not items:
         raise ValidationError("items: give at least one item.")
+    errors += _unknown_keys("", definition, DEFINITION_KEYS)
+    for key in ("source", "notes"):
+        if key in definition and not isinstance(definition[key], str):
+            errors.append(f"{key}: must be text.")
     codes: set[str] = set()
     for index, item in enumerate(items):
         where = f"items[{index}]"
         if not isinstance(item, dict):
             errors.append(f"{where}: must be an object.")
             continue
+        errors += _unknown_keys(f"{where}.", item, ITEM_KEYS)
+        errors += _label_errors(item, where)
         code = item.get("code")
         if not isinstance(code, str) or not code:
             errors.append(f"{where}.code: required.")
@@ -68,6 +93,12 @@ def validate_definition(definition: Any) -> None:
             elif any(isinstance(option, dict) and "value" not in option for option in options):
                 # clean_answers reads option["value"]; without it a partner's submit would crash.
                 errors.append(f"{where}.options: each option object needs a 'value'.")
+            else:
+                for number, option in enumerate(options):
+                    if isinstance(option, dict):
+                        errors += _unknown_keys(f"{where}.options[{number}].", option, OPTION_KEYS)
+                        if "label" in option and not _is_label(option["label"]):
+                            errors.append(f"{where}.options[{number}].label: {LABEL_SHAPE}")
         if kind == "text" and not isinstance(item.get("max_length", 500), int):
             errors.append(f"{where}.max_length: must be a whole number.")
         for flag in ("required", "reverse", "safety"):
@@ -132,6 +163,56 @@ def validate_definition(definition: Any) -> None:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+LABEL_SHAPE = 'text, or an object of language → text such as {"en": "Never", "es": "Nunca"}.'
+
+
+def _unknown_keys(prefix: str, value: dict, known: frozenset[str]) -> list[str]:
+    return [
+        f"{prefix}{key}: {key!r} is not a known key here (use {', '.join(sorted(known))})."
+        for key in value
+        if key not in known
+    ]
+
+
+def _is_label(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip())
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(text, str) and text.strip() for text in value.values())
+    )
+
+
+def _label_errors(item: dict, where: str) -> list[str]:
+    """An item's wording: text and preamble are labels; anchors label whole values in min..max."""
+    errors = [
+        f"{where}.{key}: {LABEL_SHAPE}"
+        for key in ("text", "preamble")
+        if key in item and not _is_label(item[key])
+    ]
+    if "anchors" not in item:
+        return errors
+    anchors = item["anchors"]
+    if item.get("type") not in NUMERIC_TYPES:
+        errors.append(
+            f"{where}.anchors: only a likert, slider or vas item has anchors; a choice labels its options."
+        )
+        return errors
+    if not isinstance(anchors, dict):
+        errors.append(f'{where}.anchors: an object of value → label, such as {{"1": {{"en": "Never"}}}}.')
+        return errors
+    low, high = item.get("min"), item.get("max")
+    in_range = _is_number(low) and _is_number(high)  # a bad min/max is reported on its own
+    for key, label in anchors.items():
+        if not WHOLE_NUMBER.fullmatch(key) or (in_range and not low <= int(key) <= high):
+            errors.append(f"{where}.anchors: {key!r} is not a whole number from {low} to {high}.")
+        elif not _is_label(label):
+            errors.append(f"{where}.anchors.{key}: {LABEL_SHAPE}")
+    return errors
 
 
 # ANSWERS

@@ -295,6 +295,19 @@ def test_unknown_top_level_key_named_with_its_line():
     ]
 
 
+def test_unknown_definition_and_item_keys_named_with_their_lines():
+    """A key nothing reads (HITS v1's 'anchors_all') is refused where it is written."""
+    text = ORS_YAML.replace(
+        "  higher_is_better: true\n", "  higher_is_better: true\n  anchors_all: {0: low}\n"
+    )
+    text = text.replace("      text: {en: Item 1}", "      text: {en: Item 1}\n      anchor: {0: low}")
+    top, item = parse_errors(text, "ors.yaml")
+    assert top.startswith(
+        f"line {line_of(text, 'anchors_all')}: anchors_all: 'anchors_all' is not a known key"
+    )
+    assert item.startswith(f"line {line_of(text, 'anchor: ')}: items[0].anchor: 'anchor' is not a known key")
+
+
 def test_several_errors_are_all_reported_in_line_order():
     text = REVERSED_YAML.replace("version: 1", "version: 0")
     text = text.replace("type: vas, min: 0, max: 10, text: {en: Item 4}", "type: dial, text: {en: Item 4}")

@@ -401,6 +401,42 @@ def test_empty_definition_refused():
     assert "items" in _invalid({"items": []})
 
 
+LIKERT_1_TO_5 = {"code": "a", "type": "likert", "min": 1, "max": 5}
+
+
+def test_unknown_keys_are_refused_at_every_level():
+    """HITS v1 kept its labels under 'anchors_all', which nothing read: a key the schema does
+    not know is an error now, wherever it sits."""
+    top = _invalid({"items": [LIKERT_1_TO_5], "anchors_all": {"1": {"en": "Never"}}})
+    assert "anchors_all: 'anchors_all' is not a known key here" in top
+    item = _invalid({"items": [{**LIKERT_1_TO_5, "anchor": {"1": {"en": "Never"}}}]})
+    assert "items[0].anchor: 'anchor' is not a known key here" in item
+    option = _invalid(
+        {"items": [{"code": "c", "type": "choice", "options": [{"value": "x", "lable": "X"}, "y"]}]}
+    )
+    assert "items[0].options[0].lable: 'lable' is not a known key here" in option
+
+
+def test_anchors_label_whole_values_inside_the_range():
+    text = _invalid({"items": [{**LIKERT_1_TO_5, "anchors": {"0": {"en": "Never"}, "2.5": {"en": "x"}}}]})
+    assert "items[0].anchors: '0' is not a whole number from 1 to 5." in text
+    assert "items[0].anchors: '2.5' is not a whole number from 1 to 5." in text
+    assert "items[0].anchors.1" in _invalid({"items": [{**LIKERT_1_TO_5, "anchors": {"1": {"en": ""}}}]})
+    assert "items[0].anchors: only a likert" in _invalid(
+        {"items": [{"code": "c", "type": "choice", "options": ["x", "y"], "anchors": {"1": "x"}}]}
+    )
+    scoring.validate_definition(
+        {"items": [{**LIKERT_1_TO_5, "anchors": {"1": "Never", "5": {"es": "Frecuentemente"}}}]}
+    )
+
+
+@pytest.mark.parametrize("key", ["text", "preamble"])
+def test_item_wording_is_text_or_text_per_language(key):
+    assert f"items[0].{key}" in _invalid({"items": [{**LIKERT_1_TO_5, key: {"en": 5}}]})
+    assert f"items[0].{key}" in _invalid({"items": [{**LIKERT_1_TO_5, key: ["How often?"]}]})
+    assert "source: must be text." in _invalid({"items": [LIKERT_1_TO_5], "source": {"en": "x"}})
+
+
 # TRAJECTORY (recovered / improved / unchanged / deteriorated)
 # ------------------------------------------------------------------------------
 # Threshold 1.96 · S_diff = 5.7477 with the worked-check sd and reliability; cutoff 50.
