@@ -73,6 +73,7 @@ class ItemField:
     step: str = "1"
     max_length: int = 500
     options: list[tuple[str, str]] = field(default_factory=list)
+    preamble: str = ""  # instructions shown before the item (the CSI's semantic-differential block)
 
     @property
     def html_id(self) -> str:
@@ -125,6 +126,7 @@ def checkin_items(definition: dict, language: str) -> list[ItemField]:
             privacy=item.get("privacy", "private"),
             safety=bool(item.get("safety")),
             max_length=item.get("max_length", 500),
+            preamble=localized(item.get("preamble"), language),
         )
         if kind in NUMERIC_TYPES:
             field_.minimum, field_.maximum = item["min"], item["max"]

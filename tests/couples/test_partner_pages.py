@@ -396,6 +396,18 @@ def test_hits_shows_its_answer_labels_in_the_partners_language(world):
     assert "Never" not in spanish and "How often" not in spanish
 
 
+def test_csi16_shows_its_instructions_and_the_published_wording(world):
+    body = instrument_page(world, world.a, "csi-16")
+    assert "Base your responses on your first impressions and immediate feelings about the item." in body
+    assert "To what extent has your relationship met your original expectations?" in body
+    assert radio_labels(body, "csi26") == ["0 · Boring", "1", "2", "3", "4", "5 · Interesting"]
+    world.b.language = "es"
+    world.b.save(update_fields=["language"])
+    spanish = instrument_page(world, world.b, "csi-16")
+    assert "Base sus respuestas en sus primeras impresiones" in spanish
+    assert radio_labels(spanish, "csi1")[0] == "0 · Extremadamente infeliz"
+
+
 # FORM ERRORS AND TAMPERING
 # ------------------------------------------------------------------------------
 def test_invalid_answers_keep_the_values_and_save_nothing(world, client):
