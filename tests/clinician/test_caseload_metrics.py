@@ -112,11 +112,11 @@ def test_a_supervisor_sees_whose_couple_each_is(client, tenants):
     client.force_login(alpha.supervisor.user)
     response = client.get(CASELOAD)
     body = response.content.decode()
-    assert '<th scope="col">Clinician</th>' in body
+    assert '<th scope="col" role="columnheader">Clinician</th>' in body
     assert alpha.clinician.display_name in body and alpha.prelicensed.display_name in body
     assert all(couple.treated_by_other for couple in response.context["couples"])
     client.force_login(alpha.clinician.user)
-    assert '<th scope="col">Clinician</th>' not in client.get(CASELOAD).content.decode()
+    assert '<th scope="col" role="columnheader">Clinician</th>' not in client.get(CASELOAD).content.decode()
 
 
 def test_forty_couples_and_two_years_of_history_in_a_fixed_number_of_queries(

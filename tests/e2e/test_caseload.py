@@ -1,16 +1,22 @@
 """The clinician's caseload in a real browser at 1280×800: sign in through the form, the flagged
-couple first with its badge, the keyboard focus visible, sign out.
+couple first with its badge, the keyboard focus visible, sign out. And its layout, measured on
+the demo's supervisor (the widest caseload: a clinician column, both supervisees' couples): every
+cell's text whole inside the page at 1280 px, and each couple a card of labelled fields at 360 px.
 
-Screenshot: test-artifacts/caseload-1280.png.
+Screenshots: test-artifacts/caseload-1280.png, caseload-supervisor-1280.png and
+caseload-supervisor-360.png.
 """
 
 import datetime
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import SafetyFlag
 from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners
@@ -101,3 +107,118 @@ def test_clinician_signs_in_and_sees_the_flagged_couple_first(page, live_server,
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     page.goto("/clinic/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+# LAYOUT
+# ------------------------------------------------------------------------------
+# Everything that spills: a cell whose content is wider than the cell, a cell or any of its
+# contents past the table's box or the viewport, a table wider than its frame (the frame would
+# scroll and clip it), and a page wider than the viewport.
+OVERFLOW = """() => {
+  const problems = [];
+  const viewport = document.documentElement.clientWidth;
+  const table = document.querySelector("table.caseload");
+  const frame = table.parentElement;
+  const box = table.getBoundingClientRect();
+  const text = (el) => el.textContent.trim().replace(/\\s+/g, " ").slice(0, 60);
+  // The headings of the cards are kept for screen readers only, clipped to a pixel on purpose.
+  const head = table.querySelector("thead");
+  const headHidden = head.getBoundingClientRect().height <= 1;
+  if (document.documentElement.scrollWidth > viewport) {
+    problems.push(`page is ${document.documentElement.scrollWidth}px wide in a ${viewport}px viewport`);
+  }
+  if (box.right > viewport + 0.5) problems.push(`table ends at ${box.right}px, viewport ${viewport}px`);
+  if (frame.scrollWidth > frame.clientWidth) {
+    problems.push(`table frame scrolls: ${frame.scrollWidth}px in ${frame.clientWidth}px`);
+  }
+  for (const cell of table.querySelectorAll("th, td")) {
+    if ((headHidden && head.contains(cell)) || !cell.getClientRects().length) continue;
+    const edge = cell.getBoundingClientRect();
+    if (cell.scrollWidth > cell.clientWidth) {
+      problems.push(`cell "${text(cell)}": ${cell.scrollWidth}px of content in ${cell.clientWidth}px`);
+    }
+    if (edge.right > Math.min(viewport, box.right) + 0.5) {
+      problems.push(`cell "${text(cell)}" ends at ${edge.right}px`);
+    }
+    for (const part of cell.querySelectorAll("*")) {
+      if (part.closest(".visually-hidden")) continue;
+      for (const line of part.getClientRects()) {
+        if (line.right > edge.right + 0.5 || line.left < edge.left - 0.5) {
+          problems.push(`"${text(part)}" spills out of its cell (${line.left}–${line.right}px)`);
+        }
+      }
+    }
+  }
+  return problems;
+}"""
+
+# At a phone's width: per body row, the cells in a column one under the other, each as wide as
+# the card, and every data cell showing its column's name.
+CARDS = """() => {
+  const problems = [];
+  for (const row of document.querySelectorAll("table.caseload tbody tr")) {
+    const card = row.getBoundingClientRect();
+    let bottom = -Infinity;
+    const couple = row.querySelector("th").textContent.trim().slice(0, 30);
+    for (const cell of row.children) {
+      const edge = cell.getBoundingClientRect();
+      if (edge.top < bottom - 0.5) {
+        problems.push(`${couple}: "${cell.textContent.trim()}" beside another field`);
+      }
+      if (edge.width < card.width * 0.8) {
+        problems.push(`${couple}: a field ${edge.width}px wide in a ${card.width}px card`);
+      }
+      bottom = edge.bottom;
+      if (cell.tagName === "TD") {
+        const label = getComputedStyle(cell, "::before").content;
+        if (!cell.dataset.label || label !== JSON.stringify(cell.dataset.label)) {
+          problems.push(`${couple}: a field without its label (${label})`);
+        }
+      }
+    }
+  }
+  const head = document.querySelector("table.caseload thead").getBoundingClientRect();
+  if (head.height > 1) problems.push(`the column headings still take ${head.height}px`);
+  return problems;
+}"""
+
+
+@pytest.fixture
+def supervisor():
+    """The demo clinic, plus a couple of the pre-licensed clinician's with long names (that a
+    table cell must wrap, not clip)."""
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    prelicensed = Clinician.objects.get(user__username="prelicensed@northstar.example")
+    _, a, b = couple_with_partners(
+        prelicensed, label="Featherstonehaugh-Oyelaran & Vasquez-Montgomery", eft_step=None
+    )
+    for partner, name in (
+        (a, "Maximiliana Featherstonehaugh-Oyelaran"),
+        (b, "Bartholomew Vasquez-Montgomery"),
+    ):
+        partner.display_name = name
+        partner.save(update_fields=["display_name"])
+    return get_user_model().objects.get(username="supervisor@northstar.example")
+
+
+def test_caseload_fits_at_1280_and_stacks_into_cards_at_360(page, login_as, artifacts_dir, supervisor):
+    login_as(supervisor)
+    page.goto("/clinic/")
+    rows = page.locator("table.caseload tbody tr")
+    expect(rows).to_have_count(7)
+    expect(page.get_by_role("columnheader", name="Clinician")).to_be_visible()
+
+    # Screenshots first, so a failure below leaves a picture of it.
+    page.screenshot(path=str(artifacts_dir / "caseload-supervisor-1280.png"), full_page=True)
+    assert page.evaluate(OVERFLOW) == []
+
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.reload()
+    expect(rows).to_have_count(7)
+    page.screenshot(path=str(artifacts_dir / "caseload-supervisor-360.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.evaluate(OVERFLOW) == []
+    assert page.evaluate(CARDS) == []
+    # The table is still a table to a screen reader: headings name the columns.
+    expect(page.get_by_role("columnheader", name="Next session")).to_have_count(1)
+    expect(rows.first.get_by_role("rowheader")).to_contain_text("Okafor & Lindqvist")
