@@ -8,3 +8,8 @@ class ClinicianConfig(AppConfig):
 
     def ready(self) -> None:
         from .api import schema  # noqa: F401  (registers the OpenAPI security schemes)
+        from .logging import install_record_redaction
+
+        # Every process that loads cyclecare (web, worker, beat, commands, a host site) redacts
+        # partner-link tokens from every log record, whichever logger or handler it meets.
+        install_record_redaction()

@@ -38,6 +38,13 @@ Celery
     Optional dict of cyclecare's tunables (see ``cyclecare/conf.py`` for the keys and
     defaults); unknown keys are rejected by a system check.
 
+Logging
+    The ``clinician`` app redacts partner-link tokens (which are in partner pages' paths) and
+    query strings from every log record made in the process (``clinician/logging.py``). Django's
+    default ``django`` logger also mails the admins, when ``ADMINS`` is set, the request and the
+    traceback's local variables, which carry tokens and PHI: name ``"django"`` in ``LOGGING``
+    with handlers of your own, as ``config/settings/base.py`` in the cyclecare repository does.
+
 Users come from ``settings.AUTH_USER_MODEL``: cyclecare never defines its own user model, and
 it needs ``django.contrib.auth``, ``contenttypes``, ``sessions``, ``messages`` and
 ``admin`` (present in every ``startproject`` site).

@@ -240,7 +240,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # LOGGING
 # ------------------------------------------------------------------------------
-# Log lines carry ids, never PHI; RedactSecretsFilter strips tokens from request paths.
+# Log lines carry ids, never PHI. Every record is redacted as it is made (partner-link tokens,
+# query strings: clinician.logging, installed by the clinician app), whichever logger makes it;
+# the filter on the console also covers records that arrive already made.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -253,10 +255,15 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Naming "django" here drops the handlers Django's DEFAULT_LOGGING gives it: a second
+        # console (with DEBUG on, printing every line twice) and mail_admins, whose mail renders
+        # the request (its path holds a partner's token) and the traceback's local variables (PHI).
+        # Its records go to the root's console like every other logger's.
+        "django": {"handlers": [], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         # Failures and lockouts are warnings (usernames masked); skip its start-up banner.
         "axes": {"level": "WARNING"},
-        # runserver's access lines hold request paths (partner links carry tokens): redact them too.
+        # runserver's access lines (DEFAULT_LOGGING gives them a console of their own).
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
