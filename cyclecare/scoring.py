@@ -32,7 +32,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 ITEM_TYPES = ("likert", "slider", "vas", "yes_no", "choice", "text")
-PRIVACY = ("private", "shareable", "joint")
+# "clinician": only the treating clinician sees the answer, not even its author (cyclecare.disclosure).
+PRIVACY = ("private", "shareable", "joint", "clinician")
 NUMERIC_TYPES = ("likert", "slider", "vas")
 CLINICAL_WHEN = ("at_or_below", "below", "at_or_above", "above")
 RELIABLE_Z = 1.96
@@ -109,7 +110,7 @@ def validate_definition(definition: Any) -> None:
             errors.append(f"{where}.privacy: must be one of {', '.join(PRIVACY)}.")
         if item.get("safety") and kind != "yes_no":
             errors.append(f"{where}.safety: only a yes/no item can be a safety item.")
-        if item.get("safety") and item.get("privacy", "private") != "private":
+        if item.get("safety") and item.get("privacy", "private") not in ("private", "clinician"):
             errors.append(f"{where}.privacy: a safety item is always private.")
         if item.get("reverse") and kind not in NUMERIC_TYPES:
             errors.append(f"{where}.reverse: only numeric items can be reverse-keyed.")

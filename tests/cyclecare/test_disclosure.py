@@ -348,3 +348,46 @@ def test_the_author_sees_their_own_answers_but_not_the_safety_ones(clinic):
     assert "How connected did you feel" in home
     assert [marker for marker in PAGE_MARKERS if marker in home] == []
     assert "How often does your partner" not in home
+
+
+def test_an_item_an_instrument_marks_clinician_only_is_the_treating_clinicians_alone(clinic):
+    instrument = services.instrument_create(
+        practice=clinic.world.practice,
+        code="alpha-notes",
+        name="Alpha intake screen",
+        definition={
+            "higher_is_better": True,
+            "items": [
+                {
+                    "code": "mood",
+                    "type": "likert",
+                    "min": 0,
+                    "max": 4,
+                    "privacy": "shareable",
+                    "text": {"en": "Mood", "es": "Ánimo"},
+                },
+                {
+                    "code": "worry",
+                    "type": "likert",
+                    "min": 0,
+                    "max": 4,
+                    "privacy": "clinician",
+                    "text": {"en": "Worry", "es": "Preocupación"},
+                },
+            ],
+            "total": {"items": ["mood", "worry"]},
+        },
+    )
+    checkin = services.checkin_submit(
+        partner=clinic.case.a,
+        instrument=instrument,
+        answers={"mood": 3, "worry": 4},
+        shared_with_partner=True,
+    )
+    assert checkin_disclosed(checkin, to=Reader.TREATING).answers == {"mood": 3, "worry": 4}
+    for reader in (Reader.AUTHOR, Reader.PARTNER, Reader.OUTSIDE):
+        assert checkin_disclosed(checkin, to=reader).answers == {"mood": 3}
+    row = make_integration(clinic.world.practice).api.get(f"/api/v1/checkins/{checkin.pk}/").json()
+    assert row["answers"] == {"mood": 3}
+    row = session_api(clinic.world.clinician.user).get(f"/api/v1/checkins/{checkin.pk}/").json()
+    assert row["answers"] == {"mood": 3, "worry": 4}
