@@ -47,12 +47,19 @@ def occurrences_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[O
     return Occurrence.objects.filter(row_scope(user, couple_prefix="assignment__couple__", purpose=purpose))
 
 
-def instruments_available_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
-    """Shipped instruments and the user's own practice's licensed ones."""
+def instruments_visible_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
+    """Every version of the shipped instruments and of the user's own practice's licensed ones,
+    active or not: a check-in answers the version it was assigned, and its definition stays
+    readable after a newer version replaces it."""
     practice_id = practice_id_of(user)
     if practice_id is None:
         return Instrument.objects.none()
-    return Instrument.objects.filter(Q(practice=None) | Q(practice_id=practice_id), is_active=True)
+    return Instrument.objects.filter(Q(practice=None) | Q(practice_id=practice_id))
+
+
+def instruments_available_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
+    """The versions offered for new homework: the active ones of ``instruments_visible_to``."""
+    return instruments_visible_to(user=user).filter(is_active=True)
 
 
 def checkins_visible_to(*, user) -> QuerySet[CheckIn]:  # type: ignore[no-untyped-def]

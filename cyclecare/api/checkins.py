@@ -45,8 +45,11 @@ class InstrumentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Instrument
-        fields = ["id", "code", "version", "name", "licence", "definition"]
+        fields = ["id", "code", "version", "name", "licence", "is_active", "definition"]
         read_only_fields = fields
+        extra_kwargs = {
+            "is_active": {"help_text": "Offered for new homework; an older version stays readable."}
+        }
 
 
 @extend_schema_field(
@@ -162,10 +165,11 @@ for _signal in (post_save, post_delete):
 
 
 class RememberedInstrumentField(ScopedPrimaryKeyRelatedField):
-    """An instrument id, resolved by ``selectors.instruments_available_to`` and remembered."""
+    """An instrument id, resolved by ``selectors.instruments_visible_to`` and remembered: a
+    check-in answers the version its homework was assigned, even once a newer one is current."""
 
     def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
-        super().__init__(selector=selectors.instruments_available_to, **kwargs)
+        super().__init__(selector=selectors.instruments_visible_to, **kwargs)
 
     def to_internal_value(self, data):  # type: ignore[no-untyped-def]
         if type(data) is not int:
@@ -224,7 +228,7 @@ class SafetyFlagResolveSerializer(serializers.Serializer):
 class InstrumentFilter(django_filters.FilterSet):
     class Meta:
         model = Instrument
-        fields = ["code"]
+        fields = ["code", "is_active"]
 
 
 class CheckInFilter(django_filters.FilterSet):
@@ -251,7 +255,7 @@ class SafetyFlagFilter(django_filters.FilterSet):
 # VIEWS
 # ------------------------------------------------------------------------------
 @extend_schema_view(
-    list=extend_schema(summary="Instruments available to the caller's practice"),
+    list=extend_schema(summary="Instruments of the caller's practice, every version (is_active: current)"),
     retrieve=extend_schema(summary="One instrument with its definition"),
 )
 class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
@@ -265,7 +269,7 @@ class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
     model = Instrument
 
     def select(self, user):  # type: ignore[no-untyped-def]
-        return selectors.instruments_available_to(user=user)
+        return selectors.instruments_visible_to(user=user)
 
 
 @extend_schema_view(

@@ -236,7 +236,7 @@ def test_instruments_are_the_shipped_ones_and_the_practices_own(tenants, api_as,
     codes = [row["code"] for row in listed.json()["results"]]
     assert codes == ["csi-16", "csi-4", "cycle-checkin", "hits"]
     csi = next(row for row in listed.json()["results"] if row["code"] == "csi-4")
-    assert set(csi) == {"id", "code", "version", "name", "licence", "definition"}
+    assert set(csi) == {"id", "code", "version", "name", "licence", "is_active", "definition"}
     assert [item["code"] for item in csi["definition"]["items"]] == ["csi1", "csi12", "csi19", "csi22"]
     assert "Funk & Rogge" in csi["licence"]
     assert_problem(api_as(world_a.clinician.user).get(f"{INSTRUMENTS}{licensed_b.pk}/"), 404)
@@ -247,6 +247,40 @@ def test_instruments_are_the_shipped_ones_and_the_practices_own(tenants, api_as,
     assert [row["code"] for row in integration.get(INSTRUMENTS, {"code": "hits"}).json()["results"]] == [
         "hits"
     ]
+
+
+def test_a_check_in_answers_the_version_its_homework_was_assigned_after_a_newer_one(tenants, api_as):
+    """A new version of an instrument replaces the old one for new homework only: homework
+    assigned before keeps its version, whose check-ins are still recorded and readable."""
+    world = tenants["a"]
+    case = world.couples[0]
+    current = Instrument.objects.get(practice=None, code="cycle-checkin", is_active=True)
+    Instrument.objects.filter(pk=current.pk).update(is_active=False)  # a newer version came
+    api = api_as(world.clinician.user)
+    assert current.pk not in [
+        row["id"] for row in api.get(INSTRUMENTS, {"is_active": True}).json()["results"]
+    ]
+    old = api.get(f"{INSTRUMENTS}{current.pk}/").json()
+    assert (old["id"], old["is_active"]) == (current.pk, False)
+    assert case.occurrence.assignment.instrument_id == current.pk
+    occurrence, _ = services.occurrence_materialise(
+        assignment=case.assignment,
+        partner=case.b,
+        local_due_date=timezone.localdate(),
+        local_due_time=datetime.time(20),
+    )
+    created = api.post(
+        CHECKINS,
+        {
+            "partner": case.b.pk,
+            "instrument": current.pk,
+            "occurrence": occurrence.pk,
+            "answers": {"cycle_showed_up": False, "connection": 7},
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["instrument"] == current.pk
 
 
 def test_unauthenticated_callers_are_refused(tenants):
