@@ -39,6 +39,31 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+class EmptyAsNullMixin:
+    """Optional contact text that the model keeps as "" when there is none (a partner's email
+    or phone). The API says ``null`` for "none", so a value that is there always has its
+    documented format (``format: email`` never meets "") and a client tests for one absent
+    value. On write, ``null`` and ``""`` both mean "none" and are stored as ""."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["allow_null"] = True
+        super().__init__(**kwargs)
+
+    def run_validation(self, data=serializers.empty):  # type: ignore[no-untyped-def]
+        return super().run_validation("" if data is None else data)
+
+    def to_representation(self, value):  # type: ignore[no-untyped-def]
+        return None if value in ("", None) else super().to_representation(value)
+
+
+class EmptyAsNullCharField(EmptyAsNullMixin, serializers.CharField):
+    pass
+
+
+class EmptyAsNullEmailField(EmptyAsNullMixin, serializers.EmailField):
+    pass
+
+
 class UTCIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time from a query string, in UTC. Python accepts UTC offsets up to ±23:59
     but PostgreSQL only up to ±15:59 (a DataError, so a 500, for ``+19:37``); in UTC the value

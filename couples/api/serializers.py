@@ -4,7 +4,7 @@ the services (a bad time zone, a third partner, a clinician of another practice)
 from rest_framework import serializers
 
 from clinician import selectors as clinician_selectors
-from clinician.api.fields import ScopedPrimaryKeyRelatedField
+from clinician.api.fields import EmptyAsNullCharField, EmptyAsNullEmailField, ScopedPrimaryKeyRelatedField
 from couples import selectors
 from couples.models import Consent, Couple, Partner
 
@@ -98,7 +98,14 @@ PARTNER_DETAIL_FIELDS = [
 ]
 
 
+PHONE_HELP = "International form, e.g. +15551234567."
+
+
 class PartnerSerializer(serializers.ModelSerializer):
+    # null, not "", when the partner has none (see EmptyAsNullMixin).
+    email = EmptyAsNullEmailField(read_only=True)
+    phone = EmptyAsNullCharField(read_only=True, help_text=PHONE_HELP)
+
     class Meta:
         model = Partner
         fields = [
@@ -123,10 +130,9 @@ def _partner_detail_fields(*, required: bool) -> dict:
             max_length=64, required=required, help_text="An IANA zone, e.g. America/Chicago."
         ),
         "pronouns": serializers.CharField(max_length=40, allow_blank=True, **optional),
-        "email": serializers.EmailField(allow_blank=True, **optional),
-        "phone": serializers.CharField(
-            max_length=16, allow_blank=True, help_text="International form, e.g. +15551234567.", **optional
-        ),
+        # null or "" clears it.
+        "email": EmptyAsNullEmailField(allow_blank=True, **optional),
+        "phone": EmptyAsNullCharField(max_length=16, allow_blank=True, help_text=PHONE_HELP, **optional),
         "language": serializers.ChoiceField(choices=Partner.Language.choices, **optional),
         "preferred_channel": serializers.ChoiceField(choices=Partner.Channel.choices, **optional),
         "quiet_hours_start": serializers.TimeField(allow_null=True, **optional),

@@ -311,6 +311,36 @@ def test_partner_time_zone_and_contact_errors_name_their_fields(clinic, api_as):
     assert not couple.partners.exists()
 
 
+def test_no_email_or_phone_is_null_and_null_or_blank_clears_them(clinic, api_as):
+    """The schema says ``format: email``, which "" is not: a partner without one reads null (and
+    so does a missing phone); null and "" are both accepted as "none" and stored as ""."""
+    api = api_as(clinic.clinician.user)
+    url = f"/api/v1/partners/{clinic.a.pk}/"
+    cleared = api.patch(url, {"email": None, "phone": None, "preferred_channel": "none"}, format="json")
+    assert cleared.status_code == 200, cleared.content
+    assert (cleared.json()["email"], cleared.json()["phone"]) == (None, None)
+    assert Partner.objects.values_list("email", "phone").get(pk=clinic.a.pk) == ("", "")
+    assert api.get(url).json()["email"] is None
+    listed = {row["id"]: row for row in api.get("/api/v1/partners/").json()["results"]}
+    assert listed[clinic.a.pk]["email"] is None and listed[clinic.b.pk]["email"] == clinic.b.email
+
+    restored = api.patch(url, {"email": "a@example.test", "phone": "+15551234567"}, format="json")
+    assert (restored.json()["email"], restored.json()["phone"]) == ("a@example.test", "+15551234567")
+    blanked = api.patch(url, {"email": "", "phone": ""}, format="json")
+    assert blanked.status_code == 200, blanked.content
+    assert (blanked.json()["email"], blanked.json()["phone"]) == (None, None)
+
+    couple = CoupleFactory(primary_clinician=clinic.clinician)
+    created = api.post(
+        "/api/v1/partners/",
+        {**PARTNER, "couple": couple.pk, "email": None, "preferred_channel": "none"},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert (created.json()["email"], created.json()["phone"]) == (None, None)
+    assert couple.partners.get().email == ""
+
+
 def test_partner_add_refuses_a_foreign_couple_and_a_third_partner(clinic, api_as):
     api = api_as(clinic.clinician.user)
     body = assert_problem(
