@@ -3,6 +3,8 @@ problem-details responses every operation can return."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 
+from clinician.api.permissions import integrations_may_call
+
 PROBLEM_SCHEMA = {
     "type": "object",
     "description": "Problem details (RFC 9457). `errors` maps field names to messages.",
@@ -47,10 +49,10 @@ class IntegrationOAuth2Scheme(OpenApiAuthenticationExtension):
     def get_security_requirement(self, auto_schema):  # type: ignore[no-untyped-def]
         view = auto_schema.view
         method = auto_schema.method.upper()
+        if not integrations_may_call(view, method):
+            return []
         scopes = ["read" if method in ("GET", "HEAD", "OPTIONS") else "write"]
         scopes += list(getattr(view, "required_scopes", ()))
-        if not getattr(view, "allow_integrations", True):
-            return []
         return {self.name: scopes}
 
 

@@ -137,6 +137,7 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
     ordering_fields = ["created_at", "signed_at", "id"]
     ordering = ["-created_at", "-id"]
     required_scopes = ("notes:read",)
+    integration_writes = False
 
     model = SessionNote
 

@@ -1,8 +1,9 @@
 """The cycle domain in the API: cycle maps (versioned), episodes, homework and its occurrences.
 Thin: selectors read, services write; every rule lives in cyclecare.services.
 
-All of it is clinical: the treating clinician and their supervisor (an integration client: its
-practice, read-only in practice, since the services refuse it these writes)."""
+All of it is clinical: the treating clinician and their supervisor. An integration client reads
+its practice's; the services refuse it these writes, so the views do too, before the body is
+read (``integration_writes = False``), and the schema offers it none."""
 
 import django_filters
 from django.http import Http404
@@ -233,6 +234,7 @@ class CycleMapViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrieve
     """Cycle maps: each save is a new version; earlier versions stay as history."""
 
     serializer_class = CycleMapSerializer
+    integration_writes = False
     filterset_class = CycleMapFilter
     ordering_fields = ["created_at", "version", "id"]
     ordering = ["-created_at", "-id"]
@@ -293,6 +295,7 @@ class EpisodeViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
     """Episodes of the pursue–withdraw cycle, seen in session or self-reported by a partner."""
 
     serializer_class = EpisodeSerializer
+    integration_writes = False
     filterset_class = EpisodeFilter
     # The cursor fixes the order, so there is no ordering parameter to offer.
     filter_backends = [DjangoFilterBackend]
@@ -328,6 +331,7 @@ class AssignmentViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrie
 
     serializer_class = AssignmentSerializer
     filterset_class = AssignmentFilter
+    integration_writes = False
     ordering_fields = ["created_at", "starts_on", "id"]
     ordering = ["-created_at", "-id"]
 

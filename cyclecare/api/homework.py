@@ -4,7 +4,8 @@ Every clinician of a practice (and its integration clients, read-only) sees the 
 templates cyclecare ships and the practice's own. A clinician writes templates for their own
 practice; assigning one to a couple is homework like any other (the treating clinician and
 their supervisor). Thin: the selector reads, services write; the rules live in
-cyclecare.services (which refuse integration clients these writes: a 403)."""
+cyclecare.services (which refuse integration clients these writes; the view refuses them
+first, a 403, and the schema offers them none)."""
 
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -138,6 +139,7 @@ class HomeworkTemplateViewSet(
 
     serializer_class = HomeworkTemplateSerializer
     filterset_class = HomeworkTemplateFilter
+    integration_writes = False
     ordering_fields = ["name", "created_at", "id"]
     ordering = ["name", "id"]
 

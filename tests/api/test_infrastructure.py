@@ -106,6 +106,46 @@ def test_integration_can_schedule_but_never_write_notes(tenants, integration_for
     assert_problem(writer.api.post("/api/v1/notes/", {"session": session.pk}, format="json"), 403)
 
 
+# Operations an integration client may not call, whatever its scopes: the clinical record's
+# writes (the services keep them for clinicians) and everything about safety flags.
+CLINICIANS_ONLY = {
+    "POST /api/v1/notes/",
+    "PATCH /api/v1/notes/{id}/",
+    "POST /api/v1/notes/{id}/addenda/",
+    "POST /api/v1/notes/{id}/sign/",
+    "POST /api/v1/notes/{id}/co-sign/",
+    "POST /api/v1/cycle-maps/",
+    "POST /api/v1/episodes/",
+    "POST /api/v1/assignments/",
+    "POST /api/v1/assignments/{id}/status/",
+    "POST /api/v1/homework-templates/",
+    "POST /api/v1/homework-templates/{id}/assign/",
+    "GET /api/v1/safety-flags/",
+    "GET /api/v1/safety-flags/{id}/",
+    "POST /api/v1/safety-flags/{id}/acknowledge/",
+    "POST /api/v1/safety-flags/{id}/resolve/",
+}
+
+
+def test_the_schema_offers_integrations_exactly_what_they_may_call(tenants, integration_for):
+    """The schema's security is the permission's answer: an operation an integration client is
+    always refused does not list oauth2, and the refusal comes before the body is read."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    without_oauth2 = {
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if not any("oauth2" in requirement for requirement in operation["security"])
+    }
+    assert without_oauth2 == CLINICIANS_ONLY
+    writer = integration_for(tenants["a"].practice, scopes="read write notes:read")
+    body = assert_problem(writer.api.post("/api/v1/cycle-maps/", {}, format="json"), 403)
+    assert "only clinicians write" in body["detail"]
+    assert writer.api.get("/api/v1/cycle-maps/").status_code == 200
+
+
 # ERRORS
 # ------------------------------------------------------------------------------
 def test_every_error_has_the_problem_shape(tenants, api_as):

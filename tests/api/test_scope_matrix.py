@@ -35,6 +35,7 @@ from rest_framework.relations import ManyRelatedField, RelatedField
 from rest_framework.test import APIClient
 
 from clinician.api import serializers as clinician_serializers
+from clinician.api.permissions import integrations_may_call
 from clinician.models import AuditEvent, Clinician, SessionNote, TherapySession
 from couples.api import serializers as couples_serializers
 from couples.models import Couple, Partner
@@ -176,6 +177,9 @@ class Probe:
     query: str | None = None
     # False: integration tokens are refused the whole endpoint (403), whatever the object.
     integrations: bool = True
+    # False: integration tokens may read it, but every other method is refused (403), whatever the
+    # object: the clinical record, which only clinicians write.
+    integration_writes: bool = True
 
 
 def couple0(attribute: str) -> Callable[[SimpleNamespace], int]:
@@ -191,10 +195,14 @@ OBJECT_FOR_ROUTE: dict[str, Probe] = {
         couple0("session"), ADMINISTRATIVE, body={"starts_at": "2030-01-07T15:00:00Z"}
     ),
     "v1:session-outcome": Probe(couple0("session"), ADMINISTRATIVE, body={"status": "held"}),
-    "v1:note-detail": Probe(couple0("note"), CLINICAL, body={"plan": "Keep practising the pause."}),
-    "v1:note-addenda": Probe(couple0("note"), CLINICAL, body={"body": "Called them back."}),
-    "v1:note-sign": Probe(couple0("note"), CLINICAL),
-    "v1:note-cosign": Probe(couple0("note"), CLINICAL),
+    "v1:note-detail": Probe(
+        couple0("note"), CLINICAL, body={"plan": "Keep practising the pause."}, integration_writes=False
+    ),
+    "v1:note-addenda": Probe(
+        couple0("note"), CLINICAL, body={"body": "Called them back."}, integration_writes=False
+    ),
+    "v1:note-sign": Probe(couple0("note"), CLINICAL, integration_writes=False),
+    "v1:note-cosign": Probe(couple0("note"), CLINICAL, integration_writes=False),
     "v1:couple-detail": Probe(couple0("couple"), ADMINISTRATIVE, body={"label": "Renamed"}),
     "v1:couple-set-status": Probe(couple0("couple"), ADMINISTRATIVE, body={"status": "paused"}),
     "v1:couple-fhir": Probe(couple0("couple"), ADMINISTRATIVE),
@@ -203,16 +211,22 @@ OBJECT_FOR_ROUTE: dict[str, Probe] = {
         couple0("a"), ADMINISTRATIVE, body={"kind": "email", "granted": True, "method": "verbal"}
     ),
     "v1:partner-deactivate": Probe(couple0("a"), ADMINISTRATIVE),
-    "v1:cycle-map-detail": Probe(couple0("cycle_map"), CLINICAL),
-    "v1:cycle-map-current": Probe(couple0("couple"), CLINICAL, query="couple"),
-    "v1:episode-detail": Probe(couple0("episode"), CLINICAL),
-    "v1:assignment-detail": Probe(couple0("assignment"), CLINICAL),
-    "v1:assignment-set-status": Probe(couple0("assignment"), CLINICAL, body={"status": "paused"}),
+    "v1:cycle-map-detail": Probe(couple0("cycle_map"), CLINICAL, integration_writes=False),
+    "v1:cycle-map-current": Probe(couple0("couple"), CLINICAL, query="couple", integration_writes=False),
+    "v1:episode-detail": Probe(couple0("episode"), CLINICAL, integration_writes=False),
+    "v1:assignment-detail": Probe(couple0("assignment"), CLINICAL, integration_writes=False),
+    "v1:assignment-set-status": Probe(
+        couple0("assignment"), CLINICAL, body={"status": "paused"}, integration_writes=False
+    ),
     "v1:occurrence-detail": Probe(couple0("occurrence"), CLINICAL),
     # The homework library is the practice's: every clinician reads it; assigning is clinical,
     # but a template out of scope is a 404 before the body (its couple) is looked at.
-    "v1:homework-template-detail": Probe(lambda world: world.homework_template.pk, PRACTICE),
-    "v1:homework-template-assign": Probe(lambda world: world.homework_template.pk, PRACTICE),
+    "v1:homework-template-detail": Probe(
+        lambda world: world.homework_template.pk, PRACTICE, integration_writes=False
+    ),
+    "v1:homework-template-assign": Probe(
+        lambda world: world.homework_template.pk, PRACTICE, integration_writes=False
+    ),
     "v1:checkin-detail": Probe(couple0("checkin"), CLINICAL),
     # The reminder log is administrative: a practice admin sees the practice's.
     "v1:reminder-delivery-detail": Probe(couple0("reminder"), ADMINISTRATIVE),
@@ -732,11 +746,13 @@ def _url(route: ApiRoute, probe: Probe, pk: int) -> str:
 
 @pytest.mark.parametrize(("route", "role", "method"), list(_object_cells()))
 def test_another_practices_object_is_not_found(world, route, role, method):
-    """404 on every method the route answers (405 on the rest), or 403 where the whole endpoint
-    refuses the caller; never 2xx, always problem details, nothing of the foreign object — and
-    the very answer an id that does not exist gets."""
+    """404 on every method the route answers (405 on the rest), or 403 where the endpoint
+    refuses the caller the method; never 2xx, always problem details, nothing of the foreign
+    object — and the very answer an id that does not exist gets."""
     probe = _probe(route)
     if role == "integration" and not probe.integrations:
+        expected = 403
+    elif role == "integration" and method != "GET" and not probe.integration_writes:
         expected = 403
     elif method not in route.methods:
         expected = 405
@@ -885,7 +901,7 @@ def _foreign_key_cells() -> Iterator:
         if probe is None:
             continue
         roles = ["clinician"]
-        if getattr(route.view, "allow_integrations", True):
+        if integrations_may_call(route.view, probe.method):
             roles.append("integration")
         for path in probe.foreign:
             for role in roles:
