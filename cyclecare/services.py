@@ -426,6 +426,10 @@ def checkin_submit(
         require_sharing_allowed(partner.couple)
     if instrument.practice_id not in (None, partner.practice_id):
         raise ValidationError({"instrument": "This instrument is not available here."})
+    # A replaced version still completes the homework assigned it (the occurrence must name
+    # it, below); a check-in of its own takes a current one.
+    if not instrument.is_active and occurrence is None:
+        raise ValidationError({"instrument": "This version is no longer in use; record the current one."})
     cleaned = scoring.clean_answers(instrument.definition, answers)
     scores = scoring.score(instrument.definition, cleaned)
     if scoring.safety_items_positive(instrument.definition, cleaned):
