@@ -50,7 +50,7 @@ class NaiveCheckInSerializer(serializers.ModelSerializer):
         fields = ["id", "partner", "instrument", "answers", "submitted_at"]
         read_only_fields = ["id", "submitted_at"]
 
-    def create(self, validated_data):  # type: ignore[no-untyped-def]
+    def create(self, validated_data):
         partner = validated_data["partner"]
         return CheckIn.objects.create(
             practice_id=partner.practice_id,

@@ -71,7 +71,7 @@ def _templates_make() -> dict[str, int]:
     return _templates
 
 
-def _clone(model, template: str, *, source: str, overrides: dict[str, str], params: list) -> int:  # type: ignore[no-untyped-def]
+def _clone(model, template: str, *, source: str, overrides: dict[str, str], params: list) -> int:
     """INSERT INTO model's table one row per row of ``source`` (a FROM … WHERE fragment that
     binds the template row as ``t``), copying the template's columns except ``overrides``."""
     table = model._meta.db_table
@@ -86,7 +86,7 @@ def _clone(model, template: str, *, source: str, overrides: dict[str, str], para
         return cursor.rowcount
 
 
-def _max_id(model) -> int:  # type: ignore[no-untyped-def]
+def _max_id(model) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")  # noqa: S608
         return cursor.fetchone()[0]

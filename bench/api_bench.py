@@ -139,7 +139,7 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):  # type: ignore[no-untyped-def]
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request(method, path, body=body, headers={**HEADERS, **(headers or {})})
@@ -353,7 +353,7 @@ def query_counts(world: World, token: str) -> dict[str, int]:
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     counts = {}
 
-    def count(label: str, expect: int, call) -> None:  # type: ignore[no-untyped-def]
+    def count(label: str, expect: int, call) -> None:
         call()  # warm: first-use work (encryption keys, caches) is not per request
         with CaptureQueriesContext(connection) as queries:
             response = call()
@@ -361,7 +361,7 @@ def query_counts(world: World, token: str) -> dict[str, int]:
             raise SystemExit(f"{label}: {response.status_code} {response.content[:200]!r}")
         counts[label] = len(queries)
 
-    def checkin(path: str, **extra):  # type: ignore[no-untyped-def]
+    def checkin(path: str, **extra):
         body = {"partner": world.partner_ids[0], "instrument": world.instrument_id, "answers": ANSWERS}
         return lambda: client.post(path, body, content_type="application/json", secure=True, **extra)
 

@@ -61,7 +61,7 @@ def main() -> None:
         runner.teardown_databases(old_config)
 
 
-def build(days: int):  # type: ignore[no-untyped-def]
+def build(days: int):
     from cyclecare.models import CheckIn, CycleEpisode, Occurrence
     from tests.clinician.history import build_history
     from tests.factories import ClinicianFactory, couple_with_partners
@@ -88,7 +88,7 @@ def build(days: int):  # type: ignore[no-untyped-def]
     return clinician, heavy
 
 
-def measure(client, path: str, runs: int) -> dict:  # type: ignore[no-untyped-def]
+def measure(client, path: str, runs: int) -> dict:
     response = client.get(path)  # warm: the session's last-seen stamp, template loading
     if response.status_code != 200:
         raise SystemExit(f"{path} answered {response.status_code}")

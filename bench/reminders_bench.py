@@ -64,7 +64,7 @@ AGAIN_UP_TO = 100_000  # sizes whose planner also runs a second time (the steady
 class CountingEmailBackend(BaseEmailBackend):
     """A local backend: renders each message to bytes (what SMTP would send) and counts it."""
 
-    def send_messages(self, email_messages):  # type: ignore[no-untyped-def]
+    def send_messages(self, email_messages):
         for message in email_messages:
             message.message().as_bytes()
         with SENT_LOCK:
@@ -158,7 +158,7 @@ def throughput(due: int) -> None:
     data.clear_all()
 
 
-def wait(condition, *, timeout: float, poll: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+def wait(condition, *, timeout: float, poll: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -32,13 +32,13 @@ class PracticeScopedAdmin(admin.ModelAdmin):
 
     practice_lookup = "practice_id"
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return request.user.is_superuser
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return request.user.is_superuser
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
@@ -52,17 +52,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     """PHI and history: viewable by the operator (superuser), never written from the admin.
     Clinicians read PHI through their own pages, which apply clinical scope."""
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return queryset if request.user.is_superuser else queryset.none()
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -73,10 +73,10 @@ class PracticeAdmin(PracticeScopedAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             audit_record(
@@ -132,16 +132,16 @@ class ClinicianAdmin(PracticeScopedAdmin):
     autocomplete_fields = ("user",)
     raw_id_fields = ("supervisor",)
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return ("user", "practice") if obj is not None else ()
 
-    def get_exclude(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_exclude(self, request, obj=None):
         return ("is_active",) if obj is None else ()
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         if change:
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
             services.clinician_update(actor=request.user, clinician=obj, **changes)
@@ -177,7 +177,7 @@ class AddendumInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return False
 
 
@@ -187,7 +187,7 @@ class SessionNoteAdmin(ReadOnlyAdmin):
     list_filter = ("status", "format")
     inlines = [AddendumInline]
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request):
         return super().get_queryset(request).select_related("session", "author")
 
 
@@ -203,7 +203,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ("target_id", "actor_id")
     date_hierarchy = "occurred_at"
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
 

@@ -118,7 +118,7 @@ def _frame(chart_id: str, title: str, desc: str, body: str) -> SafeString:
     )
 
 
-def _axes(plot: _Plot, y_ticks: Sequence[float], x_ticks: Sequence[tuple[float, str]], y_format) -> str:  # type: ignore[no-untyped-def]
+def _axes(plot: _Plot, y_ticks: Sequence[float], x_ticks: Sequence[tuple[float, str]], y_format) -> str:
     parts = [
         format_html(
             '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
@@ -211,7 +211,7 @@ def line_svg(
     x_range: tuple[float, float],
     y_range: tuple[float, float],
     x_ticks: Sequence[tuple[float, str]],
-    y_format=None,  # type: ignore[no-untyped-def]
+    y_format=None,
     rules: Sequence[Rule] = (),
     bands: Sequence[Band] = (),
 ) -> SafeString:
@@ -314,7 +314,7 @@ def episode_charts(weeks: list[EpisodeWeek]) -> list[Chart]:
         )
     )
 
-    def line_chart(chart_id, title, desc, values, y_range, y_format, column, cell):  # type: ignore[no-untyped-def]
+    def line_chart(chart_id, title, desc, values, y_range, y_format, column, cell):
         series = [Series(title, "series-a", [(i, v) for i, v in enumerate(values)])]
         svg = line_svg(
             chart_id=chart_id,

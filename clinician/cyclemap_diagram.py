@@ -67,11 +67,11 @@ def wrap(value: str, *, width: int = WRAP_CHARS, lines: int = WRAP_LINES) -> tup
     return tuple(wrapped)
 
 
-def move_phrase(position) -> str:  # type: ignore[no-untyped-def]
+def move_phrase(position) -> str:
     return _("pursues") if position.move == "pursue" else _("withdraws")
 
 
-def _partner_box(diagram: Diagram, position, x: int) -> None:  # type: ignore[no-untyped-def]
+def _partner_box(diagram: Diagram, position, x: int) -> None:
     name = position.partner.display_name
     top = BOX_TOP
     diagram.rects.append(Rect(x, top, BOX_WIDTH, BOX_HEIGHT, f"cm-box cm-box--{position.move}"))
@@ -100,7 +100,7 @@ def _curve(*points: tuple[int, int]) -> str:
     return f"M {x0} {y0} C {x1} {y1}, {x2} {y2}, {x3} {y3}"
 
 
-def _describe(position) -> str:  # type: ignore[no-untyped-def]
+def _describe(position) -> str:
     def said(value: str) -> str:
         return " ".join(value.split()) or _("not recorded")
 
@@ -115,7 +115,7 @@ def _describe(position) -> str:  # type: ignore[no-untyped-def]
     }
 
 
-def diagram_for(cycle_map) -> Diagram:  # type: ignore[no-untyped-def]
+def diagram_for(cycle_map) -> Diagram:
     """Lay out one version of a map. Two partners make a loop; one partner (the other has left
     the couple) is drawn alone, without arrows."""
     positions = sorted(cycle_map.positions.all(), key=lambda p: p.partner.seat)

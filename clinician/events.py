@@ -67,7 +67,7 @@ def _tell(event: str, practice_id: int, plain: dict[str, Any], writes: Writes) -
 
 def _plain(key: str, value: object) -> str | int | bool | None:
     if value is None or isinstance(value, bool | int):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             raise ValueError(f"Event field {key!r}: give an aware datetime.")

@@ -32,7 +32,7 @@ def _fernet(secrets: tuple[str, ...], salts: tuple[str, ...]) -> MultiFernet:
 
 class EncryptedText(EncryptedTextField):
     @property
-    def f(self) -> MultiFernet:  # type: ignore[override]
+    def f(self) -> MultiFernet:
         salts = settings.SALT_KEY if isinstance(settings.SALT_KEY, list) else [settings.SALT_KEY]
         secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
         return _fernet(tuple(secrets), tuple(salts))

@@ -15,7 +15,7 @@ class NoteTextField(forms.CharField):
     """Note text as typed: browsers submit a textarea's line breaks as CRLF; store LF, so what
     the API wrote and what a form re-submits compare equal."""
 
-    def to_python(self, value):  # type: ignore[no-untyped-def]
+    def to_python(self, value):
         value = super().to_python(value)
         return value.replace("\r\n", "\n") if value else value
 
@@ -23,7 +23,7 @@ class NoteTextField(forms.CharField):
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
-    def __init__(self, attrs=None):  # type: ignore[no-untyped-def]
+    def __init__(self, attrs=None):
         super().__init__(attrs=attrs, format=DATETIME_LOCAL)
 
 
@@ -31,11 +31,11 @@ class AccessibleErrorsMixin:
     """A field with an error says so to assistive technology: aria-invalid, and
     aria-describedby pointing at the message the templates render as ``<id>-error``."""
 
-    def add_error(self, field, error):  # type: ignore[no-untyped-def]
-        super().add_error(field, error)  # type: ignore[misc]
-        for name in self.errors:  # type: ignore[attr-defined]
-            if name in self.fields:  # type: ignore[attr-defined]
-                bound = self[name]  # type: ignore[index]
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        for name in self.errors:
+            if name in self.fields:
+                bound = self[name]
                 bound.field.widget.attrs.update(
                     {"aria-invalid": "true", "aria-describedby": f"{bound.auto_id}-error"}
                 )
@@ -76,12 +76,12 @@ class SessionScheduleForm(AccessibleErrorsMixin, forms.Form):
     )
     duration_minutes = forms.IntegerField(label=_("Minutes"), min_value=5, max_value=480, initial=50)
 
-    def __init__(self, *args, partners, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, partners, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["partner"].queryset = partners
         self.fields["partner"].label_from_instance = lambda partner: partner.display_name
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         cleaned = super().clean()
         if cleaned.get("kind") == TherapySession.Kind.JOINT:
             cleaned["partner"] = None  # a stale choice in the hidden-by-intent field is ignored
@@ -109,7 +109,7 @@ class SessionOutcomeForm(AccessibleErrorsMixin, forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, partners, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, partners, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["attendees"].queryset = partners
         self.fields["attendees"].label_from_instance = lambda partner: partner.display_name
@@ -201,7 +201,7 @@ class NoteForm(AccessibleErrorsMixin, forms.ModelForm):
         ]
         widgets = {"format": forms.RadioSelect}
 
-    def __init__(self, *args, partners=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, partners=(), **kwargs):
         super().__init__(*args, **kwargs)
         for name in (*SECTION_ORDER, "partner_a_position", "partner_b_position", *CYCLE_TEXT_LABELS):
             self.fields[name] = NoteTextField(

@@ -68,8 +68,8 @@ def install_record_redaction() -> None:
     if getattr(make_record, "redacts_secrets", False):
         return
 
-    def make_redacted_record(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
+    def make_redacted_record(*args, **kwargs) -> logging.LogRecord:
         return redact_record(make_record(*args, **kwargs))
 
-    make_redacted_record.redacts_secrets = True  # type: ignore[attr-defined]
+    make_redacted_record.redacts_secrets = True
     logging.setLogRecordFactory(make_redacted_record)

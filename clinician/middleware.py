@@ -88,7 +88,7 @@ class RequireTwoFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):  # type: ignore[no-untyped-def]
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
         if not cyclecare_settings.REQUIRE_2FA:
             return None
         user = getattr(request, "user", None)
@@ -122,7 +122,7 @@ class RequireTwoFactorMiddleware:
         return HttpResponseRedirect(reverse("mfa_activate_totp"))
 
 
-def _is_api_view(view_func) -> bool:  # type: ignore[no-untyped-def]
+def _is_api_view(view_func) -> bool:
     try:
         from rest_framework.views import APIView
     except ImportError:  # pragma: no cover - DRF is a dependency

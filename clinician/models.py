@@ -158,12 +158,12 @@ class TherapySession(models.Model):
 class SessionNoteQuerySet(models.QuerySet):
     """Bulk writes cannot reach a signed note either."""
 
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+    def update(self, **kwargs):
         if self.filter(status=SessionNote.Status.SIGNED).exists():
             raise ValidationError(_("A signed note cannot be changed; add an addendum."), code="signed")
         return super().update(**kwargs)
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self):
         if self.filter(status=SessionNote.Status.SIGNED).exists():
             raise ValidationError(_("A signed note cannot be deleted."), code="signed")
         return super().delete()
@@ -274,12 +274,12 @@ class SessionNote(models.Model):
     def __str__(self) -> str:
         return f"{self.get_format_display()} note for session #{self.session_id} ({self.status})"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self._signed_in_database():
             raise ValidationError(_("A signed note cannot be changed; add an addendum."), code="signed")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         if self._signed_in_database():
             raise ValidationError(_("A signed note cannot be deleted."), code="signed")
         return super().delete(*args, **kwargs)
@@ -293,7 +293,7 @@ class SessionNote(models.Model):
         return self.is_signed and self.signed_by.is_prelicensed and not hasattr(self, "cosignature")
 
     @property
-    def record_partner(self):  # type: ignore[no-untyped-def]
+    def record_partner(self):
         """Whose record the note is part of: the partner seen in an individual session, else
         None (a joint session's note is the couple's record)."""
         return self.session.partner if self.session.kind == TherapySession.Kind.INDIVIDUAL else None
@@ -339,17 +339,17 @@ class Addendum(models.Model):
     def __str__(self) -> str:
         return f"Addendum #{self.pk} to note #{self.note_id}"
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         if self.pk is not None and type(self)._base_manager.filter(pk=self.pk).exists():
             raise ValidationError(_("An addendum cannot be changed once written."), code="immutable")
         super().save(*args, **kwargs)
 
 
 class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+    def update(self, **kwargs):
         raise ValidationError("The audit trail is append-only.", code="append_only")
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self):
         raise ValidationError("The audit trail is append-only.", code="append_only")
 
 
@@ -388,14 +388,14 @@ class AuditEvent(models.Model):
     # save() below only refuses updates, so clinician.writes may insert an event with others.
     gathered_inserts_ok = True
 
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def save(self, *args, **kwargs):
         # A row is only ever inserted. clinician.writes gives a new row its key before saving
         # it, with force_insert; without force_insert, a set key would make save() an UPDATE.
         if not self._state.adding or (self.pk is not None and not kwargs.get("force_insert")):
             raise ValidationError("The audit trail is append-only.", code="append_only")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def delete(self, *args, **kwargs):
         raise ValidationError("The audit trail is append-only.", code="append_only")
 
 

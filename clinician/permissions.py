@@ -20,7 +20,7 @@ Purpose = Literal["clinical", "administrative"]
 NOTHING = Q(pk__in=[])
 
 
-def acting_clinician(user) -> Clinician | None:  # type: ignore[no-untyped-def]
+def acting_clinician(user) -> Clinician | None:
     """The active clinician record of an authenticated, active user (cached on the user)."""
     if isinstance(user, PracticePrincipal):
         return None
@@ -33,7 +33,7 @@ def acting_clinician(user) -> Clinician | None:  # type: ignore[no-untyped-def]
     return user._cyclecare_clinician
 
 
-def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:  # type: ignore[no-untyped-def]
+def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:
     """A Q over a queryset whose rows reach the couple through ``prefix`` ("" for Couple)."""
     if isinstance(user, PracticePrincipal):
         return Q(**{f"{prefix}practice_id": user.practice_id})
@@ -49,7 +49,7 @@ def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:
     return in_practice & treats
 
 
-def row_scope(user, *, couple_prefix: str = "couple__", purpose: Purpose = "clinical") -> Q:  # type: ignore[no-untyped-def]
+def row_scope(user, *, couple_prefix: str = "couple__", purpose: Purpose = "clinical") -> Q:
     """For PHI rows that carry their own practice_id and reach a couple: both walls must hold."""
     practice_id = practice_id_of(user)
     if practice_id is None:
@@ -57,7 +57,7 @@ def row_scope(user, *, couple_prefix: str = "couple__", purpose: Purpose = "clin
     return Q(practice_id=practice_id) & couple_scope(user, prefix=couple_prefix, purpose=purpose)
 
 
-def practice_id_of(user) -> int | None:  # type: ignore[no-untyped-def]
+def practice_id_of(user) -> int | None:
     """The one practice a caller acts in, or None."""
     if isinstance(user, PracticePrincipal):
         return user.practice_id
@@ -65,5 +65,5 @@ def practice_id_of(user) -> int | None:  # type: ignore[no-untyped-def]
     return clinician.practice_id if clinician else None
 
 
-def is_integration(user) -> bool:  # type: ignore[no-untyped-def]
+def is_integration(user) -> bool:
     return isinstance(user, PracticePrincipal)

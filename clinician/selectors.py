@@ -9,7 +9,7 @@ from .models import Addendum, Clinician, Practice, SessionNote, TherapySession
 from .permissions import Purpose, acting_clinician, couple_scope, is_integration, practice_id_of, row_scope
 
 
-def practice_get_for(*, user) -> Practice:  # type: ignore[no-untyped-def]
+def practice_get_for(*, user) -> Practice:
     """The practice the user works in (an integration client: the practice it is bound to)."""
     practice_id = practice_id_of(user)
     if practice_id is None:
@@ -17,13 +17,13 @@ def practice_get_for(*, user) -> Practice:  # type: ignore[no-untyped-def]
     return Practice.objects.get(pk=practice_id)
 
 
-def practices_visible_to(*, user) -> QuerySet[Practice]:  # type: ignore[no-untyped-def]
+def practices_visible_to(*, user) -> QuerySet[Practice]:
     """The caller's own practice, as a queryset (lists)."""
     practice_id = practice_id_of(user)
     return Practice.objects.filter(pk=practice_id) if practice_id else Practice.objects.none()
 
 
-def clinicians_visible_to(*, user) -> QuerySet[Clinician]:  # type: ignore[no-untyped-def]
+def clinicians_visible_to(*, user) -> QuerySet[Clinician]:
     """Colleagues in the user's own practice."""
     practice_id = practice_id_of(user)
     if practice_id is None:
@@ -31,11 +31,11 @@ def clinicians_visible_to(*, user) -> QuerySet[Clinician]:  # type: ignore[no-un
     return Clinician.objects.filter(practice_id=practice_id).select_related("supervisor", "user")
 
 
-def clinician_get_for(*, user, clinician_id: int) -> Clinician:  # type: ignore[no-untyped-def]
+def clinician_get_for(*, user, clinician_id: int) -> Clinician:
     return get_or_404(clinicians_visible_to(user=user), clinician_id)
 
 
-def sessions_visible_to(*, user, purpose: Purpose = "administrative") -> QuerySet[TherapySession]:  # type: ignore[no-untyped-def]
+def sessions_visible_to(*, user, purpose: Purpose = "administrative") -> QuerySet[TherapySession]:
     """Sessions of couples in scope. Schedules are administrative; a practice admin sees all."""
     return (
         TherapySession.objects.filter(row_scope(user, purpose=purpose))
@@ -44,16 +44,16 @@ def sessions_visible_to(*, user, purpose: Purpose = "administrative") -> QuerySe
     )
 
 
-def sessions_visible_to_clinically(*, user) -> QuerySet[TherapySession]:  # type: ignore[no-untyped-def]
+def sessions_visible_to_clinically(*, user) -> QuerySet[TherapySession]:
     """Sessions whose notes the user may write or read (not a practice admin's whole schedule)."""
     return sessions_visible_to(user=user, purpose="clinical")
 
 
-def session_get_for(*, user, session_id: int, purpose: Purpose = "administrative") -> TherapySession:  # type: ignore[no-untyped-def]
+def session_get_for(*, user, session_id: int, purpose: Purpose = "administrative") -> TherapySession:
     return get_or_404(sessions_visible_to(user=user, purpose=purpose), session_id)
 
 
-def notes_visible_to(*, user) -> QuerySet[SessionNote]:  # type: ignore[no-untyped-def]
+def notes_visible_to(*, user) -> QuerySet[SessionNote]:
     """Note bodies are clinical: the treating clinician and their supervisor, never admins as
     such; an integration client only with the ``notes:read`` scope."""
     if is_integration(user) and not user.has_scope("notes:read"):
@@ -63,14 +63,14 @@ def notes_visible_to(*, user) -> QuerySet[SessionNote]:  # type: ignore[no-untyp
     )
 
 
-def note_get_for(*, user, note_id: int) -> SessionNote:  # type: ignore[no-untyped-def]
+def note_get_for(*, user, note_id: int) -> SessionNote:
     """One note, and a read event in the audit trail."""
     note = get_or_404(notes_visible_to(user=user), note_id)
     audit_record(actor=user, action="note.read", target=note)
     return note
 
 
-def notes_awaiting_cosignature(*, user) -> QuerySet[SessionNote]:  # type: ignore[no-untyped-def]
+def notes_awaiting_cosignature(*, user) -> QuerySet[SessionNote]:
     """Signed notes of the user's pre-licensed supervisees that no one has co-signed yet, oldest
     first (a list of ids and dates: reading a body is note_get_for's, which audits it)."""
     clinician = acting_clinician(user)
@@ -89,7 +89,7 @@ def notes_awaiting_cosignature(*, user) -> QuerySet[SessionNote]:  # type: ignor
     )
 
 
-def notes_in_couple_record(*, user, couple_id: int) -> QuerySet[SessionNote]:  # type: ignore[no-untyped-def]
+def notes_in_couple_record(*, user, couple_id: int) -> QuerySet[SessionNote]:
     """Notes that belong to the couple's joint record: joint sessions only. An individual
     session's note is that partner's record and never shows where the couple's record does.
     A couple outside the user's clinical scope is a 404, like every selector that takes an id."""
@@ -99,7 +99,7 @@ def notes_in_couple_record(*, user, couple_id: int) -> QuerySet[SessionNote]:  #
     )
 
 
-def notes_in_partner_record(*, user, partner_id: int) -> QuerySet[SessionNote]:  # type: ignore[no-untyped-def]
+def notes_in_partner_record(*, user, partner_id: int) -> QuerySet[SessionNote]:
     """One partner's record: the couple's joint notes plus that partner's own individual
     sessions — never the other partner's individual sessions. A partner outside the user's
     clinical scope is a 404."""
@@ -114,12 +114,12 @@ def notes_in_partner_record(*, user, partner_id: int) -> QuerySet[SessionNote]: 
     )
 
 
-def addenda_for_note(*, user, note_id: int) -> QuerySet[Addendum]:  # type: ignore[no-untyped-def]
+def addenda_for_note(*, user, note_id: int) -> QuerySet[Addendum]:
     note = get_or_404(notes_visible_to(user=user), note_id)
     return note.addenda.select_related("author")
 
 
-def get_or_404(queryset: QuerySet, pk: object):  # type: ignore[no-untyped-def]
+def get_or_404(queryset: QuerySet, pk: object):
     """Out of scope and nonexistent look the same: 404, never 403."""
     try:
         return queryset.get(pk=pk)

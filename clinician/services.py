@@ -160,7 +160,7 @@ def clinician_set_supervisor(
     return clinician
 
 
-def _scheduling_access(user, couple) -> Clinician | None:  # type: ignore[no-untyped-def]
+def _scheduling_access(user, couple) -> Clinician | None:
     """Who may book and record sessions: the couple's clinicians, a practice admin, or an
     integration client of the practice (None: no clinician acts)."""
     from couples.services import require_couple_access
@@ -168,7 +168,7 @@ def _scheduling_access(user, couple) -> Clinician | None:  # type: ignore[no-unt
     return require_couple_access(user, couple)
 
 
-def _clinical_author(user, couple, *, field: str, message: str) -> Clinician:  # type: ignore[no-untyped-def]
+def _clinical_author(user, couple, *, field: str, message: str) -> Clinician:
     """Who may write clinical content for the couple (see couples.services.require_treating_access)."""
     from couples.services import require_treating_access
 
@@ -179,10 +179,10 @@ def _clinical_author(user, couple, *, field: str, message: str) -> Clinician:  #
 def session_schedule(
     *,
     user: AbstractBaseUser,
-    couple,  # type: ignore[no-untyped-def]
+    couple,
     starts_at: datetime.datetime,
     kind: str = TherapySession.Kind.JOINT,
-    partner=None,  # type: ignore[no-untyped-def]
+    partner=None,
     modality: str = TherapySession.Modality.IN_PERSON,
     duration_minutes: int = 50,
     clinician: Clinician | None = None,

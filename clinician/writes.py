@@ -61,7 +61,7 @@ class KeyBlocks:
         self._free = {}
         self._lock = threading.Lock()
 
-    def take(self, connection, model: type[models.Model]) -> int:  # type: ignore[no-untyped-def]
+    def take(self, connection, model: type[models.Model]) -> int:
         key = (connection.alias, model._meta.db_table)
         with self._lock:
             free = self._free.get(key)
@@ -69,7 +69,7 @@ class KeyBlocks:
                 free = self._free[key] = self._reserve(connection, model)
             return free.pop()
 
-    def _reserve(self, connection, model: type[models.Model]) -> list[int]:  # type: ignore[no-untyped-def]
+    def _reserve(self, connection, model: type[models.Model]) -> list[int]:
         pk = model._meta.pk
         with connection.cursor() as cursor:
             cursor.execute(
@@ -183,7 +183,7 @@ def _insert_fields(model: type[models.Model]) -> list:
     return [field for field in model._meta.local_concrete_fields if not field.generated]
 
 
-def _insert_shape(connection, model: type[models.Model]) -> tuple[list, str] | None:  # type: ignore[no-untyped-def]
+def _insert_shape(connection, model: type[models.Model]) -> tuple[list, str] | None:
     """The fields and INSERT text of ``model``; None if a field has its own SQL placeholder."""
     key = (connection.alias, model)
     if key not in _insert_shapes:
@@ -200,7 +200,7 @@ def _insert_shape(connection, model: type[models.Model]) -> tuple[list, str] | N
     return _insert_shapes[key]
 
 
-def _compiled_insert(connection, row: models.Model) -> tuple[str, tuple]:  # type: ignore[no-untyped-def]
+def _compiled_insert(connection, row: models.Model) -> tuple[str, tuple]:
     """Django's insert compiler, for a row holding an expression or a field with a placeholder."""
     query = InsertQuery(type(row))
     query.insert_values(_insert_fields(type(row)), [row], raw=False)

@@ -20,7 +20,7 @@ accesslog = "-"
 class RedactingLogger(Logger):
     """gunicorn's logger, with every error and access record redacted."""
 
-    def setup(self, cfg):  # type: ignore[no-untyped-def]
+    def setup(self, cfg):
         super().setup(cfg)  # runs again on a configuration reload (HUP)
         for log in (self.error_log, self.access_log):
             if not any(isinstance(existing, RedactSecretsFilter) for existing in log.filters):

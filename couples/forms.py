@@ -156,7 +156,7 @@ def checkin_items(definition: dict, language: str) -> list[ItemField]:
 class CheckInForm:
     """Turns a POST into answers for ``checkin_submit`` and carries errors back to the page."""
 
-    def __init__(self, *, instrument, language: str, data=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *, instrument, language: str, data=None) -> None:
         self.instrument = instrument
         self.items = checkin_items(instrument.definition, language)
         self.data = data
@@ -174,7 +174,7 @@ class CheckInForm:
         """Which definition the page was drawn from; a POST for another is refused."""
         return f"{self.instrument.pk}:{self.instrument.version}"
 
-    def _read(self, data) -> None:  # type: ignore[no-untyped-def]
+    def _read(self, data) -> None:
         by_code = {item.code: item for item in self.items}
         known = {CSRF_FIELD, INSTRUMENT_FIELD, SHARE_FIELD}
         known |= set(by_code)

@@ -8,7 +8,7 @@ from clinician.selectors import get_or_404
 from .models import Consent, Couple, Partner
 
 
-def couples_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Couple]:  # type: ignore[no-untyped-def]
+def couples_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Couple]:
     """The couples the user treats or supervises (a practice admin: all, for administration)."""
     active_partners = Prefetch(
         "partners",
@@ -22,19 +22,19 @@ def couples_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Coupl
     )
 
 
-def couple_get_for(*, user, couple_id: int, purpose: Purpose = "clinical") -> Couple:  # type: ignore[no-untyped-def]
+def couple_get_for(*, user, couple_id: int, purpose: Purpose = "clinical") -> Couple:
     return get_or_404(couples_visible_to(user=user, purpose=purpose), couple_id)
 
 
-def partners_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Partner]:  # type: ignore[no-untyped-def]
+def partners_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Partner]:
     return Partner.objects.filter(row_scope(user, purpose=purpose)).select_related("couple")
 
 
-def partner_get_for(*, user, partner_id: int, purpose: Purpose = "clinical") -> Partner:  # type: ignore[no-untyped-def]
+def partner_get_for(*, user, partner_id: int, purpose: Purpose = "clinical") -> Partner:
     return get_or_404(partners_visible_to(user=user, purpose=purpose), partner_id)
 
 
-def consents_visible_to(*, user) -> QuerySet[Consent]:  # type: ignore[no-untyped-def]
+def consents_visible_to(*, user) -> QuerySet[Consent]:
     return Consent.objects.filter(row_scope(user, couple_prefix="partner__couple__")).select_related(
         "partner"
     )
@@ -51,7 +51,7 @@ def partner_other(*, partner: Partner) -> Partner | None:
     return Partner.objects.filter(couple_id=partner.couple_id, is_active=True).exclude(pk=partner.pk).first()
 
 
-def consents_of_partner(*, user, partner_id: int, purpose: Purpose = "clinical") -> QuerySet[Consent]:  # type: ignore[no-untyped-def]
+def consents_of_partner(*, user, partner_id: int, purpose: Purpose = "clinical") -> QuerySet[Consent]:
     """One partner's recorded consent decisions, latest first, in the given scope (consents_visible_to
     is clinical only; a practice admin who records consents administratively must also read them).
     A partner out of scope is a 404, like every selector that takes an id."""

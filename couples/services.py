@@ -33,7 +33,7 @@ NOT_TREATING = "Only the couple's clinician or their supervisor can write its cl
 
 def require_treating_access(
     user, couple: Couple, *, field: str = "couple", message: str = NOT_TREATING
-) -> Clinician:  # type: ignore[no-untyped-def]
+) -> Clinician:
     """For clinical writes (episodes, cycle maps, homework, notes, addenda, safety flags): the
     treating clinician or their supervisor; a practice admin only if they are the couple's own
     clinician (refused with ``message`` on ``field``). The same people read the couple's
@@ -47,7 +47,7 @@ def require_treating_access(
     return clinician
 
 
-def _require_clinician(user) -> Clinician:  # type: ignore[no-untyped-def]
+def _require_clinician(user) -> Clinician:
     clinician = acting_clinician(user)
     if clinician is None:
         raise ValidationError("Only an active clinician can do this.", code="not_clinician")
@@ -64,7 +64,7 @@ def _may_manage(clinician: Clinician, couple: Couple) -> bool:
     )
 
 
-def require_couple_access(user, couple: Couple) -> Clinician | None:  # type: ignore[no-untyped-def]
+def require_couple_access(user, couple: Couple) -> Clinician | None:
     """The acting clinician, if they may write to this couple; None for an integration client
     of the couple's practice (no clinician acts); otherwise a validation error."""
     if is_integration(user):
@@ -104,7 +104,7 @@ def require_sharing_allowed(couple: Couple) -> None:
 @transaction.atomic
 def couple_create(
     *,
-    user,  # type: ignore[no-untyped-def]
+    user,
     label: str,
     primary_clinician: Clinician | None = None,
     started_on: datetime.date | None = None,
@@ -143,7 +143,7 @@ def couple_create(
 
 
 @transaction.atomic
-def couple_update(*, user, couple: Couple, **changes: object) -> Couple:  # type: ignore[no-untyped-def]
+def couple_update(*, user, couple: Couple, **changes: object) -> Couple:
     """Change the label, the EFT step or the primary clinician."""
     allowed = {"label", "eft_step", "primary_clinician"}
     unknown = set(changes) - allowed
@@ -171,7 +171,7 @@ def couple_update(*, user, couple: Couple, **changes: object) -> Couple:  # type
 
 
 @transaction.atomic
-def couple_set_status(*, user, couple: Couple, status: str) -> Couple:  # type: ignore[no-untyped-def]
+def couple_set_status(*, user, couple: Couple, status: str) -> Couple:
     """Pause, resume or discharge a couple."""
     if status not in Couple.Status.values:
         raise ValidationError({"status": f"Unknown status {status!r}."})
@@ -202,7 +202,7 @@ class Separation:
 @transaction.atomic
 def couple_separate(
     *,
-    user,  # type: ignore[no-untyped-def]
+    user,
     couple: Couple,
     continuing: Iterable[Partner],
     separation_reason: str,
@@ -339,7 +339,7 @@ def couple_separate(
 
 
 @transaction.atomic
-def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **details: object) -> Partner:  # type: ignore[no-untyped-def]
+def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **details: object) -> Partner:
     """Add a partner to a couple: at most two active partners, each in a seat (A or B)."""
     unknown = set(details) - set(PARTNER_FIELDS)
     if unknown:
@@ -377,7 +377,7 @@ def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **de
 
 
 @transaction.atomic
-def partner_update(*, user, partner: Partner, **changes: object) -> Partner:  # type: ignore[no-untyped-def]
+def partner_update(*, user, partner: Partner, **changes: object) -> Partner:
     """Change a partner's contact details, zone, language, channel or quiet hours."""
     unknown = set(changes) - set(PARTNER_FIELDS)
     if unknown:
@@ -393,7 +393,7 @@ def partner_update(*, user, partner: Partner, **changes: object) -> Partner:  # 
 
 
 @transaction.atomic
-def partner_deactivate(*, user, partner: Partner) -> Partner:  # type: ignore[no-untyped-def]
+def partner_deactivate(*, user, partner: Partner) -> Partner:
     """A partner leaves the couple's treatment; their records stay, their seat frees."""
     partner = Partner.objects.select_for_update(of=("self",)).select_related("couple").get(pk=partner.pk)
     require_couple_access(user, partner.couple)
@@ -409,7 +409,7 @@ def partner_deactivate(*, user, partner: Partner) -> Partner:  # type: ignore[no
 @transaction.atomic
 def consent_record(
     *,
-    actor,  # type: ignore[no-untyped-def]
+    actor,
     partner: Partner,
     kind: str,
     granted: bool,

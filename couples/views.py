@@ -169,7 +169,7 @@ def partner_session_required(view: Callable) -> Callable:
     return wrapped
 
 
-def _link_refusal(request: HttpRequest, resolved, purpose: str) -> HttpResponse | None:  # type: ignore[no-untyped-def]
+def _link_refusal(request: HttpRequest, resolved, purpose: str) -> HttpResponse | None:
     """The state page for a link that cannot be used here, or None when it can."""
     if resolved.state == LinkState.INVALID or resolved.link.purpose != purpose:
         return _state_page(request, "invalid")
@@ -229,7 +229,7 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
     return redirect(f"{NAMESPACE}:thanks")
 
 
-def _checkin_page(request, token, link, form, status=200) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _checkin_page(request, token, link, form, status=200) -> HttpResponse:
     return _page(
         request,
         "couples/partner/checkin.html",

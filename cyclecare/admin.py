@@ -31,10 +31,10 @@ class CycleMapPositionInline(admin.StackedInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -75,7 +75,7 @@ class InstrumentUploadForm(forms.Form):
 
     spec: instrument_files.InstrumentSpec
 
-    def clean_definition_file(self):  # type: ignore[no-untyped-def]
+    def clean_definition_file(self):
         upload = self.cleaned_data["definition_file"]
         if upload.size > instrument_files.MAX_CHARS:
             raise forms.ValidationError(
@@ -95,11 +95,11 @@ class InstrumentAdmin(ReadOnlyAdmin):
     list_display = ("name", "code", "version", "practice", "is_active")
     list_filter = ("is_active",)
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         # Instruments are not PHI, but what a practice may load is the operator's call.
         return request.user.is_superuser
 
-    def add_view(self, request, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+    def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
         posted = request.method == "POST"

@@ -7,7 +7,7 @@ from .conf import DEFAULTS, cyclecare_settings
 
 
 @register(Tags.security)
-def check_encryption_configured(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_encryption_configured(app_configs, **kwargs):
     salts = getattr(settings, "SALT_KEY", None)
     if not salts:
         return [
@@ -21,7 +21,7 @@ def check_encryption_configured(app_configs, **kwargs):  # type: ignore[no-untyp
 
 
 @register()
-def check_cyclecare_settings(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_cyclecare_settings(app_configs, **kwargs):
     errors = []
     configured = getattr(settings, "CYCLECARE", {})
     if not isinstance(configured, dict):
@@ -46,7 +46,7 @@ def check_cyclecare_settings(app_configs, **kwargs):  # type: ignore[no-untyped-
 
 
 @register(Tags.security)
-def check_two_factor_configured(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_two_factor_configured(app_configs, **kwargs):
     """REQUIRE_2FA needs allauth's mfa app and the middleware that enforces it."""
     if not cyclecare_settings.REQUIRE_2FA:
         return []
@@ -73,7 +73,7 @@ def check_two_factor_configured(app_configs, **kwargs):  # type: ignore[no-untyp
 
 
 @register(Tags.security, deploy=True)
-def check_two_factor_required_in_deployment(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_two_factor_required_in_deployment(app_configs, **kwargs):
     if cyclecare_settings.REQUIRE_2FA:
         return []
     return [

@@ -1132,7 +1132,7 @@ class _Seeder:
             duration_minutes=80,
         )
 
-    def _cycle_maps(self, spec, couple, partners, user, names) -> None:  # type: ignore[no-untyped-def]
+    def _cycle_maps(self, spec, couple, partners, user, names) -> None:
         p, w = names["p"], names["w"]
         trigger = spec.triggers[0]
         summaries = (
@@ -1180,7 +1180,7 @@ class _Seeder:
                 user=user, couple=couple, positions=positions, summary=summaries[version - 1]
             )
 
-    def _assignments(self, spec, couple, partners, user, instruments, start, plan, today) -> None:  # type: ignore[no-untyped-def]
+    def _assignments(self, spec, couple, partners, user, instruments, start, plan, today) -> None:
         both = list(partners.values())
         daily = services.assignment_create(
             user=user,
@@ -1258,7 +1258,7 @@ class _Seeder:
                 checkin.minutes_late,
             )
 
-    def _submit(self, occurrence, partner, instrument, answers, minutes_late, shared=False) -> None:  # type: ignore[no-untyped-def]
+    def _submit(self, occurrence, partner, instrument, answers, minutes_late, shared=False) -> None:
         services.checkin_submit(
             partner=partner,
             instrument=instrument,
@@ -1268,7 +1268,7 @@ class _Seeder:
             submitted_at=occurrence.due_at + datetime.timedelta(minutes=minutes_late),
         )
 
-    def _sessions(self, spec, couple, partners, user, clinician, plan, start, zone, names) -> None:  # type: ignore[no-untyped-def]
+    def _sessions(self, spec, couple, partners, user, clinician, plan, start, zone, names) -> None:
         held: list[tuple[SessionPlan, TherapySession]] = []
         for session_plan in plan.sessions:
             day = start + datetime.timedelta(days=session_plan.day)
@@ -1339,7 +1339,7 @@ class _Seeder:
                     f"used the pause phrase afterwards. No change to the assessment or plan.",
                 )
 
-    def _note_content(self, spec, partners, session_plan, session, step, previous_day, plan, names) -> dict:  # type: ignore[no-untyped-def]
+    def _note_content(self, spec, partners, session_plan, session, step, previous_day, plan, names) -> dict:
         p, w = names["p"], names["w"]
         phase = _phase(step)
         focus = STEP_FOCUS[step].format(**names)
@@ -1438,7 +1438,7 @@ class _Seeder:
         )
         return content
 
-    def _self_reports(self, spec, couple, partners, plan, start) -> None:  # type: ignore[no-untyped-def]
+    def _self_reports(self, spec, couple, partners, plan, start) -> None:
         for episode in plan.episodes:
             reporter = partners[episode.reporter_seat]
             pursuer, withdrawer = partners[spec.pursuer_seat], partners[3 - spec.pursuer_seat]

@@ -81,7 +81,7 @@ def item_disclosed(item: dict, definition: dict, *, to: Reader) -> bool:
     return True
 
 
-def reader_of(user) -> Reader:  # type: ignore[no-untyped-def]
+def reader_of(user) -> Reader:
     """The reader a signed-in caller is, for check-ins it got from the clinical selectors: an
     active clinician is TREATING (those selectors hold back every couple they do not treat or
     supervise — a practice admin's too); an integration client or anyone else is OUTSIDE."""
@@ -101,7 +101,7 @@ class Disclosed:
     withheld: frozenset[str] = frozenset()
 
 
-def checkin_disclosed(checkin, *, to: Reader) -> Disclosed:  # type: ignore[no-untyped-def]
+def checkin_disclosed(checkin, *, to: Reader) -> Disclosed:
     """``checkin`` (a cyclecare CheckIn) as ``to`` may see it."""
     definition = checkin.instrument.definition
     items = {item["code"]: item for item in definition.get("items", [])}

@@ -94,7 +94,7 @@ ACTIVITY_STATUS = {
 WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # bit 0 … bit 6
 
 
-def couple_bundle(*, user, couple_id: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def couple_bundle(*, user, couple_id: int) -> dict[str, Any]:
     """The couple's record as a FHIR R4 ``collection`` Bundle (a JSON-ready dict), read through
     the selectors scoped to ``user``; Http404 if the couple is out of scope. The export is
     recorded in the audit trail as ``couple.fhir_export``."""

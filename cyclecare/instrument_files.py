@@ -44,7 +44,7 @@ from .models import Instrument
 try:
     import yaml
 except ImportError:  # a host site that installed cyclecare without PyYAML can still load JSON
-    yaml = None  # type: ignore[assignment]
+    yaml = None
 
 # An instrument definition is a few kilobytes; even with several languages it stays far below this.
 MAX_CHARS = 1_000_000
@@ -231,7 +231,7 @@ class _JsonWalker:
 @functools.cache
 def _loader_class() -> type:
     class Loader(yaml.SafeLoader):
-        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        def compose_node(self, parent, index):
             # An alias would share (or, through nesting, multiply) one node; a definition never
             # needs one, and refusing them here also rules out "billion laughs" expansion.
             if self.check_event(yaml.AliasEvent):
@@ -390,7 +390,7 @@ def _check(document: _Document) -> InstrumentSpec | None:
         version=data["version"],
         name=data["name"].strip(),
         licence=data.get("licence", "").strip(),
-        definition=definition,  # type: ignore[arg-type]
+        definition=definition,
     )
 
 

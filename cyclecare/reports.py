@@ -38,7 +38,7 @@ TRAJECTORIES = (
 
 # PERIODS
 # ------------------------------------------------------------------------------
-def practice_zone(*, user) -> zoneinfo.ZoneInfo:  # type: ignore[no-untyped-def]
+def practice_zone(*, user) -> zoneinfo.ZoneInfo:
     """The time zone of the caller's practice: report dates are the practice's calendar days."""
     clinician = acting_clinician(user)
     if clinician is not None:
@@ -53,7 +53,7 @@ def practice_zone(*, user) -> zoneinfo.ZoneInfo:  # type: ignore[no-untyped-def]
     return zoneinfo.ZoneInfo(name or "UTC")
 
 
-def practice_today(*, user) -> datetime.date:  # type: ignore[no-untyped-def]
+def practice_today(*, user) -> datetime.date:
     return timezone.now().astimezone(practice_zone(user=user)).date()
 
 
@@ -63,7 +63,7 @@ def _day_start(day: datetime.date, zone: zoneinfo.ZoneInfo) -> datetime.datetime
 
 # CLINICIAN ROWS
 # ------------------------------------------------------------------------------
-def _report_clinicians(user, seen_ids: set[int]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _report_clinicians(user, seen_ids: set[int]) -> list[dict[str, Any]]:
     """The clinicians a report lists: the caseloads in the caller's administrative scope (the
     whole practice for an admin or integration; oneself, plus supervisees for a supervisor —
     the same rule as couple_scope), with zero rows for active ones, plus anyone a figure
@@ -86,7 +86,7 @@ def _report_clinicians(user, seen_ids: set[int]) -> list[dict[str, Any]]:  # typ
     )
 
 
-def _rows(user, figures: dict[int, dict[str, int]], columns: tuple[str, ...]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _rows(user, figures: dict[int, dict[str, int]], columns: tuple[str, ...]) -> list[dict[str, Any]]:
     rows = []
     for clinician in _report_clinicians(user, set(figures)):
         counts = figures.get(clinician["id"], {})
@@ -122,7 +122,7 @@ CASELOAD_COLUMNS = (
 )
 
 
-def caseload_report(*, user, date_from: datetime.date, date_to: datetime.date) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def caseload_report(*, user, date_from: datetime.date, date_to: datetime.date) -> dict[str, Any]:
     """Per clinician: couples by status, the individual cases that continue a separated couple
     (open: active or paused; closed: discharged), sessions held between the two dates
     (inclusive, the practice's calendar), and how many safety flags are open (a count, nothing
@@ -183,7 +183,7 @@ def _adherence_pct(completed: int, due: int) -> float | None:
     return float((Decimal(100 * completed) / Decimal(due)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-def adherence_report(*, user, date_from: datetime.date, date_to: datetime.date) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def adherence_report(*, user, date_from: datetime.date, date_to: datetime.date) -> dict[str, Any]:
     """Per clinician and in total: homework occurrences due between the two dates (each
     partner's own local due date) whose due time has passed, how many were completed, missed
     or are still pending, and completed / due as a percentage. Cancelled ones do not count."""
@@ -237,7 +237,7 @@ def _definitions_by_code(practice_id: int, codes: set[str]) -> dict[str, Instrum
     return latest
 
 
-def outcomes_report(*, user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def outcomes_report(*, user) -> dict[str, Any]:
     """Per instrument code with a total: partners with at least two scores, their mean first
     and latest totals and mean change, and — where the definition gives reliable change —
     how many recovered, improved, were unchanged or deteriorated (Jacobson & Truax)."""

@@ -19,11 +19,11 @@ from .models import Assignment, CheckIn, CycleEpisode, CycleMap, Instrument, Occ
 
 # CLINICIAN READS
 # ------------------------------------------------------------------------------
-def cycle_maps_visible_to(*, user) -> QuerySet[CycleMap]:  # type: ignore[no-untyped-def]
+def cycle_maps_visible_to(*, user) -> QuerySet[CycleMap]:
     return CycleMap.objects.filter(row_scope(user)).prefetch_related("positions__partner")
 
 
-def cycle_map_current_for(*, user, couple_id: int) -> CycleMap | None:  # type: ignore[no-untyped-def]
+def cycle_map_current_for(*, user, couple_id: int) -> CycleMap | None:
     """The couple's latest map version, or None if none has been drawn (404 if out of scope)."""
     from couples.selectors import couple_get_for
 
@@ -31,23 +31,23 @@ def cycle_map_current_for(*, user, couple_id: int) -> CycleMap | None:  # type: 
     return cycle_maps_visible_to(user=user).filter(couple=couple).order_by("-version").first()
 
 
-def episodes_visible_to(*, user) -> QuerySet[CycleEpisode]:  # type: ignore[no-untyped-def]
+def episodes_visible_to(*, user) -> QuerySet[CycleEpisode]:
     return CycleEpisode.objects.filter(row_scope(user)).select_related("pursuer", "withdrawer", "reported_by")
 
 
-def episode_get_for(*, user, episode_id: int) -> CycleEpisode:  # type: ignore[no-untyped-def]
+def episode_get_for(*, user, episode_id: int) -> CycleEpisode:
     return get_or_404(episodes_visible_to(user=user), episode_id)
 
 
-def assignments_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Assignment]:  # type: ignore[no-untyped-def]
+def assignments_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Assignment]:
     return Assignment.objects.filter(row_scope(user, purpose=purpose)).prefetch_related("partners")
 
 
-def occurrences_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Occurrence]:  # type: ignore[no-untyped-def]
+def occurrences_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Occurrence]:
     return Occurrence.objects.filter(row_scope(user, couple_prefix="assignment__couple__", purpose=purpose))
 
 
-def instruments_visible_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
+def instruments_visible_to(*, user) -> QuerySet[Instrument]:
     """Every version of the shipped instruments and of the user's own practice's licensed ones,
     active or not: a check-in answers the version it was assigned, and its definition stays
     readable after a newer version replaces it."""
@@ -57,24 +57,24 @@ def instruments_visible_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-
     return Instrument.objects.filter(Q(practice=None) | Q(practice_id=practice_id))
 
 
-def instruments_available_to(*, user) -> QuerySet[Instrument]:  # type: ignore[no-untyped-def]
+def instruments_available_to(*, user) -> QuerySet[Instrument]:
     """The versions offered for new homework: the active ones of ``instruments_visible_to``."""
     return instruments_visible_to(user=user).filter(is_active=True)
 
 
-def checkins_visible_to(*, user) -> QuerySet[CheckIn]:  # type: ignore[no-untyped-def]
+def checkins_visible_to(*, user) -> QuerySet[CheckIn]:
     """Answers are clinical: the treating clinician and their supervisor."""
     return CheckIn.objects.filter(row_scope(user)).select_related("partner", "instrument")
 
 
-def checkin_get_for(*, user, checkin_id: int) -> CheckIn:  # type: ignore[no-untyped-def]
+def checkin_get_for(*, user, checkin_id: int) -> CheckIn:
     checkin = get_or_404(checkins_visible_to(user=user), checkin_id)
     if cyclecare_settings.AUDIT_READS:
         audit_record(actor=user, action="checkin.read", target=checkin)
     return checkin
 
 
-def safety_flags_visible_to(*, user) -> QuerySet[SafetyFlag]:  # type: ignore[no-untyped-def]
+def safety_flags_visible_to(*, user) -> QuerySet[SafetyFlag]:
     """Clinical only: a practice admin who does not treat the couple does not see its flags, and
     no integration client ever does."""
     if is_integration(user):
@@ -82,7 +82,7 @@ def safety_flags_visible_to(*, user) -> QuerySet[SafetyFlag]:  # type: ignore[no
     return SafetyFlag.objects.filter(row_scope(user)).select_related("couple", "partner")
 
 
-def safety_flag_get_for(*, user, flag_id: int) -> SafetyFlag:  # type: ignore[no-untyped-def]
+def safety_flag_get_for(*, user, flag_id: int) -> SafetyFlag:
     flag = get_or_404(safety_flags_visible_to(user=user), flag_id)
     if cyclecare_settings.AUDIT_READS:
         audit_record(actor=user, action="safetyflag.read", target=flag)

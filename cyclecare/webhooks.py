@@ -414,10 +414,10 @@ def _pinned(connection: http.client.HTTPConnection, address: str) -> http.client
     host name again; the Host header, TLS server name and certificate check still use the name.
     (``_create_connection`` is the attribute http.client opens its socket with.)"""
 
-    def create_connection(destination, timeout, source_address):  # type: ignore[no-untyped-def]
+    def create_connection(destination, timeout, source_address):
         return socket.create_connection((address, destination[1]), timeout, source_address)
 
-    connection._create_connection = create_connection  # type: ignore[attr-defined]
+    connection._create_connection = create_connection
     return connection
 
 

@@ -19,7 +19,7 @@ def service_missing(reason: str) -> None:
 
 
 @pytest.fixture
-def postgres(db) -> None:  # type: ignore[no-untyped-def]
+def postgres(db) -> None:
     if connection.vendor != "postgresql":
         service_missing("this test needs PostgreSQL (set DATABASE_URL)")
 
@@ -45,7 +45,7 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture
-def tenants(db):  # type: ignore[no-untyped-def]
+def tenants(db):
     """Two practices, each with an admin, a supervisor, a clinician and a pre-licensed clinician
     who treat one couple each (two partners), plus history on every couple."""
     from tests.factories import build_practice_world

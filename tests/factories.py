@@ -75,14 +75,14 @@ class TherapySessionFactory(factory.django.DjangoModelFactory):
     starts_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
 
 
-def couple_with_partners(clinician: Clinician | None = None, **kwargs) -> tuple[Couple, Partner, Partner]:  # type: ignore[no-untyped-def]
+def couple_with_partners(clinician: Clinician | None = None, **kwargs) -> tuple[Couple, Partner, Partner]:
     couple = CoupleFactory(primary_clinician=clinician or ClinicianFactory(), **kwargs)
     a = PartnerFactory(couple=couple, seat=1, time_zone="America/Chicago")
     b = PartnerFactory(couple=couple, seat=2, time_zone="America/New_York")
     return couple, a, b
 
 
-def held_session(couple: Couple, *, days_ago: int = 1, **kwargs) -> TherapySession:  # type: ignore[no-untyped-def]
+def held_session(couple: Couple, *, days_ago: int = 1, **kwargs) -> TherapySession:
     session = TherapySessionFactory(
         couple=couple, starts_at=timezone.now() - datetime.timedelta(days=days_ago), status="held", **kwargs
     )

@@ -82,7 +82,7 @@ def every_handler() -> set[logging.Handler]:
 
 
 @contextmanager
-def what_every_handler_writes():  # type: ignore[no-untyped-def]
+def what_every_handler_writes():
     """Every handler in the logging tree (its filters still apply) writes what it would print,
     formatted by its own formatter, to one list instead."""
     written: list[str] = []
@@ -102,11 +102,11 @@ def runserver_logs(method: str, path: str, status: int) -> None:
     handler.log_request(status, 1234)
 
 
-def fails_on_partner_page(monkeypatch, token: str) -> None:  # type: ignore[no-untyped-def]
+def fails_on_partner_page(monkeypatch, token: str) -> None:
     """An unexpected error on the check-in page whose message names the token (as Django's
     NoReverseMatch names a view's arguments)."""
 
-    def broken(*, token: str):  # type: ignore[no-untyped-def]
+    def broken(*, token: str):
         raise RuntimeError(f"Reverse for 'checkin' with keyword arguments {{'token': {token!r}}} not found.")
 
     monkeypatch.setattr(couples.views, "partner_link_resolve", broken)

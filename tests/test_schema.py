@@ -24,7 +24,7 @@ def leading_columns(model: type[models.Model]) -> set[str]:
     return {meta.get_field(fields[0].lstrip("-")).column for fields in field_lists if len(fields) > 1}
 
 
-def single_column_indexes(cursor, table: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def single_column_indexes(cursor, table: str) -> dict[str, str]:
     """Index name -> column, for the table's plain (not unique) one-column indexes."""
     if connection.vendor == "sqlite":
         # Django's SQLite introspection cannot parse some CHECK constraints (``IN (1, 2, …)``).

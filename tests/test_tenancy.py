@@ -207,7 +207,7 @@ def test_every_phi_model_has_a_probe():
 
 
 @pytest.fixture
-def tenants(db):  # type: ignore[no-untyped-def]
+def tenants(db):
     """Both practices with rows of every model, practice-level ones included (webhooks, a
     licensed instrument, homework templates, reminders), so every selector has rows to leak."""
     from tests.factories import build_practice_world

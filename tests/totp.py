@@ -17,7 +17,7 @@ def totp_code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time() // PERIOD)))
 
 
-def enrol(user) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
+def enrol(user) -> tuple[str, list[str]]:
     """Give ``user`` a TOTP authenticator and recovery codes; returns (secret, codes)."""
     secret = generate_totp_secret()
     TOTP.activate(user, secret)

@@ -19,7 +19,7 @@ class IntegrationOAuth2Validator(OAuth2Validator):
     """django-oauth-toolkit's validator, loading a bearer token's integration client in the same
     query as the token and its application (one query per request instead of two)."""
 
-    def _load_access_token(self, token):  # type: ignore[no-untyped-def]
+    def _load_access_token(self, token):
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
         return (
             get_access_token_model()
@@ -39,7 +39,7 @@ for _model in (get_access_token_model(), IntegrationClient):
         _signal.connect(token_cache.clear, sender=_model, dispatch_uid=f"token-cache-{_model._meta.label}")
 
 
-def _bearer_checksum(request) -> str | None:  # type: ignore[no-untyped-def]
+def _bearer_checksum(request) -> str | None:
     """SHA-256 of the bearer token in the Authorization header (as oauthlib reads it), or None.
     A token in the query string is left to django-oauth-toolkit, which refuses it (RFC 9700)."""
     parts = request.META.get("HTTP_AUTHORIZATION", "").split()
@@ -57,7 +57,7 @@ class IntegrationOAuth2Authentication(OAuth2Authentication):
 
     www_authenticate_realm = "cyclecare"
 
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request):
         checksum = _bearer_checksum(request)
         if checksum is not None:
             cached = token_cache.get(checksum)

@@ -105,16 +105,16 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     return response
 
 
-def _plain(errors) -> dict:  # type: ignore[no-untyped-def]
+def _plain(errors) -> dict:
     """ErrorDetail trees as plain strings (nested serializers give dicts and lists)."""
     if isinstance(errors, dict):
         return {str(key): _plain(value) for key, value in errors.items()}
     if isinstance(errors, list):
-        return [_plain(value) for value in errors]  # type: ignore[return-value]
-    return str(errors)  # type: ignore[return-value]
+        return [_plain(value) for value in errors]
+    return str(errors)
 
 
-def _first_message(errors) -> str:  # type: ignore[no-untyped-def]
+def _first_message(errors) -> str:
     for value in errors.values() if isinstance(errors, dict) else errors:
         if isinstance(value, list | dict):
             return _first_message(value)
@@ -125,7 +125,7 @@ def _first_message(errors) -> str:  # type: ignore[no-untyped-def]
 # Exempt like every DRF view (DRF checks CSRF itself, for session callers only): otherwise a POST
 # to an unknown path answers with Django's HTML CSRF page instead of this 404.
 @csrf_exempt
-def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:  # type: ignore[no-untyped-def]
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Unknown paths under /api/ answer in the API's shape, not an HTML page."""
     return JsonResponse(
         problem(404, "not_found", "No such endpoint."), status=404, content_type=PROBLEM_CONTENT_TYPE
@@ -138,7 +138,7 @@ def problem_for_unreadable_body(view: Callable) -> Callable:
     ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` a 400, in the API's shape rather than Django's HTML page."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except RequestDataTooBig:

@@ -22,17 +22,17 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """A foreign key in a request body, resolved only among the rows the caller may see: an id
     outside their scope is the same 400 as an id that does not exist."""
 
-    def __init__(self, *, selector, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *, selector, **kwargs):
         self.selector = selector
         kwargs.setdefault("queryset", None)
         if kwargs.get("read_only"):
             kwargs.pop("queryset")
         super().__init__(**kwargs)
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return self.selector(user=self.context["request"].user)
 
-    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+    def to_internal_value(self, data):
         # The ORM would truncate 1.5 into id 1: someone else's row, perhaps in scope.
         if isinstance(data, float) and not data.is_integer():
             self.fail("incorrect_type", data_type=type(data).__name__)
@@ -45,14 +45,14 @@ class EmptyAsNullMixin:
     documented format (``format: email`` never meets "") and a client tests for one absent
     value. On write, ``null`` and ``""`` both mean "none" and are stored as ""."""
 
-    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs):
         kwargs["allow_null"] = True
         super().__init__(**kwargs)
 
-    def run_validation(self, data=serializers.empty):  # type: ignore[no-untyped-def]
+    def run_validation(self, data=serializers.empty):
         return super().run_validation("" if data is None else data)
 
-    def to_representation(self, value):  # type: ignore[no-untyped-def]
+    def to_representation(self, value):
         return None if value in ("", None) else super().to_representation(value)
 
 
@@ -69,7 +69,7 @@ class UTCIsoDateTimeField(IsoDateTimeField):
     but PostgreSQL only up to ±15:59 (a DataError, so a 500, for ``+19:37``); in UTC the value
     means the same instant. One that has no UTC year (before year 1) is invalid input."""
 
-    def to_python(self, value):  # type: ignore[no-untyped-def]
+    def to_python(self, value):
         parsed = super().to_python(value)
         if parsed is None or timezone.is_naive(parsed):
             return parsed
@@ -97,12 +97,12 @@ class IdFilter(django_filters.NumberFilter):
 
     field_class = forms.IntegerField
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", ID_MIN)
         kwargs.setdefault("max_value", ID_MAX)
         super().__init__(*args, **kwargs)
 
-    def get_max_validator(self):  # type: ignore[no-untyped-def]
+    def get_max_validator(self):
         return None  # max_value bounds it already
 
 
@@ -118,10 +118,10 @@ class ReadOnlyFieldsOnce:
     child) is deep-copied as DRF does, so each nested field is bound to its own parent and sees
     its own context."""
 
-    def get_fields(self):  # type: ignore[no-untyped-def]
+    def get_fields(self):
         prototype = type(self).__dict__.get("_fields_prototype")
         if prototype is None:
-            prototype = super().get_fields()  # type: ignore[misc]
+            prototype = super().get_fields()
             type(self)._fields_prototype = prototype
         return {name: _copy_field(field) for name, field in prototype.items()}
 
@@ -160,7 +160,7 @@ class RowById:
         # practice id -> (sql, params, index of the id) or None (not compilable once: use the ORM)
         self._compiled = ProcessCache(f"compiled-{name}", seconds=3600)
 
-    def get(self, user, pk: int) -> tuple | None:  # type: ignore[no-untyped-def]
+    def get(self, user, pk: int) -> tuple | None:
         """The row's values in ``columns`` order, or None if the caller's scope holds no such row."""
         connection = connections[router.db_for_read(self.model)]
         if is_integration(user) and connection.vendor == "postgresql":

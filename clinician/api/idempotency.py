@@ -21,11 +21,11 @@ class IdempotencyConflict(APIException):
     default_detail = "This Idempotency-Key was already used with a different request."
 
 
-def principal_id(user) -> str:  # type: ignore[no-untyped-def]
+def principal_id(user) -> str:
     return str(user.pk) if str(user.pk).startswith("integration:") else f"user:{user.pk}"
 
 
-def request_digest(request) -> str:  # type: ignore[no-untyped-def]
+def request_digest(request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str)
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
@@ -38,16 +38,16 @@ class ServiceCreateMixin:
 
     create_serializer_class = None
 
-    def perform_service_create(self, validated_data: dict):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data: dict):
         raise NotImplementedError
 
-    def _create(self, request):  # type: ignore[no-untyped-def]
+    def _create(self, request):
         form = self.create_serializer_class(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         instance = self.perform_service_create(form.validated_data)
         return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         key = request.headers.get(HEADER)
         if key is None:
             return self._create(request)

@@ -51,7 +51,7 @@ class BoundedJSONParser(parsers.JSONParser):
     # The API's request bodies nest a few levels (a check-in's answers, a cycle map's positions).
     max_depth = 64
 
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+    def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         max_size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         raw = stream.read() if max_size is None else stream.read(max_size + 1)

@@ -5,7 +5,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from clinician.permissions import acting_clinician, is_integration
 
 
-def integrations_may_call(view, method: str) -> bool:  # type: ignore[no-untyped-def]
+def integrations_may_call(view, method: str) -> bool:
     """Whether an integration client may call ``method`` on the view at all (given the scopes):
     never where ``allow_integrations`` is False (safety flags), and only to read where
     ``integration_writes`` is False (clinical records, whose every write the services keep for
@@ -24,7 +24,7 @@ class IsClinicianOrIntegration(BasePermission):
 
     message = "You need to be signed in as a clinician, or use an integration token with the right scope."
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request, view) -> bool:
         user = request.user
         if is_integration(user):
             if not integrations_may_call(view, request.method):

@@ -37,7 +37,7 @@ class IntegrationOAuth2Scheme(OpenApiAuthenticationExtension):
     target_class = "clinician.api.authentication.IntegrationOAuth2Authentication"
     name = "oauth2"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema):
         from oauth2_provider.settings import oauth2_settings
 
         return {
@@ -46,7 +46,7 @@ class IntegrationOAuth2Scheme(OpenApiAuthenticationExtension):
             "flows": {"clientCredentials": {"tokenUrl": "/o/token/", "scopes": dict(oauth2_settings.SCOPES)}},
         }
 
-    def get_security_requirement(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_requirement(self, auto_schema):
         view = auto_schema.view
         method = auto_schema.method.upper()
         if not integrations_may_call(view, method):
@@ -60,7 +60,7 @@ class ClinicianSessionScheme(OpenApiAuthenticationExtension):
     target_class = "clinician.api.authentication.ClinicianSessionAuthentication"
     name = "cookieAuth"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema):
         return {
             "type": "apiKey",
             "in": "cookie",
@@ -77,7 +77,7 @@ class LocalTimeField(OpenApiSerializerFieldExtension):
     target_class = "rest_framework.fields.TimeField"
     match_subclasses = True
 
-    def map_serializer_field(self, auto_schema, direction):  # type: ignore[no-untyped-def]
+    def map_serializer_field(self, auto_schema, direction):
         return {
             "type": "string",
             "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
@@ -95,7 +95,7 @@ def _has_query_parameters(operation: dict) -> bool:
     return any(parameter.get("in") == "query" for parameter in operation.get("parameters", []))
 
 
-def add_problem_responses(result, generator, request, public):  # type: ignore[no-untyped-def]
+def add_problem_responses(result, generator, request, public):
     """Postprocessing hook: every operation documents its error responses in one shape."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA

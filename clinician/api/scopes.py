@@ -7,7 +7,7 @@ from clinician.models import IntegrationClient
 
 
 class IntegrationClientScopes(SettingsScopes):
-    def _client_scopes(self, application) -> list[str]:  # type: ignore[no-untyped-def]
+    def _client_scopes(self, application) -> list[str]:
         if application is None:
             return []
         client = IntegrationClient.objects.filter(application=application, is_active=True).first()
@@ -16,8 +16,8 @@ class IntegrationClientScopes(SettingsScopes):
         known = set(self.get_all_scopes())
         return [scope for scope in client.scopes.split() if scope in known]
 
-    def get_available_scopes(self, application=None, request=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def get_available_scopes(self, application=None, request=None, *args, **kwargs):
         return self._client_scopes(application)
 
-    def get_default_scopes(self, application=None, request=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def get_default_scopes(self, application=None, request=None, *args, **kwargs):
         return self._client_scopes(application)

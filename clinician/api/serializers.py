@@ -10,11 +10,11 @@ from couples import selectors as couples_selectors
 from .fields import ScopedPrimaryKeyRelatedField
 
 
-def _schedulable_couples(*, user):  # type: ignore[no-untyped-def]
+def _schedulable_couples(*, user):
     return couples_selectors.couples_visible_to(user=user, purpose="administrative")
 
 
-def _schedulable_partners(*, user):  # type: ignore[no-untyped-def]
+def _schedulable_partners(*, user):
     return couples_selectors.partners_visible_to(user=user, purpose="administrative")
 
 

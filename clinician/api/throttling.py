@@ -20,7 +20,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
 
     scope = "principal"
 
-    def get_cache_key(self, request, view):  # type: ignore[no-untyped-def]
+    def get_cache_key(self, request, view):
         user = request.user
         if is_integration(user):
             ident = f"integration:{user.client_id}"
@@ -30,7 +30,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
             ident = f"anon:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
-    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
         self.key = self.get_cache_key(request, view)
@@ -68,7 +68,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
 _redis_clients: dict[int, object] = {}
 
 
-def _redis_client(backend: RedisCache):  # type: ignore[no-untyped-def]
+def _redis_client(backend: RedisCache):
     """The backend's Redis client for writes, built once per process: Django builds a new client
     object for every cache call, which costs more than the round trip. (The connection pool
     behind it is the backend's own, and redis-py's pool is safe across forks.)"""

@@ -30,7 +30,7 @@ class PracticeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedVi
 
     model = Practice
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.practices_visible_to(user=user)
 
 
@@ -51,7 +51,7 @@ class ClinicianViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedV
 
     model = Clinician
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.clinicians_visible_to(user=user)
 
 
@@ -79,19 +79,19 @@ class SessionViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     model = TherapySession
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.sessions_visible_to(user=user).select_related("note")
 
     create_serializer_class = serializers.SessionScheduleSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.session_schedule(user=self.request.user, **validated_data)
 
     @extend_schema(
         request=serializers.SessionRescheduleSerializer, responses=serializers.TherapySessionSerializer
     )
     @action(detail=True, methods=["post"])
-    def reschedule(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def reschedule(self, request, pk=None):
         session = self.get_object()
         form = serializers.SessionRescheduleSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -102,7 +102,7 @@ class SessionViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
         request=serializers.SessionOutcomeSerializer, responses=serializers.TherapySessionSerializer
     )
     @action(detail=True, methods=["post"])
-    def outcome(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def outcome(self, request, pk=None):
         session = self.get_object()
         form = serializers.SessionOutcomeSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
@@ -141,19 +141,19 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     model = SessionNote
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.notes_visible_to(user=user).select_related("cosignature")
 
-    def get_object(self):  # type: ignore[no-untyped-def]
+    def get_object(self):
         # The selector records the read in the audit trail.
         return selectors.note_get_for(user=self.request.user, note_id=self.url_pk())
 
     create_serializer_class = serializers.NoteCreateSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.note_create(user=self.request.user, **validated_data)
 
-    def partial_update(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def partial_update(self, request, *args, **kwargs):
         note = self.get_object()
         form = serializers.NoteUpdateSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
@@ -162,13 +162,13 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=None, responses=serializers.SessionNoteSerializer)
     @action(detail=True, methods=["post"])
-    def sign(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def sign(self, request, pk=None):
         note = services.note_sign(user=request.user, note=self.get_object())
         return Response(self.get_serializer(note).data)
 
     @extend_schema(request=None, responses=serializers.SessionNoteSerializer)
     @action(detail=True, methods=["post"], url_path="co-sign")
-    def cosign(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def cosign(self, request, pk=None):
         note = self.get_object()
         services.note_cosign(user=request.user, note=note)
         return Response(self.get_serializer(selectors.note_get_for(user=request.user, note_id=note.pk)).data)
@@ -186,7 +186,7 @@ class NoteViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMode
         pagination_class=None,
         filter_backends=[],
     )
-    def addenda(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def addenda(self, request, pk=None):
         note = self.get_object()
         if request.method == "GET":
             return Response(serializers.AddendumSerializer(note.addenda.all(), many=True).data)

@@ -10,7 +10,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
     model = None
     lookup_value_regex = r"[0-9]+"
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         raise NotImplementedError
 
     def url_pk(self) -> int:
@@ -20,7 +20,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
         except (KeyError, TypeError, ValueError):
             raise Http404 from None
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.model.objects.none()
         return self.select(self.request.user)

@@ -36,7 +36,7 @@ from .common import clinician_required
 UNRESOLVED = ("open", "acknowledged")  # SafetyFlag.Status.OPEN / ACKNOWLEDGED
 
 
-def caseload_for(*, user) -> QuerySet:  # type: ignore[no-untyped-def]
+def caseload_for(*, user) -> QuerySet:
     """The couples in the user's *clinical* scope, each with its unresolved safety flags, last
     check-in and next scheduled session — in a fixed number of queries however many couples.
 
@@ -172,7 +172,7 @@ def caseload(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     )
 
 
-def partner_activity_for(*, user, now):  # type: ignore[no-untyped-def]
+def partner_activity_for(*, user, now):
     """The active partners of the user's couples with their last check-in, and each partner's
     occurrences due and completed in the last 14 days (two queries)."""
     from couples.selectors import partners_visible_to

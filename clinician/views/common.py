@@ -10,14 +10,14 @@ from django.views.decorators.cache import never_cache
 from ..permissions import acting_clinician
 
 
-def clinician_required(view):  # type: ignore[no-untyped-def]
+def clinician_required(view):
     """Signed in (else to the login page) and an active clinician (else a 403 with no data).
 
     The view is called as ``view(request, clinician, *args, **kwargs)``.
     """
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         clinician = acting_clinician(request.user)
         if clinician is None:
             return render(request, "clinician/forbidden.html", status=403)

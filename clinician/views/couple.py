@@ -173,7 +173,7 @@ def _window(
     }
 
 
-def _item(entry, names: dict[int, str], *, now: datetime.datetime, zone: zoneinfo.ZoneInfo) -> dict:  # type: ignore[no-untyped-def]
+def _item(entry, names: dict[int, str], *, now: datetime.datetime, zone: zoneinfo.ZoneInfo) -> dict:
     """One timeline entry's words, composed here (a template would spend a translation tag per
     phrase on every one of the weeks' entries)."""
     former = _("a former partner")
@@ -242,13 +242,13 @@ def _item(entry, names: dict[int, str], *, now: datetime.datetime, zone: zoneinf
     return item
 
 
-def _metrics_rows(recent, before, names: dict[int, str]) -> list[dict]:  # type: ignore[no-untyped-def]
+def _metrics_rows(recent, before, names: dict[int, str]) -> list[dict]:
     """The cycle metrics, the last weeks beside the weeks before, as table rows."""
 
-    def fmt(value, pattern="{:.1f}"):  # type: ignore[no-untyped-def]
+    def fmt(value, pattern="{:.1f}"):
         return "—" if value is None else pattern.format(value)
 
-    def pct(value):  # type: ignore[no-untyped-def]
+    def pct(value):
         return "—" if value is None else f"{value * 100:.0f}%"
 
     rows = [
@@ -272,7 +272,7 @@ def _metrics_rows(recent, before, names: dict[int, str]) -> list[dict]:  # type:
     positions = {"pursue": _("pursuer"), "withdraw": _("withdrawer")}
     for now_r, then_r in zip(recent.rigidity, before.rigidity, strict=True):
 
-        def describe(r):  # type: ignore[no-untyped-def]
+        def describe(r):
             if r.share is None:
                 return "—"
             return _("%(share)s as %(position)s (of %(n)s)") % {

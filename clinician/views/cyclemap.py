@@ -67,7 +67,7 @@ class PositionForm(forms.Form):
         error_messages={"required": gettext_lazy("Choose whether this partner pursues or withdraws.")},
     )
 
-    def __init__(self, *args, partner: Partner, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, partner: Partner, **kwargs):
         super().__init__(*args, prefix=f"p{partner.pk}", **kwargs)
         self.partner = partner
         for name in TEXT_FIELDS:
@@ -127,7 +127,7 @@ def map_changes(older: CycleMap | None, newer: CycleMap) -> list[str]:
     return changes
 
 
-def _history(user, couple: Couple) -> list[CycleMap]:  # type: ignore[no-untyped-def]
+def _history(user, couple: Couple) -> list[CycleMap]:
     """Every version, newest first, each with ``changes`` from the one before it."""
     versions = list(
         cycle_maps_visible_to(user=user)
@@ -297,7 +297,7 @@ class EpisodeForm(forms.Form):
     )
     session = forms.ChoiceField(label=gettext_lazy("Seen in session (optional)"), required=False)
 
-    def __init__(self, *args, partners: list[Partner], sessions, time_zone: str, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, partners: list[Partner], sessions, time_zone: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.time_zone = zoneinfo.ZoneInfo(time_zone)
         self.partners = {str(p.pk): p for p in partners}
@@ -319,7 +319,7 @@ class EpisodeForm(forms.Form):
         # The clinician types the practice's wall-clock time (fold=0 in a repeated hour).
         return value.replace(tzinfo=None).replace(tzinfo=self.time_zone)
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         data = super().clean()
         data["pursuer"] = self.partners.get(data.get("pursuer") or "")
         data["withdrawer"] = self.partners.get(data.get("withdrawer") or "")

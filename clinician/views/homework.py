@@ -70,7 +70,7 @@ def schedule_text(item: Assignment | HomeworkTemplate) -> str:
     return _("%(hours)s hours before each session") % {"hours": item.hours_before_session}
 
 
-def names(partners) -> str:  # type: ignore[no-untyped-def]
+def names(partners) -> str:
     return _(" and ").join(p.display_name for p in partners)
 
 
@@ -80,7 +80,7 @@ def from_template(assignment: Assignment, template: HomeworkTemplate) -> bool:
     return assignment.kind == template.kind and assignment.title == template.name
 
 
-def partners_covered(template: HomeworkTemplate, assignments) -> set[int]:  # type: ignore[no-untyped-def]
+def partners_covered(template: HomeworkTemplate, assignments) -> set[int]:
     """Partners who already have this template's homework running (active or paused)."""
     return {
         partner.pk
@@ -90,7 +90,7 @@ def partners_covered(template: HomeworkTemplate, assignments) -> set[int]:  # ty
     }
 
 
-def assign_url(couple: Couple, template: HomeworkTemplate, partners=()) -> str:  # type: ignore[no-untyped-def]
+def assign_url(couple: Couple, template: HomeworkTemplate, partners=()) -> str:
     url = reverse("cyclecare:clinician:homework_assign", args=[couple.pk, template.pk])
     query = [("partners", p.pk) for p in partners]
     return f"{url}?{urlencode(query)}" if query else url
@@ -107,7 +107,7 @@ class Suggestion:
         return names(self.partners)
 
 
-def repair_suggestions(*, user, couple: Couple, partners: list[Partner]) -> list[Suggestion]:  # type: ignore[no-untyped-def]
+def repair_suggestions(*, user, couple: Couple, partners: list[Partner]) -> list[Suggestion]:
     """After an episode: the repair practice (pause-and-return, then the episode log) for the
     partners in it who do not have that homework running already. Empty when all do."""
     templates = {
@@ -170,12 +170,12 @@ class HomeworkAssignForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    def __init__(self, *args, couple_partners: list[Partner], **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, couple_partners: list[Partner], **kwargs):
         super().__init__(*args, **kwargs)
         self.couple_partners = {str(p.pk): p for p in couple_partners}
         self.fields["partners"].choices = [(str(p.pk), p.display_name) for p in couple_partners]
 
-    def clean(self):  # type: ignore[no-untyped-def]
+    def clean(self):
         data = super().clean()
         data["partner_rows"] = [self.couple_partners[pk] for pk in data.get("partners", [])]
         data["weekday_mask"] = sum(1 << int(day) for day in data.get("weekdays", []))

@@ -36,7 +36,7 @@ class SeparationForm(forms.Form):
     )
     separation_reason = forms.ChoiceField(label=_("Reason"))
 
-    def __init__(self, *args, couple, partners, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, couple, partners, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         from couples.models import Couple
 
@@ -70,7 +70,7 @@ class SeparationForm(forms.Form):
         return [self.partners[code]] if code in self.partners else []
 
 
-def _closed_reason(couple) -> str | None:  # type: ignore[no-untyped-def]
+def _closed_reason(couple) -> str | None:
     from couples.models import Couple
 
     if couple.kind == Couple.Kind.INDIVIDUAL:
@@ -82,7 +82,7 @@ def _closed_reason(couple) -> str | None:  # type: ignore[no-untyped-def]
     return None
 
 
-def _page(request, template, context, status=200) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _page(request, template, context, status=200) -> HttpResponse:
     return render(request, f"clinician/{template}", context, status=status)
 
 

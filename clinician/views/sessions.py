@@ -32,7 +32,7 @@ def in_clinical_scope(request: HttpRequest, couple_id: int) -> bool:
     return couples_visible_to(user=request.user, purpose="clinical").filter(pk=couple_id).exists()
 
 
-def seen_partners(session: TherapySession):  # type: ignore[no-untyped-def]
+def seen_partners(session: TherapySession):
     """Who can attend: the one partner of an individual session, else the couple's active partners."""
     partners = session.couple.partners.filter(is_active=True).order_by("seat")
     return partners.filter(pk=session.partner_id) if session.partner_id else partners

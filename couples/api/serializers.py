@@ -9,7 +9,7 @@ from couples import selectors
 from couples.models import Consent, Couple, Partner
 
 
-def _managed_couples(*, user):  # type: ignore[no-untyped-def]
+def _managed_couples(*, user):
     # The couple record and its partners' contact details are administrative: a practice admin
     # manages every couple of the practice (the services allow it), and neither carries notes.
     return selectors.couples_visible_to(user=user, purpose="administrative")

@@ -51,15 +51,15 @@ class CoupleViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     model = Couple
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.couples_visible_to(user=user, purpose="administrative")
 
     create_serializer_class = serializers.CoupleCreateSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.couple_create(user=self.request.user, **validated_data)
 
-    def partial_update(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def partial_update(self, request, *args, **kwargs):
         couple = self.get_object()
         form = serializers.CoupleUpdateSerializer(
             data=request.data, partial=True, context=self.get_serializer_context()
@@ -70,7 +70,7 @@ class CoupleViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=serializers.CoupleStatusSerializer, responses=serializers.CoupleSerializer)
     @action(detail=True, methods=["post"], url_path="status")
-    def set_status(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def set_status(self, request, pk=None):
         couple = self.get_object()
         form = serializers.CoupleStatusSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -102,15 +102,15 @@ class PartnerViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     model = Partner
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.partners_visible_to(user=user, purpose="administrative")
 
     create_serializer_class = serializers.PartnerAddSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.partner_add(user=self.request.user, **validated_data)
 
-    def partial_update(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def partial_update(self, request, *args, **kwargs):
         partner = self.get_object()
         form = serializers.PartnerUpdateSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
@@ -119,7 +119,7 @@ class PartnerViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     @extend_schema(request=None, responses=serializers.PartnerSerializer)
     @action(detail=True, methods=["post"])
-    def deactivate(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def deactivate(self, request, pk=None):
         partner = services.partner_deactivate(user=request.user, partner=self.get_object())
         return Response(self.get_serializer(partner).data)
 
@@ -142,7 +142,7 @@ class PartnerViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
         filter_backends=[],
         pagination_class=None,
     )
-    def consents(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def consents(self, request, pk=None):
         partner = self.get_object()
         if request.method == "GET":
             consents = selectors.consents_of_partner(

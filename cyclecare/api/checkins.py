@@ -110,7 +110,7 @@ class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def to_representation(self, checkin: CheckIn):  # type: ignore[no-untyped-def]
+    def to_representation(self, checkin: CheckIn):
         # No request (a serializer used on its own) reads as an outsider: the rule fails closed.
         reader = disclosure.reader_of(getattr(self.context.get("request"), "user", None))
         checkin.disclosed = disclosure.checkin_disclosed(checkin, to=reader)
@@ -123,7 +123,7 @@ PARTNER_COLUMNS = ("id", "practice_id", "couple_id", "is_active")
 COUPLE_COLUMNS = ("id", "practice_id", "primary_clinician_id", "status")
 
 
-def _partners_in_scope(*, user):  # type: ignore[no-untyped-def]
+def _partners_in_scope(*, user):
     return couples_selectors.partners_visible_to(user=user).filter(is_active=True)
 
 
@@ -139,10 +139,10 @@ class PartnerField(ScopedPrimaryKeyRelatedField):
     """An active partner in the caller's scope, with the couple's scope columns and nothing else,
     read in one round trip (``RowById``)."""
 
-    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs):
         super().__init__(selector=_partners_in_scope, **kwargs)
 
-    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+    def to_internal_value(self, data):
         if type(data) is not int or not ID_MIN <= data <= ID_MAX:
             return super().to_internal_value(data)  # DRF's own answers for strings, floats, ...
         row = partner_rows.get(self.context["request"].user, data)
@@ -168,10 +168,10 @@ class RememberedInstrumentField(ScopedPrimaryKeyRelatedField):
     """An instrument id, resolved by ``selectors.instruments_visible_to`` and remembered: a
     check-in answers the version its homework was assigned, even once a newer one is current."""
 
-    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs):
         super().__init__(selector=selectors.instruments_visible_to, **kwargs)
 
-    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+    def to_internal_value(self, data):
         if type(data) is not int:
             return super().to_internal_value(data)
         key = (practice_id_of(self.context["request"].user), data)
@@ -268,7 +268,7 @@ class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
 
     model = Instrument
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.instruments_visible_to(user=user)
 
 
@@ -285,7 +285,7 @@ class CheckInViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     create_serializer_class = CheckInRecordSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.checkin_submit(recorded_by=self.request.user, **validated_data)
 
     serializer_class = CheckInSerializer
@@ -297,10 +297,10 @@ class CheckInViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     model = CheckIn
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.checkins_visible_to(user=user)
 
-    def get_object(self):  # type: ignore[no-untyped-def]
+    def get_object(self):
         # The selector records the read in the audit trail.
         return selectors.checkin_get_for(user=self.request.user, checkin_id=self.url_pk())
 
@@ -322,16 +322,16 @@ class SafetyFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
 
     model = SafetyFlag
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.safety_flags_visible_to(user=user)
 
-    def get_object(self):  # type: ignore[no-untyped-def]
+    def get_object(self):
         # The selector records the read in the audit trail.
         return selectors.safety_flag_get_for(user=self.request.user, flag_id=self.url_pk())
 
     @extend_schema(request=None, responses=SafetyFlagSerializer, summary="Acknowledge an open flag")
     @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def acknowledge(self, request, pk=None):
         flag = services.safety_flag_acknowledge(user=request.user, flag=self.get_object())
         return Response(self.get_serializer(flag).data)
 
@@ -339,7 +339,7 @@ class SafetyFlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
         request=SafetyFlagResolveSerializer, responses=SafetyFlagSerializer, summary="Resolve a flag"
     )
     @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def resolve(self, request, pk=None):
         flag = self.get_object()
         form = SafetyFlagResolveSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -28,11 +28,11 @@ from cyclecare.models import Assignment, CycleEpisode, CycleMap, CycleMapPositio
 TEXT = {"required": False, "allow_blank": True, "max_length": 20_000}
 
 
-def _treated_couples(*, user):  # type: ignore[no-untyped-def]
+def _treated_couples(*, user):
     return couples_selectors.couples_visible_to(user=user)
 
 
-def _treated_partners(*, user):  # type: ignore[no-untyped-def]
+def _treated_partners(*, user):
     return couples_selectors.partners_visible_to(user=user)
 
 
@@ -241,12 +241,12 @@ class CycleMapViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrieve
 
     model = CycleMap
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.cycle_maps_visible_to(user=user)
 
     create_serializer_class = CycleMapSaveSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.cycle_map_save(user=self.request.user, **validated_data)
 
     @extend_schema(
@@ -258,7 +258,7 @@ class CycleMapViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrieve
         },
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
-    def current(self, request):  # type: ignore[no-untyped-def]
+    def current(self, request):
         try:
             couple_id = int(request.query_params["couple"])
         except KeyError:
@@ -304,12 +304,12 @@ class EpisodeViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     model = CycleEpisode
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.episodes_visible_to(user=user)
 
     create_serializer_class = EpisodeRecordSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.episode_record(actor=self.request.user, **validated_data)
 
 
@@ -337,12 +337,12 @@ class AssignmentViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrie
 
     model = Assignment
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.assignments_visible_to(user=user)
 
     create_serializer_class = AssignmentCreateSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.assignment_create(user=self.request.user, **validated_data)
 
     @extend_schema(
@@ -351,7 +351,7 @@ class AssignmentViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.Retrie
         responses=AssignmentSerializer,
     )
     @action(detail=True, methods=["post"], url_path="status")
-    def set_status(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def set_status(self, request, pk=None):
         assignment = self.get_object()
         form = AssignmentStatusSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -384,7 +384,7 @@ class OccurrenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
 
     model = Occurrence
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.occurrences_visible_to(user=user)
 
 

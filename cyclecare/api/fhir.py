@@ -46,7 +46,7 @@ class CoupleFHIRExportView(APIView):
             )
         },
     )
-    def get(self, request, pk: int):  # type: ignore[no-untyped-def]
+    def get(self, request, pk: int):
         return Response(couple_bundle(user=request.user, couple_id=pk))
 
 

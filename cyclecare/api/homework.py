@@ -145,12 +145,12 @@ class HomeworkTemplateViewSet(
 
     model = HomeworkTemplate
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return homework_templates_available_to(user=user)
 
     create_serializer_class = HomeworkTemplateCreateSerializer
 
-    def perform_service_create(self, validated_data):  # type: ignore[no-untyped-def]
+    def perform_service_create(self, validated_data):
         return services.homework_template_create(user=self.request.user, **validated_data)
 
     @extend_schema(
@@ -159,7 +159,7 @@ class HomeworkTemplateViewSet(
         responses={201: AssignmentSerializer},
     )
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
-    def assign(self, request, pk=None):  # type: ignore[no-untyped-def]
+    def assign(self, request, pk=None):
         template = self.get_object()  # out of scope: 404, whatever the body
         form = HomeworkAssignSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)

@@ -26,7 +26,7 @@ class NamedChoiceField(serializers.ChoiceField):
     """A choice field documented as its own named enum component (``component``), so it does
     not collide with the many other fields called "status" or "kind"."""
 
-    def __init__(self, *, component: str, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *, component: str, **kwargs):
         self.component = component
         super().__init__(**kwargs)
 
@@ -34,7 +34,7 @@ class NamedChoiceField(serializers.ChoiceField):
 class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
     target_class = NamedChoiceField
 
-    def map_serializer_field(self, auto_schema, direction):  # type: ignore[no-untyped-def]
+    def map_serializer_field(self, auto_schema, direction):
         field = self.target
         component = ResolvedComponent(
             name=field.component,
@@ -129,7 +129,7 @@ class ReminderDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     cursor_ordering = ("-created_at", "-id")
     model = ReminderDelivery
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return selectors.reminder_deliveries_visible_to(user=user)
 
 

@@ -35,7 +35,7 @@ class CSVRenderer(BaseRenderer):
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):  # type: ignore[no-untyped-def]
+    def render(self, data, accepted_media_type=None, renderer_context=None):
         renderer_context = renderer_context or {}
         response = renderer_context.get("response")
         view = renderer_context.get("view")
@@ -57,7 +57,7 @@ class CSVRenderer(BaseRenderer):
         return buffer.getvalue().encode(self.charset)
 
     @staticmethod
-    def _cell(value):  # type: ignore[no-untyped-def]
+    def _cell(value):
         if value is None:
             return ""
         if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
@@ -159,7 +159,7 @@ FORMAT_PARAMETER = OpenApiParameter(
 )
 
 
-def _report_schema(serializer, *, period: bool, summary: str):  # type: ignore[no-untyped-def]
+def _report_schema(serializer, *, period: bool, summary: str):
     return extend_schema(
         summary=summary,
         parameters=[PeriodQuerySerializer, FORMAT_PARAMETER] if period else [FORMAT_PARAMETER],
@@ -184,7 +184,7 @@ class ReportViewSet(viewsets.ViewSet):
         row_serializer = self.row_serializers.get(self.action)
         return list(row_serializer().fields) if row_serializer else []
 
-    def _period(self, request) -> tuple[datetime.date, datetime.date]:  # type: ignore[no-untyped-def]
+    def _period(self, request) -> tuple[datetime.date, datetime.date]:
         """``from``/``to`` from the query: the last 30 days by default, ``to`` today if only
         ``from`` is given. A bad or inverted date is a 400 naming the parameter."""
         form = PeriodQuerySerializer(data=request.query_params)
@@ -202,7 +202,7 @@ class ReportViewSet(viewsets.ViewSet):
 
     @_report_schema(CaseloadReportSerializer, period=True, summary="Caseload per clinician")
     @action(detail=False, methods=["get"])
-    def caseload(self, request):  # type: ignore[no-untyped-def]
+    def caseload(self, request):
         date_from, date_to = self._period(request)
         figures = reports.caseload_report(user=request.user, date_from=date_from, date_to=date_to)
         return Response(
@@ -211,7 +211,7 @@ class ReportViewSet(viewsets.ViewSet):
 
     @_report_schema(AdherenceReportSerializer, period=True, summary="Homework adherence per clinician")
     @action(detail=False, methods=["get"])
-    def adherence(self, request):  # type: ignore[no-untyped-def]
+    def adherence(self, request):
         date_from, date_to = self._period(request)
         figures = reports.adherence_report(user=request.user, date_from=date_from, date_to=date_to)
         return Response(
@@ -220,7 +220,7 @@ class ReportViewSet(viewsets.ViewSet):
 
     @_report_schema(OutcomesReportSerializer, period=False, summary="Outcomes per instrument")
     @action(detail=False, methods=["get"])
-    def outcomes(self, request):  # type: ignore[no-untyped-def]
+    def outcomes(self, request):
         return Response(OutcomesReportSerializer(reports.outcomes_report(user=request.user)).data)
 
 

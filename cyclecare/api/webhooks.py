@@ -26,7 +26,7 @@ from cyclecare.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 class WebhookEventField(serializers.ChoiceField):
     """An event name; documented once, as the WebhookEventEnum component."""
 
-    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, **kwargs):
         super().__init__(choices=WebhookEvent.choices, **kwargs)
 
 
@@ -35,7 +35,7 @@ class WebhookEventFieldExtension(OpenApiSerializerFieldExtension):
     # drf-spectacular would otherwise name twice (EventEnum, EventsEnum).
     target_class = WebhookEventField
 
-    def map_serializer_field(self, auto_schema, direction):  # type: ignore[no-untyped-def]
+    def map_serializer_field(self, auto_schema, direction):
         component = ResolvedComponent(
             name="WebhookEventEnum",
             type=ResolvedComponent.SCHEMA,
@@ -136,16 +136,16 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, S
     filter_backends: list = []
     model = WebhookEndpoint
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return webhooks.webhook_endpoints_visible_to(user=user).order_by("created_at", "id")
 
-    def create(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create(self, request, *args, **kwargs):
         form = WebhookEndpointCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         endpoint = webhooks.webhook_endpoint_create(user=request.user, **form.validated_data)
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def partial_update(self, request, *args, **kwargs):
         endpoint = self.get_object()
         form = WebhookEndpointUpdateSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
@@ -175,7 +175,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, S
     cursor_ordering = ("-created_at", "-id")
     model = WebhookDelivery
 
-    def select(self, user):  # type: ignore[no-untyped-def]
+    def select(self, user):
         return webhooks.webhook_deliveries_visible_to(user=user)
 
 

@@ -36,7 +36,7 @@ def _execute(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def rows_insert(model, values: dict[str, list], *, returning: tuple[str, ...]) -> list[tuple] | None:  # type: ignore[no-untyped-def]
+def rows_insert(model, values: dict[str, list], *, returning: tuple[str, ...]) -> list[tuple] | None:
     """Insert one row per position of the equal-length lists in ``values`` (attribute name →
     values); the model's other fields take their defaults (``auto_now_add``: now). A row that
     conflicts with one already there is skipped. On PostgreSQL, returns the ``returning``

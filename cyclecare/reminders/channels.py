@@ -68,14 +68,14 @@ class ReminderEmail(EmailMultiAlternatives):
     every message to prove its boundary absent from the text: a quarter of a reminder's sending
     time (bench/reminders_bench.py)."""
 
-    def message(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def message(self, *args, **kwargs):
         msg = super().message(*args, **kwargs)
         if msg.is_multipart():
             msg.set_boundary(f"===============cyclecare{secrets.token_hex(16)}==")
         return msg
 
 
-def email_connection():  # type: ignore[no-untyped-def]
+def email_connection():
     """A connection of the site's email backend, reused for a batch of reminders (with a
     timeout for SMTP, so a hung server cannot hold a worker)."""
     if settings.EMAIL_BACKEND == SMTP_BACKEND:
@@ -83,7 +83,7 @@ def email_connection():  # type: ignore[no-untyped-def]
     return get_connection()
 
 
-def email_send(message: EmailReminder, *, connection=None) -> str:  # type: ignore[no-untyped-def]
+def email_send(message: EmailReminder, *, connection=None) -> str:
     """Send one reminder email (HTML and plain text). Returns the provider's message id where
     the backend reports one (django-anymail), else our Message-ID."""
     try:

@@ -309,7 +309,7 @@ def _link_request(delivery: ReminderDelivery) -> LinkRequest:
     return LinkRequest(partner=delivery.partner, purpose=PartnerLink.Purpose.HOME)
 
 
-def _build(delivery: ReminderDelivery, *, link: PartnerLink, token: str, urls: messages.Urls):  # type: ignore[no-untyped-def]
+def _build(delivery: ReminderDelivery, *, link: PartnerLink, token: str, urls: messages.Urls):
     url = urls.page(purpose=link.purpose, token=token)
     if delivery.channel == Channel.EMAIL:
         return messages.email_build(delivery, action_url=url, urls=urls)

@@ -190,7 +190,7 @@ class PlanResult:
     counts: Counter = field(default_factory=Counter)
 
 
-def _plannable_assignments(window_start: datetime.datetime, window_end: datetime.datetime):  # type: ignore[no-untyped-def]
+def _plannable_assignments(window_start: datetime.datetime, window_end: datetime.datetime):
     flagged = SafetyFlag.objects.filter(holding_flags(), couple_id=OuterRef("couple_id"))
     return (
         Assignment.objects.filter(
@@ -366,7 +366,7 @@ def _plan_chunk(
     _reminders_create(pending_ids, new_occurrences=created, result=result)
 
 
-def _scheduled_sessions(chunk: list[tuple], window_start, window_end) -> dict[int, list]:  # type: ignore[no-untyped-def]
+def _scheduled_sessions(chunk: list[tuple], window_start, window_end) -> dict[int, list]:
     couple_ids = {row[2] for row in chunk if row[3] == Assignment.Schedule.BEFORE_SESSION}
     sessions: dict[int, list] = {}
     if not couple_ids:
@@ -397,7 +397,7 @@ def _occurrence_move(pk: int, due_at: datetime.datetime, pair: _Assigned) -> Non
     )
 
 
-def _cancel_unscheduled(have, wanted, by_id, *, now, result: PlanResult) -> None:  # type: ignore[no-untyped-def]
+def _cancel_unscheduled(have, wanted, by_id, *, now, result: PlanResult) -> None:
     """Before-session homework whose session moved or was cancelled: its pending future
     occurrence (and any reminder not yet sent) is cancelled."""
     stale = [

@@ -9,7 +9,7 @@ from ..models import HomeworkTemplate, ReminderDelivery
 
 def reminder_deliveries_visible_to(
     *, user, purpose: Purpose = "administrative"
-) -> QuerySet[ReminderDelivery]:  # type: ignore[no-untyped-def]
+) -> QuerySet[ReminderDelivery]:
     """The reminder log: per occurrence, what was sent when, by which channel, whether it went
     out or why not, whether its link was opened and whether the check-in was completed.
     Administrative scope by default (a practice admin sees the practice's log, a clinician their
@@ -17,7 +17,7 @@ def reminder_deliveries_visible_to(
     return ReminderDelivery.objects.filter(row_scope(user, purpose=purpose)).select_related("occurrence")
 
 
-def homework_templates_available_to(*, user) -> QuerySet[HomeworkTemplate]:  # type: ignore[no-untyped-def]
+def homework_templates_available_to(*, user) -> QuerySet[HomeworkTemplate]:
     """The library a clinician chooses from: what cyclecare ships plus their practice's own."""
     practice_id = practice_id_of(user)
     if practice_id is None:

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from clinician.models import IntegrationClient
 
 
-def make_integration(practice, scopes: str = "read write", name: str = "Test integration"):  # type: ignore[no-untyped-def]
+def make_integration(practice, scopes: str = "read write", name: str = "Test integration"):
     """An integration client of ``practice`` with a live bearer token carrying ``scopes``."""
     Application = get_application_model()
     secret = secrets.token_urlsafe(24)
@@ -46,7 +46,7 @@ def integration_for():
 def api_as():
     """api_as(user) → an APIClient signed in as that user (session authentication)."""
 
-    def build(user):  # type: ignore[no-untyped-def]
+    def build(user):
         api = APIClient()
         api.force_authenticate(user=user)
         return api
@@ -54,7 +54,7 @@ def api_as():
     return build
 
 
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response, status: int) -> dict:
     """The response is a problem-details body with this status."""
     assert response.status_code == status, (response.status_code, response.content[:500])
     assert response["Content-Type"].startswith("application/problem+json")

@@ -33,7 +33,7 @@ def csi4_answers(total: int) -> dict[str, int]:
     return answers
 
 
-def submit_csi4(partner, total: int, *, days_ago: float):  # type: ignore[no-untyped-def]
+def submit_csi4(partner, total: int, *, days_ago: float):
     instrument = Instrument.objects.get(practice=None, code="csi-4")
     return services.checkin_submit(
         partner=partner,
@@ -43,12 +43,12 @@ def submit_csi4(partner, total: int, *, days_ago: float):  # type: ignore[no-unt
     )
 
 
-def ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+def ids(response) -> list[int]:
     assert response.status_code == 200, response.content[:500]
     return [row["id"] for row in response.json()["results"]]
 
 
-def fresh_client(clinician) -> APIClient:  # type: ignore[no-untyped-def]
+def fresh_client(clinician) -> APIClient:
     """A freshly loaded user, so no per-user cache hides a query."""
     api = APIClient()
     api.force_authenticate(user=get_user_model().objects.get(pk=clinician.user_id))

@@ -46,19 +46,19 @@ def clinic():
     )
 
 
-def ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+def ids(response) -> list[int]:
     assert response.status_code == 200, response.content[:500]
     return [row["id"] for row in response.json()["results"]]
 
 
-def fresh_client(clinician) -> APIClient:  # type: ignore[no-untyped-def]
+def fresh_client(clinician) -> APIClient:
     """A client for a freshly loaded user, so no per-user cache hides a query."""
     api = APIClient()
     api.force_authenticate(user=get_user_model().objects.get(pk=clinician.user_id))
     return api
 
 
-def queries_for(clinician, url: str) -> int:  # type: ignore[no-untyped-def]
+def queries_for(clinician, url: str) -> int:
     api = fresh_client(clinician)
     with CaptureQueriesContext(connection) as captured:
         response = api.get(url)

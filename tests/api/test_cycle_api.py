@@ -56,19 +56,19 @@ def ago(**delta: int) -> str:
     return (timezone.now() - datetime.timedelta(**delta)).isoformat()
 
 
-def ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+def ids(response) -> list[int]:
     assert response.status_code == 200, response.content[:500]
     return [row["id"] for row in response.json()["results"]]
 
 
-def fresh_client(clinician) -> APIClient:  # type: ignore[no-untyped-def]
+def fresh_client(clinician) -> APIClient:
     """A client for a freshly loaded user, so no per-user cache hides a query."""
     api = APIClient()
     api.force_authenticate(user=get_user_model().objects.get(pk=clinician.user_id))
     return api
 
 
-def queries_for(clinician, url: str) -> int:  # type: ignore[no-untyped-def]
+def queries_for(clinician, url: str) -> int:
     api = fresh_client(clinician)
     with CaptureQueriesContext(connection) as captured:
         response = api.get(url)
@@ -76,7 +76,7 @@ def queries_for(clinician, url: str) -> int:  # type: ignore[no-untyped-def]
     return len(captured.captured_queries)
 
 
-def positions(a, b) -> list[dict]:  # type: ignore[no-untyped-def]
+def positions(a, b) -> list[dict]:
     return [
         {
             "partner": a.pk,
@@ -92,7 +92,7 @@ def positions(a, b) -> list[dict]:  # type: ignore[no-untyped-def]
     ]
 
 
-def episode_payload(clinic, **overrides) -> dict:  # type: ignore[no-untyped-def]
+def episode_payload(clinic, **overrides) -> dict:
     payload = {
         "couple": clinic.couple.pk,
         "occurred_at": ago(hours=2),
@@ -104,7 +104,7 @@ def episode_payload(clinic, **overrides) -> dict:  # type: ignore[no-untyped-def
     return payload
 
 
-def assignment_payload(clinic, **overrides) -> dict:  # type: ignore[no-untyped-def]
+def assignment_payload(clinic, **overrides) -> dict:
     payload = {
         "couple": clinic.couple.pk,
         "partners": [clinic.a.pk, clinic.b.pk],
@@ -470,7 +470,7 @@ def test_assignment_list_uses_constant_queries(clinic, django_assert_max_num_que
 
 # OCCURRENCES
 # ------------------------------------------------------------------------------
-def daily_homework(clinic, couple=None, partners=None, *, days: int = 3):  # type: ignore[no-untyped-def]
+def daily_homework(clinic, couple=None, partners=None, *, days: int = 3):
     """A daily practice task and its occurrences for each partner over ``days`` days."""
     couple = couple or clinic.couple
     partners = partners or [clinic.a, clinic.b]

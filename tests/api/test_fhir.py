@@ -25,13 +25,13 @@ def url(couple_id: int) -> str:
     return f"/api/v1/couples/{couple_id}/fhir/"
 
 
-def signed_in(user) -> APIClient:  # type: ignore[no-untyped-def]
+def signed_in(user) -> APIClient:
     api = APIClient()
     api.force_authenticate(user=user)
     return api
 
 
-def integration_api(practice, scopes: str = "read") -> APIClient:  # type: ignore[no-untyped-def]
+def integration_api(practice, scopes: str = "read") -> APIClient:
     """A real bearer token of an integration client bound to ``practice``."""
     Application = get_application_model()
     application = Application.objects.create(
@@ -55,7 +55,7 @@ def resources(body: dict, resource_type: str) -> list[dict]:
     return [e["resource"] for e in body["entry"] if e["resource"]["resourceType"] == resource_type]
 
 
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response, status: int) -> dict:
     assert response.status_code == status, response.content[:300]
     assert response["Content-Type"].startswith("application/problem+json")
     body = response.json()
@@ -64,7 +64,7 @@ def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-de
 
 
 @pytest.fixture
-def world(db):  # type: ignore[no-untyped-def]
+def world(db):
     """Practice alpha's first couple with: two held sessions (one with a signed note whose body
     is a sentinel), a scheduled individual video session, the world's daily check-in (whose
     safety item was answered yes, raising a flag), a scored CSI-4 check-in and a paused
@@ -105,7 +105,7 @@ def world(db):  # type: ignore[no-untyped-def]
     return alpha, bravo, treated
 
 
-def test_treating_clinician_gets_a_bundle_that_validates(world) -> None:  # type: ignore[no-untyped-def]
+def test_treating_clinician_gets_a_bundle_that_validates(world) -> None:
     alpha, _, treated = world
     response = signed_in(alpha.clinician.user).get(url(treated.couple.pk))
 
@@ -175,7 +175,7 @@ def test_treating_clinician_gets_a_bundle_that_validates(world) -> None:  # type
     assert repeat == {"dayOfWeek": ["mon", "wed", "fri"], "timeOfDay": ["19:30:00"]}
 
 
-def test_a_separated_couple_and_the_individual_case_that_continues_it(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_separated_couple_and_the_individual_case_that_continues_it(world) -> None:
     from couples.models import Couple
     from couples.services import couple_separate
 
@@ -199,13 +199,13 @@ def test_a_separated_couple_and_the_individual_case_that_continues_it(world) -> 
     assert patient["identifier"][0]["value"] == str(treated.a.pk)
 
 
-def test_every_reference_resolves_inside_the_bundle(world) -> None:  # type: ignore[no-untyped-def]
+def test_every_reference_resolves_inside_the_bundle(world) -> None:
     alpha, _, treated = world
     body = signed_in(alpha.clinician.user).get(url(treated.couple.pk)).json()
     types = {entry["fullUrl"]: entry["resource"]["resourceType"] for entry in body["entry"]}
     assert len(types) == len(body["entry"]), "fullUrls are unique"
 
-    def references(node):  # type: ignore[no-untyped-def]
+    def references(node):
         if isinstance(node, dict):
             if "reference" in node:
                 yield node
@@ -221,7 +221,7 @@ def test_every_reference_resolves_inside_the_bundle(world) -> None:  # type: ign
         assert types[reference["reference"]] == reference["type"]
 
 
-def test_nothing_clinician_only_is_exported(world) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_clinician_only_is_exported(world) -> None:
     alpha, _, treated = world
     assert treated.flag.checkin_id == treated.checkin.pk  # the world's check-in raised a flag
     response = signed_in(alpha.clinician.user).get(url(treated.couple.pk), HTTP_ACCEPT="application/json")
@@ -242,14 +242,14 @@ def test_nothing_clinician_only_is_exported(world) -> None:  # type: ignore[no-u
     }
 
 
-def test_full_urls_are_stable_between_exports(world) -> None:  # type: ignore[no-untyped-def]
+def test_full_urls_are_stable_between_exports(world) -> None:
     alpha, _, treated = world
     api = signed_in(alpha.clinician.user)
     first, second = (api.get(url(treated.couple.pk)).json() for _ in range(2))
     assert [e["fullUrl"] for e in first["entry"]] == [e["fullUrl"] for e in second["entry"]]
 
 
-def test_export_is_audited(world) -> None:  # type: ignore[no-untyped-def]
+def test_export_is_audited(world) -> None:
     alpha, _, treated = world
     user = alpha.clinician.user
     assert signed_in(user).get(url(treated.couple.pk)).status_code == 200
@@ -259,7 +259,7 @@ def test_export_is_audited(world) -> None:  # type: ignore[no-untyped-def]
     assert event.practice_id == alpha.practice.pk
 
 
-def test_another_practices_couple_is_404(world) -> None:  # type: ignore[no-untyped-def]
+def test_another_practices_couple_is_404(world) -> None:
     alpha, bravo, _ = world
     response = signed_in(alpha.clinician.user).get(url(bravo.couples[0].couple.pk))
     assert_problem(response, 404)
@@ -267,18 +267,18 @@ def test_another_practices_couple_is_404(world) -> None:  # type: ignore[no-unty
     assert not AuditEvent.objects.filter(action="couple.fhir_export").exists()
 
 
-def test_a_colleague_who_does_not_treat_the_couple_gets_404(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_colleague_who_does_not_treat_the_couple_gets_404(world) -> None:
     alpha, _, treated = world
     assert_problem(signed_in(alpha.outsider.user).get(url(treated.couple.pk)), 404)
 
 
-def test_supervisor_sees_the_clinical_record(world) -> None:  # type: ignore[no-untyped-def]
+def test_supervisor_sees_the_clinical_record(world) -> None:
     alpha, _, treated = world
     body = signed_in(alpha.supervisor.user).get(url(treated.couple.pk)).json()
     assert len(resources(body, "QuestionnaireResponse")) == 2
 
 
-def test_practice_admin_gets_the_administrative_record_only(world) -> None:  # type: ignore[no-untyped-def]
+def test_practice_admin_gets_the_administrative_record_only(world) -> None:
     alpha, _, treated = world
     response = signed_in(alpha.admin.user).get(url(treated.couple.pk))
 
@@ -290,7 +290,7 @@ def test_practice_admin_gets_the_administrative_record_only(world) -> None:  # t
     assert not {"QuestionnaireResponse", "Observation", "CarePlan"} & set(kinds)
 
 
-def test_integration_client_of_the_practice_gets_the_bundle(world) -> None:  # type: ignore[no-untyped-def]
+def test_integration_client_of_the_practice_gets_the_bundle(world) -> None:
     alpha, _, treated = world
     response = integration_api(alpha.practice).get(url(treated.couple.pk))
 
@@ -303,12 +303,12 @@ def test_integration_client_of_the_practice_gets_the_bundle(world) -> None:  # t
     assert event.actor_kind == "integration"
 
 
-def test_integration_client_of_another_practice_gets_404(world) -> None:  # type: ignore[no-untyped-def]
+def test_integration_client_of_another_practice_gets_404(world) -> None:
     _, bravo, treated = world
     assert_problem(integration_api(bravo.practice).get(url(treated.couple.pk)), 404)
 
 
-def test_unauthenticated_and_unsupported_requests(world) -> None:  # type: ignore[no-untyped-def]
+def test_unauthenticated_and_unsupported_requests(world) -> None:
     alpha, _, treated = world
     assert_problem(APIClient().get(url(treated.couple.pk)), 401)
     api = signed_in(alpha.clinician.user)
@@ -316,14 +316,14 @@ def test_unauthenticated_and_unsupported_requests(world) -> None:  # type: ignor
     assert_problem(api.get(url(treated.couple.pk), HTTP_ACCEPT="application/xml"), 406)
 
 
-def test_fhir_path_does_not_shadow_the_couple_detail_route(world) -> None:  # type: ignore[no-untyped-def]
+def test_fhir_path_does_not_shadow_the_couple_detail_route(world) -> None:
     alpha, _, treated = world
     response = signed_in(alpha.clinician.user).get(f"/api/v1/couples/{treated.couple.pk}/")
     assert response.status_code == 200
     assert response.json()["id"] == treated.couple.pk
 
 
-def test_answers_are_typed_by_item_and_subscales_become_components(world) -> None:  # type: ignore[no-untyped-def]
+def test_answers_are_typed_by_item_and_subscales_become_components(world) -> None:
     alpha, _, treated = world
     licensed = cycle.instrument_create(
         practice=alpha.practice,

@@ -20,7 +20,7 @@ def assign_url(template_id: int) -> str:
     return f"{LIST_URL}{template_id}/assign/"
 
 
-def own_template(clinician, code: str = "gratitude", **fields):  # type: ignore[no-untyped-def]
+def own_template(clinician, code: str = "gratitude", **fields):
     values = {
         "name": "Gratitude note",
         "kind": "practice",
@@ -56,7 +56,7 @@ def library():
     )
 
 
-def codes(response) -> set[str]:  # type: ignore[no-untyped-def]
+def codes(response) -> set[str]:
     assert response.status_code == 200, response.content[:500]
     body = response.json()
     rows = body["results"] if isinstance(body, dict) else body

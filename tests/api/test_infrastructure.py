@@ -23,7 +23,7 @@ def create_client(slug: str, scopes: str = "read,write") -> dict:
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
-def token_for(credentials: dict, scope: str | None = None):  # type: ignore[no-untyped-def]
+def token_for(credentials: dict, scope: str | None = None):
     data = {"grant_type": "client_credentials"}
     if scope:
         data["scope"] = scope
@@ -203,7 +203,7 @@ def test_a_foreign_key_outside_scope_is_a_400(tenants, api_as):
 def test_unexpected_errors_are_500_without_details(tenants, api_as, monkeypatch):
     from clinician import selectors
 
-    def explode(**kwargs):  # type: ignore[no-untyped-def]
+    def explode(**kwargs):
         raise RuntimeError("secret detail: Partner 0 said something private")
 
     monkeypatch.setattr(selectors, "practices_visible_to", explode)

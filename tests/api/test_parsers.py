@@ -42,7 +42,7 @@ def nested_arrays(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-def episode(clinic, **fields) -> dict:  # type: ignore[no-untyped-def]
+def episode(clinic, **fields) -> dict:
     return {
         "couple": clinic.couple.pk,
         "occurred_at": timezone.now().isoformat(),

@@ -44,7 +44,7 @@ def local_midnight(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=ZONE)
 
 
-def csi4(partner, total: int, days_ago: float):  # type: ignore[no-untyped-def]
+def csi4(partner, total: int, days_ago: float):
     first = min(total, 6)
     rest = total - first
     answers = {"csi1": first}
@@ -59,7 +59,7 @@ def csi4(partner, total: int, days_ago: float):  # type: ignore[no-untyped-def]
     )
 
 
-def ors(partner, instrument, total: float, days_ago: float):  # type: ignore[no-untyped-def]
+def ors(partner, instrument, total: float, days_ago: float):
     each = total / 4
     return services.checkin_submit(
         partner=partner,
@@ -69,13 +69,13 @@ def ors(partner, instrument, total: float, days_ago: float):  # type: ignore[no-
     )
 
 
-def held(couple, days_ago: float, status: str = "held"):  # type: ignore[no-untyped-def]
+def held(couple, days_ago: float, status: str = "held"):
     return TherapySessionFactory(
         couple=couple, starts_at=timezone.now() - datetime.timedelta(days=days_ago), status=status
     )
 
 
-def flag(couple, status: str) -> SafetyFlag:  # type: ignore[no-untyped-def]
+def flag(couple, status: str) -> SafetyFlag:
     now = timezone.now()
     return SafetyFlag.objects.create(
         practice_id=couple.practice_id,
@@ -89,7 +89,7 @@ def flag(couple, status: str) -> SafetyFlag:  # type: ignore[no-untyped-def]
     )
 
 
-def homework(couple) -> Assignment:  # type: ignore[no-untyped-def]
+def homework(couple) -> Assignment:
     return Assignment.objects.create(
         practice_id=couple.practice_id,
         couple=couple,
@@ -102,7 +102,7 @@ def homework(couple) -> Assignment:  # type: ignore[no-untyped-def]
     )
 
 
-def occurrence(assignment, partner, *, days_ago: int, status: str, due_in_future: bool = False):  # type: ignore[no-untyped-def]
+def occurrence(assignment, partner, *, days_ago: int, status: str, due_in_future: bool = False):
     due_at = timezone.now() + (
         datetime.timedelta(hours=1) if due_in_future else -datetime.timedelta(days=days_ago, hours=1)
     )
@@ -201,13 +201,13 @@ def clinic():
     )
 
 
-def fresh_client(clinician) -> APIClient:  # type: ignore[no-untyped-def]
+def fresh_client(clinician) -> APIClient:
     api = APIClient()
     api.force_authenticate(user=get_user_model().objects.get(pk=clinician.user_id))
     return api
 
 
-def get_ok(api, url: str, params: dict | None = None) -> dict:  # type: ignore[no-untyped-def]
+def get_ok(api, url: str, params: dict | None = None) -> dict:
     response = api.get(url, params or {})
     assert response.status_code == 200, response.content[:500]
     return response.json()
@@ -412,7 +412,7 @@ def test_reports_are_read_only(clinic):
 
 # CSV
 # ------------------------------------------------------------------------------
-def parse_csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+def parse_csv(response) -> list[list[str]]:
     assert response.status_code == 200, response.content[:500]
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith("attachment;")
@@ -503,7 +503,7 @@ def test_bad_dates_are_a_400_naming_the_parameter(clinic, url):
 
 # QUERY COUNTS
 # ------------------------------------------------------------------------------
-def count_queries(clinician, url: str) -> int:  # type: ignore[no-untyped-def]
+def count_queries(clinician, url: str) -> int:
     api = fresh_client(clinician)
     with CaptureQueriesContext(connection) as captured:
         response = api.get(url)

@@ -34,7 +34,7 @@ CHECKINS = "/api/v1/checkins/"
 START = datetime.datetime(2026, 3, 2, 12, 0, 20, tzinfo=datetime.UTC)
 
 
-def token_queries(api) -> int:  # type: ignore[no-untyped-def]
+def token_queries(api) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert api.get(PRACTICES).status_code == 200
     return sum("oauth2_provider_accesstoken" in query["sql"] for query in captured.captured_queries)
@@ -131,7 +131,7 @@ def test_throttle_counts_in_redis_in_one_round_trip(tenants, integration_for, mo
 
 # REMEMBERED INSTRUMENTS AND SUBSCRIPTIONS
 # ------------------------------------------------------------------------------
-def record_checkin(api, partner, instrument):  # type: ignore[no-untyped-def]
+def record_checkin(api, partner, instrument):
     body = {
         "partner": partner.pk,
         "instrument": instrument.pk,
@@ -200,7 +200,7 @@ def test_a_create_reads_only_what_it_needs(tenants, integration_for):
 
 # THE PARTNER READ, COMPILED ONCE PER PRACTICE
 # ------------------------------------------------------------------------------
-def principal_of(practice) -> PracticePrincipal:  # type: ignore[no-untyped-def]
+def principal_of(practice) -> PracticePrincipal:
     return PracticePrincipal(
         client_id=1, practice_id=practice.pk, name="t", scopes=frozenset({"read", "write"})
     )
@@ -229,7 +229,7 @@ def test_an_integration_clients_partner_read_is_compiled_once(postgres, tenants,
     compiles = []
     compile_sql = SQLCompiler.as_sql
 
-    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted(self, *args, **kwargs):
         compiles.append(self.query.model)
         return compile_sql(self, *args, **kwargs)
 
@@ -273,7 +273,7 @@ def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
     from cyclecare.api.checkins import CheckInSerializer
 
     class Fresh(CheckInSerializer):
-        def get_fields(self):  # type: ignore[no-untyped-def]
+        def get_fields(self):
             return serializers.ModelSerializer.get_fields(self)
 
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
@@ -296,7 +296,7 @@ def test_committed_deliveries_are_enqueued_together_soon(monkeypatch):
     sent: list[list[int]] = []
     done = threading.Event()
 
-    def record(delivery_ids):  # type: ignore[no-untyped-def]
+    def record(delivery_ids):
         sent.append(list(delivery_ids))
         done.set()
 

@@ -32,12 +32,12 @@ FLAG_FIELDS = {
 }
 
 
-def ids(response) -> list[int]:  # type: ignore[no-untyped-def]
+def ids(response) -> list[int]:
     assert response.status_code == 200, response.content[:500]
     return [row["id"] for row in response.json()["results"]]
 
 
-def raise_flags(couple, count: int) -> None:  # type: ignore[no-untyped-def]
+def raise_flags(couple, count: int) -> None:
     for _ in range(count):
         services.safety_flag_raise(partner=couple.b, source=SafetyFlag.Source.CLINICIAN)
 

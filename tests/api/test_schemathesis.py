@@ -64,7 +64,7 @@ def _pytest_nodeid_shim() -> None:
 
     if "_nodeid" in vars(Node) or not hasattr(Node, "id"):
         return
-    Node._nodeid = property(  # type: ignore[attr-defined]
+    Node._nodeid = property(
         lambda node: str(node._id), lambda node, value: setattr(node, "_id", coerce_node_id(value))
     )
 
@@ -116,7 +116,7 @@ def _on_the_test_connection() -> Iterator[None]:
 
 
 @pytest.fixture
-def world(db):  # type: ignore[no-untyped-def]
+def world(db):
     """Two practices with every role and a row of every PHI model (built by the services), the
     practice's own rows too (a webhook endpoint and its deliveries, a licensed instrument,
     reminders, a homework template), and a partner with neither email nor phone."""
@@ -173,20 +173,20 @@ def _pick(ids: list[int], value: object) -> object:
 
 
 @pytest.fixture
-def api_schema(world):  # type: ignore[no-untyped-def]
+def api_schema(world):
     with _on_the_test_connection():
         schema = schemathesis.openapi.from_wsgi("/api/schema/", config.wsgi.application)
     known = _known_ids()
 
     @schema.hook
-    def map_path_parameters(context, path_parameters):  # type: ignore[no-untyped-def]
+    def map_path_parameters(context, path_parameters):
         resource = context.operation.path.removeprefix("/api/v1/").split("/")[0]
         if path_parameters and "id" in path_parameters:
             path_parameters["id"] = _pick(known.get(resource, []), path_parameters["id"])
         return path_parameters
 
     @schema.hook
-    def map_body(context, body):  # type: ignore[no-untyped-def]
+    def map_body(context, body):
         if isinstance(body, dict):
             for field, resource in BODY_REFERENCES.items():
                 if field in body:
@@ -238,7 +238,7 @@ def _hours_from_now(hours: float) -> str:
     return _at(timezone.now() + datetime.timedelta(hours=hours))
 
 
-def _scheduled_session(w: SimpleNamespace, *, hours_from_now: float):  # type: ignore[no-untyped-def]
+def _scheduled_session(w: SimpleNamespace, *, hours_from_now: float):
     from tests.factories import TherapySessionFactory
 
     return TherapySessionFactory(
@@ -248,13 +248,13 @@ def _scheduled_session(w: SimpleNamespace, *, hours_from_now: float):  # type: i
     )
 
 
-def _held_session_without_note(w: SimpleNamespace):  # type: ignore[no-untyped-def]
+def _held_session_without_note(w: SimpleNamespace):
     from tests.factories import held_session
 
     return held_session(w.couples[0].couple, days_ago=2, clinician=w.clinician)
 
 
-def _draft_note(w: SimpleNamespace):  # type: ignore[no-untyped-def]
+def _draft_note(w: SimpleNamespace):
     """A complete draft by alpha's supervisor (the signed-in clinician), on a new held session."""
     from clinician.services import note_create
 
@@ -263,7 +263,7 @@ def _draft_note(w: SimpleNamespace):  # type: ignore[no-untyped-def]
     )
 
 
-def _couple_without_partners(w: SimpleNamespace):  # type: ignore[no-untyped-def]
+def _couple_without_partners(w: SimpleNamespace):
     from tests.factories import CoupleFactory
 
     return CoupleFactory(primary_clinician=w.clinician)
@@ -387,7 +387,7 @@ def _resource(path: str) -> str:
     return path.removeprefix("/api/v1/").split("/")[0]
 
 
-def _valid_case(operation, w: SimpleNamespace):  # type: ignore[no-untyped-def]
+def _valid_case(operation, w: SimpleNamespace):
     arguments: dict = {}
     if "{id}" in operation.path:
         arguments["path_parameters"] = {"id": ROW[_resource(operation.path)](w).pk}
@@ -431,7 +431,7 @@ def _documented(raw_schema: dict, scheme: str) -> set[str]:
 
 
 @contextmanager
-def _caller(api_schema, scheme: str, credentials, world) -> Iterator[Caller]:  # type: ignore[no-untyped-def]
+def _caller(api_schema, scheme: str, credentials, world) -> Iterator[Caller]:
     caller = Caller(scheme, credentials, world["alpha"], _documented(api_schema.raw_schema, scheme))
     yield caller
     never = caller.never_succeeded()
@@ -441,7 +441,7 @@ def _caller(api_schema, scheme: str, credentials, world) -> Iterator[Caller]:  #
     )
 
 
-def _send(caller: Caller, make_case: Callable[[], object]):  # type: ignore[no-untyped-def]
+def _send(caller: Caller, make_case: Callable[[], object]):
     """One request, validated, and rolled back so that every case starts from the same rows
     (reproducible) and a failed statement cannot poison the test's transaction. ``make_case``
     runs inside the transaction, so the rows it makes are rolled back too."""
@@ -459,7 +459,7 @@ def _send(caller: Caller, make_case: Callable[[], object]):  # type: ignore[no-u
             transaction.set_rollback(True)
 
 
-def _call(case, caller: Caller) -> None:  # type: ignore[no-untyped-def]
+def _call(case, caller: Caller) -> None:
     """The generated case, after (once per operation) a valid request of the caller's."""
     operation = case.operation
     if operation.label in caller.documented and operation.label not in caller.valid_sent:
@@ -475,7 +475,7 @@ def _call(case, caller: Caller) -> None:  # type: ignore[no-untyped-def]
 # AS AN INTEGRATION CLIENT
 # ------------------------------------------------------------------------------
 @pytest.fixture
-def integration(api_schema, world) -> Iterator[Caller]:  # type: ignore[no-untyped-def]
+def integration(api_schema, world) -> Iterator[Caller]:
     """A real token of practice alpha: a client made by the management command with every
     scope, its credentials POSTed to /o/token/."""
     out = StringIO()
@@ -506,7 +506,7 @@ def integration(api_schema, world) -> Iterator[Caller]:  # type: ignore[no-untyp
 
 @schema.parametrize()
 @HYPOTHESIS
-def test_api_as_integration_client(case, integration):  # type: ignore[no-untyped-def]
+def test_api_as_integration_client(case, integration):
     _call(case, integration)
 
 
@@ -518,7 +518,7 @@ ROLE_FOR_RESOURCE = {"webhook-endpoints": "admin", "webhook-deliveries": "admin"
 
 
 @pytest.fixture
-def clinicians(api_schema, world) -> Iterator[Caller]:  # type: ignore[no-untyped-def]
+def clinicians(api_schema, world) -> Iterator[Caller]:
     """Session cookies from force_login, and a CSRF token so unsafe methods get past CSRF to
     the code."""
     csrf_token = get_token(RequestFactory().get("/"))
@@ -538,5 +538,5 @@ def clinicians(api_schema, world) -> Iterator[Caller]:  # type: ignore[no-untype
 
 @schema.parametrize()
 @HYPOTHESIS
-def test_api_as_clinician(case, clinicians):  # type: ignore[no-untyped-def]
+def test_api_as_clinician(case, clinicians):
     _call(case, clinicians)

@@ -89,7 +89,7 @@ class ApiRoute:
         return f"{path}?{urlencode(query)}" if query else path
 
 
-def _walk(resolver, prefix: str = "", namespaces: tuple[str, ...] = ()) -> Iterator[tuple]:  # type: ignore[no-untyped-def]
+def _walk(resolver, prefix: str = "", namespaces: tuple[str, ...] = ()) -> Iterator[tuple]:
     for pattern in resolver.url_patterns:
         if isinstance(pattern, URLResolver):
             inner = (*namespaces, pattern.namespace) if pattern.namespace else namespaces
@@ -101,11 +101,11 @@ def _walk(resolver, prefix: str = "", namespaces: tuple[str, ...] = ()) -> Itera
 UNPROBED_METHODS = ("options", "head", "trace")
 
 
-def _view(callback) -> type:  # type: ignore[no-untyped-def]
+def _view(callback) -> type:
     return getattr(callback, "cls", None) or getattr(callback, "view_class", None) or callback
 
 
-def _methods(callback) -> frozenset[str]:  # type: ignore[no-untyped-def]
+def _methods(callback) -> frozenset[str]:
     """What the route answers: a viewset's bound actions, an APIView's handlers (a plain
     function view: anything)."""
     actions = getattr(callback, "actions", None)
@@ -607,7 +607,7 @@ def _api_serializer_classes() -> set[type]:
     }
 
 
-def _writable_foreign_keys(serializer, prefix: str, nested: set[type]) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _writable_foreign_keys(serializer, prefix: str, nested: set[type]) -> Iterator[str]:
     for name, declared in serializer.fields.items():
         if declared.read_only:
             continue
@@ -652,7 +652,7 @@ def test_every_foreign_key_in_a_request_body_is_probed():
 # THE TWO PRACTICES
 # ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def two_practices(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def two_practices(django_db_setup, django_db_blocker):
     """Practice alpha (the callers) and practice bravo (the foreign rows), built once for the
     module inside a transaction that is rolled back when the module is done."""
     with django_db_blocker.unblock():
@@ -686,7 +686,7 @@ def two_practices(django_db_setup, django_db_blocker):  # type: ignore[no-untype
 
 
 @pytest.fixture
-def world(two_practices, db):  # type: ignore[no-untyped-def]
+def world(two_practices, db):
     """The two practices, with this test's writes in a savepoint rolled back after it."""
     return two_practices
 
@@ -712,13 +712,13 @@ def client(world: SimpleNamespace, practice: SimpleNamespace, role: str) -> APIC
     return api
 
 
-def call(api: APIClient, method: str, url: str, body: dict | None = None):  # type: ignore[no-untyped-def]
+def call(api: APIClient, method: str, url: str, body: dict | None = None):
     if method == "GET":
         return api.get(url)
     return api.generic(method, url, json.dumps(body or {}), content_type="application/json")
 
 
-def assert_nothing_foreign(world: SimpleNamespace, response) -> None:  # type: ignore[no-untyped-def]
+def assert_nothing_foreign(world: SimpleNamespace, response) -> None:
     text = response.content.decode()
     leaked = [marker.pattern for marker in world.markers if marker.search(text)]
     assert not leaked, f"the body shows the other practice's {leaked}: {text[:500]}"

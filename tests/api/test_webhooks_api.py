@@ -24,13 +24,13 @@ DELIVERIES = "/api/v1/webhook-deliveries/"
 HOOK_URL = "https://hooks.example.test/cyclecare"
 
 
-def signed_in(user) -> APIClient:  # type: ignore[no-untyped-def]
+def signed_in(user) -> APIClient:
     api = APIClient()
     api.force_authenticate(user=user)
     return api
 
 
-def integration(practice, scopes: str = "read write") -> APIClient:  # type: ignore[no-untyped-def]
+def integration(practice, scopes: str = "read write") -> APIClient:
     """A client of ``practice`` with a live bearer token carrying ``scopes``."""
     Application = get_application_model()
     application = Application.objects.create(
@@ -70,7 +70,7 @@ def bravo() -> SimpleNamespace:
     return practice_with_staff("bravo")
 
 
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response, status: int) -> dict:
     assert response.status_code == status, (response.status_code, response.content[:500])
     assert response["Content-Type"].startswith("application/problem+json")
     body = response.json()
@@ -78,7 +78,7 @@ def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-de
     return body
 
 
-def test_the_admin_registers_an_endpoint_and_sees_the_secret_once(alpha):  # type: ignore[no-untyped-def]
+def test_the_admin_registers_an_endpoint_and_sees_the_secret_once(alpha):
     api = signed_in(alpha.admin.user)
     response = api.post(
         ENDPOINTS,
@@ -101,7 +101,7 @@ def test_the_admin_registers_an_endpoint_and_sees_the_secret_once(alpha):  # typ
         assert endpoint.secret not in str(body)
 
 
-def test_an_integration_with_write_scope_manages_its_practices_endpoints(alpha):  # type: ignore[no-untyped-def]
+def test_an_integration_with_write_scope_manages_its_practices_endpoints(alpha):
     api = integration(alpha.practice, "read write")
     response = api.post(ENDPOINTS, {"url": HOOK_URL, "events": ["episode.recorded"]}, format="json")
     assert response.status_code == 201, response.content
@@ -119,14 +119,14 @@ def test_an_integration_with_write_scope_manages_its_practices_endpoints(alpha):
     assert "secret" not in response.json()
 
 
-def test_a_read_only_integration_reads_but_cannot_register(alpha):  # type: ignore[no-untyped-def]
+def test_a_read_only_integration_reads_but_cannot_register(alpha):
     webhooks.webhook_endpoint_create(user=alpha.admin.user, url=HOOK_URL, events=["note.signed"])
     api = integration(alpha.practice, "read")
     assert len(api.get(ENDPOINTS).json()["results"]) == 1
     assert_problem(api.post(ENDPOINTS, {"url": HOOK_URL, "events": ["note.signed"]}, format="json"), 403)
 
 
-def test_other_clinicians_and_other_practices_see_nothing(alpha, bravo):  # type: ignore[no-untyped-def]
+def test_other_clinicians_and_other_practices_see_nothing(alpha, bravo):
     endpoint = webhooks.webhook_endpoint_create(user=alpha.admin.user, url=HOOK_URL, events=["note.signed"])
     for api in (signed_in(alpha.clinician.user), signed_in(bravo.admin.user), integration(bravo.practice)):
         assert api.get(ENDPOINTS).json()["results"] == []
@@ -144,7 +144,7 @@ def test_other_clinicians_and_other_practices_see_nothing(alpha, bravo):  # type
     assert APIClient().get(ENDPOINTS).status_code == 401
 
 
-def test_invalid_endpoints_are_problem_details(alpha):  # type: ignore[no-untyped-def]
+def test_invalid_endpoints_are_problem_details(alpha):
     api = signed_in(alpha.admin.user)
     body = assert_problem(
         api.post(ENDPOINTS, {"url": "http://hooks.example.test/", "events": ["note.signed"]}, format="json"),
@@ -160,7 +160,7 @@ def test_invalid_endpoints_are_problem_details(alpha):  # type: ignore[no-untype
     assert not WebhookEndpoint.objects.exists()
 
 
-def test_put_and_delete_are_not_offered(alpha):  # type: ignore[no-untyped-def]
+def test_put_and_delete_are_not_offered(alpha):
     endpoint = webhooks.webhook_endpoint_create(user=alpha.admin.user, url=HOOK_URL, events=["note.signed"])
     api = signed_in(alpha.admin.user)
     assert_problem(api.put(f"{ENDPOINTS}{endpoint.pk}/", {"url": HOOK_URL, "events": []}, format="json"), 405)
@@ -171,7 +171,7 @@ def test_put_and_delete_are_not_offered(alpha):  # type: ignore[no-untyped-def]
     assert endpoint.url == HOOK_URL
 
 
-def test_the_delivery_log_is_read_only_and_filterable(alpha, bravo):  # type: ignore[no-untyped-def]
+def test_the_delivery_log_is_read_only_and_filterable(alpha, bravo):
     signed = webhooks.webhook_endpoint_create(user=alpha.admin.user, url=HOOK_URL, events=["note.signed"])
     episodes = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=HOOK_URL + "/episodes", events=["episode.recorded"]

@@ -37,16 +37,16 @@ def operator() -> Client:
 
 
 @pytest.fixture
-def practice():  # type: ignore[no-untyped-def]
+def practice():
     return PracticeFactory()
 
 
 @pytest.fixture
-def supervisor(practice):  # type: ignore[no-untyped-def]
+def supervisor(practice):
     return ClinicianFactory(practice=practice, role=Clinician.Role.SUPERVISOR)
 
 
-def add_form(practice, **overrides: object) -> dict:  # type: ignore[no-untyped-def]
+def add_form(practice, **overrides: object) -> dict:
     return {
         "user": UserFactory().pk,
         "practice": practice.pk,

@@ -19,11 +19,11 @@ pytestmark = pytest.mark.django_db
 CASELOAD = reverse("cyclecare:clinician:caseload")
 
 
-def rows(response) -> dict:  # type: ignore[no-untyped-def]
+def rows(response) -> dict:
     return {couple.label: couple for couple in response.context["couples"]}
 
 
-def episodes(couple, *days_ago):  # type: ignore[no-untyped-def]
+def episodes(couple, *days_ago):
     now = timezone.now()
     CycleEpisode.objects.bulk_create(
         CycleEpisode(

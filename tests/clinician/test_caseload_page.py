@@ -29,11 +29,11 @@ PASSWORD = "pw-for-tests-only"
 BADGE = "Safety flag — review"
 
 
-def flag(partner) -> SafetyFlag:  # type: ignore[no-untyped-def]
+def flag(partner) -> SafetyFlag:
     return cycle.safety_flag_raise(partner=partner, source=SafetyFlag.Source.CLINICIAN)
 
 
-def labels(response) -> list[str]:  # type: ignore[no-untyped-def]
+def labels(response) -> list[str]:
     return [couple.label for couple in response.context["couples"]]
 
 
@@ -203,7 +203,7 @@ def test_a_practice_admin_who_treats_no_couples_sees_an_empty_caseload(client, t
 
 
 def test_query_count_does_not_grow_with_the_caseload(client, django_assert_max_num_queries):
-    def caseload_of(size: int):  # type: ignore[no-untyped-def]
+    def caseload_of(size: int):
         clinician = ClinicianFactory(practice=PracticeFactory())
         for n in range(size):
             couple, a, b = couple_with_partners(clinician, label=f"Couple {n:02d}")

@@ -27,7 +27,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def url(couple, **query) -> str:  # type: ignore[no-untyped-def]
+def url(couple, **query) -> str:
     base = reverse("cyclecare:clinician:couple", args=[couple.pk])
     return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
@@ -46,7 +46,7 @@ def couple(clinician):
     return couple, a, b
 
 
-def csi(partner, instrument, total, days_ago):  # type: ignore[no-untyped-def]
+def csi(partner, instrument, total, days_ago):
     answers, left = {}, total
     for code, high in (("csi1", 6), ("csi12", 5), ("csi19", 5), ("csi22", 5)):
         answers[code] = min(high, left)

@@ -35,11 +35,11 @@ def case(clinician):
     return couple, a, b
 
 
-def url(name: str, couple, *args) -> str:  # type: ignore[no-untyped-def]
+def url(name: str, couple, *args) -> str:
     return reverse(f"cyclecare:clinician:{name}", args=[couple.pk, *args])
 
 
-def save_map(clinician, couple, a, b, *, for_a=None, for_b=None):  # type: ignore[no-untyped-def]
+def save_map(clinician, couple, a, b, *, for_a=None, for_b=None):
     values = {
         a: {
             "move": "pursue",
@@ -66,7 +66,7 @@ def save_map(clinician, couple, a, b, *, for_a=None, for_b=None):  # type: ignor
     )
 
 
-def form_data(cycle_map) -> dict:  # type: ignore[no-untyped-def]
+def form_data(cycle_map) -> dict:
     """What the editor posts when nothing is touched (it is prefilled from the current map)."""
     data = {"summary": cycle_map.summary}
     for position in cycle_map.positions.all():
@@ -76,7 +76,7 @@ def form_data(cycle_map) -> dict:  # type: ignore[no-untyped-def]
     return data
 
 
-def svg_of(response) -> str:  # type: ignore[no-untyped-def]
+def svg_of(response) -> str:
     match = re.search(r"<svg class=\"cm-diagram\".*?</svg>", response.content.decode(), re.S)
     assert match, "no diagram on the page"
     return match.group(0)
@@ -217,7 +217,7 @@ def test_an_unknown_move_is_refused(client, clinician, case):
 
 # EPISODES
 # ------------------------------------------------------------------------------
-def episode_post(a, b, **changes) -> dict:  # type: ignore[no-untyped-def]
+def episode_post(a, b, **changes) -> dict:
     data = {
         "occurred_at": "2026-03-08T19:30",
         "pursuer": a.pk,

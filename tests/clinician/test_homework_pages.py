@@ -35,11 +35,11 @@ def library():
     return {t.code: t for t in cycle.homework_templates_install_shipped()}
 
 
-def url(name: str, couple, *args) -> str:  # type: ignore[no-untyped-def]
+def url(name: str, couple, *args) -> str:
     return reverse(f"cyclecare:clinician:{name}", args=[couple.pk, *args])
 
 
-def prefilled(form) -> dict:  # type: ignore[no-untyped-def]
+def prefilled(form) -> dict:
     """What the browser posts when the clinician just presses Assign on the confirm form."""
     data = {}
     for name, field in form.fields.items():

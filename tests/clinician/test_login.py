@@ -43,11 +43,11 @@ def require_2fa(settings):
     settings.CYCLECARE = {**settings.CYCLECARE, "REQUIRE_2FA": True}
 
 
-def sign_in(client, login: str, password: str = PASSWORD, **extra):  # type: ignore[no-untyped-def]
+def sign_in(client, login: str, password: str = PASSWORD, **extra):
     return client.post(LOGIN, {"login": login, "password": password, **extra})
 
 
-def signed_in(client) -> bool:  # type: ignore[no-untyped-def]
+def signed_in(client) -> bool:
     return "_auth_user_id" in client.session
 
 

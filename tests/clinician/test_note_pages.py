@@ -16,11 +16,11 @@ pytestmark = pytest.mark.django_db
 DAP = {"data": "Both named Sunday's fight.", "assessment": "Cycle active; step 2.", "plan": "Map the cycle."}
 
 
-def url(name: str, **kwargs) -> str:  # type: ignore[no-untyped-def]
+def url(name: str, **kwargs) -> str:
     return reverse(f"cyclecare:clinician:{name}", kwargs=kwargs)
 
 
-def editor_post(note: SessionNote, **changes) -> dict:  # type: ignore[no-untyped-def]
+def editor_post(note: SessionNote, **changes) -> dict:
     """What the editor's form submits: every field, as the browser sends it."""
     data = {
         "action": "save",
@@ -39,7 +39,7 @@ def editor_post(note: SessionNote, **changes) -> dict:  # type: ignore[no-untype
 
 
 @pytest.fixture
-def world(client):  # type: ignore[no-untyped-def]
+def world(client):
     supervisor = ClinicianFactory(role="supervisor", display_name="Dr Sup")
     clinician = ClinicianFactory(
         practice=supervisor.practice, supervisor=supervisor, display_name="Dr Okafor"
@@ -53,7 +53,7 @@ def world(client):  # type: ignore[no-untyped-def]
     return clinician, couple, a, b, session
 
 
-def draft_of(world, **content) -> SessionNote:  # type: ignore[no-untyped-def]
+def draft_of(world, **content) -> SessionNote:
     clinician, couple, a, b, session = world
     note, _ = services.note_start(user=clinician.user, session=session)
     if content:
@@ -61,7 +61,7 @@ def draft_of(world, **content) -> SessionNote:  # type: ignore[no-untyped-def]
     return note
 
 
-def signed_of(world) -> SessionNote:  # type: ignore[no-untyped-def]
+def signed_of(world) -> SessionNote:
     clinician = world[0]
     return services.note_sign(user=clinician.user, note=draft_of(world, **DAP))
 
@@ -291,7 +291,7 @@ def test_an_empty_addendum_and_an_addendum_to_a_draft_are_refused(client, world)
 # CO-SIGNATURE
 # ------------------------------------------------------------------------------
 @pytest.fixture
-def prelicensed_signed(world):  # type: ignore[no-untyped-def]
+def prelicensed_signed(world):
     clinician = world[0]
     associate = ClinicianFactory(
         practice=clinician.practice,

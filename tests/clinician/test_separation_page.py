@@ -24,7 +24,7 @@ from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with
 pytestmark = pytest.mark.django_db
 
 
-def url(couple) -> str:  # type: ignore[no-untyped-def]
+def url(couple) -> str:
     return reverse("cyclecare:clinician:separation", args=[couple.pk])
 
 
@@ -63,7 +63,7 @@ def case():
     return couple, a, b, clinician
 
 
-def form_data(continuing: str = "a", **overrides) -> dict:  # type: ignore[no-untyped-def]
+def form_data(continuing: str = "a", **overrides) -> dict:
     data = {
         "continuing": continuing,
         "separated_on": timezone.localdate().isoformat(),
@@ -73,7 +73,7 @@ def form_data(continuing: str = "a", **overrides) -> dict:  # type: ignore[no-un
     return {key: value for key, value in data.items() if value is not None}
 
 
-def state(couple) -> tuple:  # type: ignore[no-untyped-def]
+def state(couple) -> tuple:
     return (
         list(Couple.objects.order_by("pk").values_list("pk", "status")),
         list(Partner.objects.order_by("pk").values_list("pk", "couple_id", "is_active")),

@@ -22,11 +22,11 @@ pytestmark = pytest.mark.django_db
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")  # PracticeFactory's time zone
 
 
-def sessions_url(couple) -> str:  # type: ignore[no-untyped-def]
+def sessions_url(couple) -> str:
     return reverse("cyclecare:clinician:sessions", kwargs={"couple_id": couple.pk})
 
 
-def session_url(session) -> str:  # type: ignore[no-untyped-def]
+def session_url(session) -> str:
     return reverse("cyclecare:clinician:session", kwargs={"session_id": session.pk})
 
 
@@ -35,7 +35,7 @@ def local(dt: datetime.datetime) -> str:
 
 
 @pytest.fixture
-def world(client):  # type: ignore[no-untyped-def]
+def world(client):
     clinician = ClinicianFactory(display_name="Dr Okafor")
     couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
     client.force_login(clinician.user)

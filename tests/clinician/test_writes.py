@@ -26,13 +26,13 @@ ANSWERS = {
 }
 
 
-def event(action: str, **fields) -> AuditEvent:  # type: ignore[no-untyped-def]
+def event(action: str, **fields) -> AuditEvent:
     return AuditEvent(
         actor_kind=AuditEvent.ActorKind.SYSTEM, action=action, target_type="t", target_id="1", **fields
     )
 
 
-def test_rows_added_together_are_written_with_their_keys(db):  # type: ignore[no-untyped-def]
+def test_rows_added_together_are_written_with_their_keys(db):
     with together() as writes:
         first = writes.add(event("test.one"))
         second = writes.add(event("test.two"))
@@ -46,23 +46,23 @@ def test_rows_added_together_are_written_with_their_keys(db):  # type: ignore[no
     assert not first._state.adding
 
 
-def test_one_bad_row_writes_none_of_them(db):  # type: ignore[no-untyped-def]
+def test_one_bad_row_writes_none_of_them(db):
     with pytest.raises(IntegrityError), transaction.atomic():
         with together() as writes:
             writes.add(event("test.one"))
             writes.add(event("test.two"))
-            writes.add(event(None))  # type: ignore[arg-type]  # action is NOT NULL
+            writes.add(event(None))  # action is NOT NULL
     assert not AuditEvent.objects.filter(action__startswith="test.").exists()
 
 
-def test_a_block_that_raises_writes_nothing(db):  # type: ignore[no-untyped-def]
+def test_a_block_that_raises_writes_nothing(db):
     with pytest.raises(RuntimeError), together() as writes:
         writes.add(event("test.one"))
         raise RuntimeError("the service refused after adding a row")
     assert not AuditEvent.objects.filter(action__startswith="test.").exists()
 
 
-def test_callbacks_wait_for_the_rows(db, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_callbacks_wait_for_the_rows(db, django_capture_on_commit_callbacks):
     seen = []
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with together() as writes:
@@ -72,7 +72,7 @@ def test_callbacks_wait_for_the_rows(db, django_capture_on_commit_callbacks):  #
     assert len(callbacks) == 1 and seen == [True]
 
 
-def test_postgresql_writes_them_in_one_statement(postgres):  # type: ignore[no-untyped-def]
+def test_postgresql_writes_them_in_one_statement(postgres):
     writes = Writes()
     for action in ("test.one", "test.two", "test.three"):
         writes.add(event(action))  # the first may reserve a block of keys
@@ -85,7 +85,7 @@ def test_postgresql_writes_them_in_one_statement(postgres):  # type: ignore[no-u
         writes.add(event("test.four"))
 
 
-def test_a_row_is_written_as_djangos_insert_compiler_writes_it(postgres, tenants, monkeypatch):  # type: ignore[no-untyped-def]
+def test_a_row_is_written_as_djangos_insert_compiler_writes_it(postgres, tenants, monkeypatch):
     from django.utils import timezone
 
     from clinician.writes import _compiled_insert
@@ -114,7 +114,7 @@ def test_a_row_is_written_as_djangos_insert_compiler_writes_it(postgres, tenants
         assert connection.ops.compose_sql(*ours) == connection.ops.compose_sql(*django)
 
 
-def test_keys_come_from_the_sequence_a_block_at_a_time(postgres, monkeypatch):  # type: ignore[no-untyped-def]
+def test_keys_come_from_the_sequence_a_block_at_a_time(postgres, monkeypatch):
     blocks = KeyBlocks()
     monkeypatch.setattr(blocks, "size", 3)
     with CaptureQueriesContext(connection) as captured:
@@ -126,7 +126,7 @@ def test_keys_come_from_the_sequence_a_block_at_a_time(postgres, monkeypatch):  
     assert AuditEvent.objects.get(action="test.saved").pk not in keys
 
 
-def test_a_forked_child_takes_no_keys_from_its_parent(postgres):  # type: ignore[no-untyped-def]
+def test_a_forked_child_takes_no_keys_from_its_parent(postgres):
     key_blocks.take(connection, AuditEvent)
     assert key_blocks._free
     read_end, write_end = os.pipe()
@@ -141,11 +141,11 @@ def test_a_forked_child_takes_no_keys_from_its_parent(postgres):  # type: ignore
 
 
 @pytest.fixture
-def received():  # type: ignore[no-untyped-def]
+def received():
     """post_save receivers on AuditEvent and CheckIn, as a host project might connect them."""
     seen: list[tuple[str, int, bool]] = []
 
-    def receiver(sender, instance, created, **kwargs):  # type: ignore[no-untyped-def]
+    def receiver(sender, instance, created, **kwargs):
         # The row is in the database when its receiver runs, as with save().
         assert sender.objects.filter(pk=instance.pk).exists()
         seen.append((sender._meta.label, instance.pk, created))
@@ -157,7 +157,7 @@ def received():  # type: ignore[no-untyped-def]
         post_save.disconnect(sender=model, dispatch_uid=f"host-{model._meta.label}")
 
 
-def test_a_model_with_receivers_is_saved_and_its_receivers_run(db, received):  # type: ignore[no-untyped-def]
+def test_a_model_with_receivers_is_saved_and_its_receivers_run(db, received):
     # Gathered (PostgreSQL) or saved at once (SQLite), the receivers run for each row.
     with together() as writes:
         first = writes.add(event("test.one"))
@@ -166,7 +166,7 @@ def test_a_model_with_receivers_is_saved_and_its_receivers_run(db, received):  #
     assert AuditEvent.objects.get(pk=second.pk).changes == [str(first.pk)]
 
 
-def test_a_check_in_runs_a_hosts_receivers_on_every_database(subscribed, received):  # type: ignore[no-untyped-def]
+def test_a_check_in_runs_a_hosts_receivers_on_every_database(subscribed, received):
     partner = subscribed.couples[0].a
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
     checkin = services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)
@@ -176,7 +176,7 @@ def test_a_check_in_runs_a_hosts_receivers_on_every_database(subscribed, receive
     assert WebhookDelivery.objects.filter(payload__data__checkin_id=checkin.pk).count() == 1
 
 
-def test_a_check_in_through_the_api_succeeds_with_a_hosts_receiver(subscribed, received):  # type: ignore[no-untyped-def]
+def test_a_check_in_through_the_api_succeeds_with_a_hosts_receiver(subscribed, received):
     partner = subscribed.couples[0].a
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
     api = make_integration(subscribed.practice, scopes="read write").api
@@ -189,8 +189,8 @@ def test_a_check_in_through_the_api_succeeds_with_a_hosts_receiver(subscribed, r
     assert ("cyclecare.CheckIn", response.json()["id"], True) in received
 
 
-def test_a_receiver_that_raises_leaves_no_check_in(subscribed):  # type: ignore[no-untyped-def]
-    def broken(**kwargs):  # type: ignore[no-untyped-def]
+def test_a_receiver_that_raises_leaves_no_check_in(subscribed):
+    def broken(**kwargs):
         raise RuntimeError("host receiver down")
 
     partner = subscribed.couples[0].a
@@ -208,7 +208,7 @@ def test_a_receiver_that_raises_leaves_no_check_in(subscribed):  # type: ignore[
 # THE CHECK-IN, ITS AUDIT EVENT AND ITS OUTBOX
 # ------------------------------------------------------------------------------
 @pytest.fixture
-def subscribed(tenants):  # type: ignore[no-untyped-def]
+def subscribed(tenants):
     world = tenants["a"]
     webhooks.webhook_endpoint_create(
         user=world.admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
@@ -216,7 +216,7 @@ def subscribed(tenants):  # type: ignore[no-untyped-def]
     return world
 
 
-def test_a_check_in_is_one_statement_on_postgresql(postgres, subscribed):  # type: ignore[no-untyped-def]
+def test_a_check_in_is_one_statement_on_postgresql(postgres, subscribed):
     partner = subscribed.couples[0].a
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
     services.checkin_submit(partner=partner, instrument=instrument, answers=ANSWERS)  # reserves keys
@@ -228,8 +228,8 @@ def test_a_check_in_is_one_statement_on_postgresql(postgres, subscribed):  # typ
     assert delivery.event == "checkin.completed"
 
 
-def test_a_failing_subscriber_leaves_no_check_in(subscribed):  # type: ignore[no-untyped-def]
-    def broken(event, *, practice_id, data, writes):  # type: ignore[no-untyped-def]
+def test_a_failing_subscriber_leaves_no_check_in(subscribed):
+    def broken(event, *, practice_id, data, writes):
         raise RuntimeError("subscriber down")
 
     partner = subscribed.couples[0].a

@@ -18,7 +18,7 @@ from tests.factories import couple_with_partners
 pytestmark = pytest.mark.django_db
 
 
-def clinical_writes(world, couple):  # type: ignore[no-untyped-def]
+def clinical_writes(world, couple):
     """Each clinical write on ``couple``, as (name, call(user), rows it would add or change)."""
     a, b = couple.a, couple.b
     return [

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def practice_staff():  # type: ignore[no-untyped-def]
+def practice_staff():
     practice = PracticeFactory()
     return {
         "clinician": ClinicianFactory(practice=practice),

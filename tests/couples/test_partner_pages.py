@@ -49,7 +49,7 @@ def world():
     )
     minutes = iter(range(60))
 
-    def link(partner):  # type: ignore[no-untyped-def]
+    def link(partner):
         """A fresh occurrence for the partner and the token of its reminder link."""
         occurrence, _ = services.occurrence_materialise(
             assignment=assignment,
@@ -66,12 +66,12 @@ def checkin_url(token: str) -> str:
     return reverse("cyclecare:partner:checkin", args=[token])
 
 
-def answers(instrument, **overrides) -> dict:  # type: ignore[no-untyped-def]
+def answers(instrument, **overrides) -> dict:
     data = {**ANSWERS, "instrument": f"{instrument.pk}:{instrument.version}", **overrides}
     return {key: value for key, value in data.items() if value is not None}
 
 
-def signed_in(partner) -> Client:  # type: ignore[no-untyped-def]
+def signed_in(partner) -> Client:
     """A browser holding the partner's session, opened the way partners get one: a home link."""
     client = Client()
     _, token = partner_link_issue(partner=partner, purpose="home")
@@ -80,7 +80,7 @@ def signed_in(partner) -> Client:  # type: ignore[no-untyped-def]
     return client
 
 
-def text(response) -> str:  # type: ignore[no-untyped-def]
+def text(response) -> str:
     return response.content.decode()
 
 
@@ -341,7 +341,7 @@ def test_spanish_errors_thanks_and_crisis_resources(world):
     assert "<title" in thanks and "Qué tan conectado" in thanks
 
 
-def instrument_page(world, partner, code: str) -> str:  # type: ignore[no-untyped-def]
+def instrument_page(world, partner, code: str) -> str:
     """The partner's check-in page for a shipped instrument (assigned to them alone), as the
     installed definition draws it."""
     instrument = next(i for i in services.instruments_install_shipped() if i.code == code)
@@ -521,7 +521,7 @@ def test_an_invalid_episode_keeps_its_values_and_saves_nothing(world):
     assert CycleEpisode.objects.count() == 0
 
 
-def _zone(partner) -> zoneinfo.ZoneInfo:  # type: ignore[no-untyped-def]
+def _zone(partner) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(partner.time_zone)
 
 

@@ -15,7 +15,7 @@ from tests.factories import ClinicianFactory, CoupleFactory, PartnerFactory, cou
 pytestmark = pytest.mark.django_db
 
 
-def add(couple, **overrides):  # type: ignore[no-untyped-def]
+def add(couple, **overrides):
     """partner_add by the couple's primary clinician with valid defaults."""
     details = {
         "user": couple.primary_clinician.user,
@@ -28,7 +28,7 @@ def add(couple, **overrides):  # type: ignore[no-untyped-def]
     return services.partner_add(**details)
 
 
-def error_keys(excinfo) -> set[str]:  # type: ignore[no-untyped-def]
+def error_keys(excinfo) -> set[str]:
     return set(excinfo.value.error_dict)
 
 

@@ -49,7 +49,7 @@ pytestmark = pytest.mark.django_db
 TODAY = datetime.date.today
 
 
-def _checkin(partner, instrument, *, shared: bool, occurrence=None, safety: bool = False):  # type: ignore[no-untyped-def]
+def _checkin(partner, instrument, *, shared: bool, occurrence=None, safety: bool = False):
     answers = {"cycle_showed_up": True, "connection": 6}
     if safety:
         answers["felt_unsafe"] = True
@@ -202,16 +202,16 @@ def world():
     return SimpleNamespace(**locals())
 
 
-def separate(world, continuing, **kwargs):  # type: ignore[no-untyped-def]
+def separate(world, continuing, **kwargs):
     kwargs.setdefault("separation_reason", Couple.SeparationReason.RELATIONSHIP_ENDED)
     return services.couple_separate(user=world.user, couple=world.couple, continuing=continuing, **kwargs)
 
 
-def couple_of(row) -> int:  # type: ignore[no-untyped-def]
+def couple_of(row) -> int:
     return type(row).objects.values_list("couple_id", flat=True).get(pk=row.pk)
 
 
-def signed_in(partner) -> Client:  # type: ignore[no-untyped-def]
+def signed_in(partner) -> Client:
     client = Client()
     _, token = partner_link_issue(partner=partner, purpose="home")
     response = client.get(reverse("cyclecare:partner:home-link", args=[token]))
@@ -512,7 +512,7 @@ def test_every_step_is_audited_by_id_and_field_name(world):
 def test_domain_events_carry_ids_and_codes(world):
     seen = []
 
-    def handler(event, *, practice_id, data, writes):  # type: ignore[no-untyped-def]
+    def handler(event, *, practice_id, data, writes):
         seen.append((event, data))
 
     events.subscribe(handler)
@@ -536,7 +536,7 @@ def test_domain_events_carry_ids_and_codes(world):
 
 # REFUSALS CHANGE NOTHING
 # ------------------------------------------------------------------------------
-def _snapshot(world) -> tuple:  # type: ignore[no-untyped-def]
+def _snapshot(world) -> tuple:
     return (
         list(Couple.objects.order_by("pk").values()),
         list(Partner.objects.order_by("pk").values("pk", "couple_id", "is_active", "left_on")),

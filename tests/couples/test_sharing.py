@@ -33,12 +33,12 @@ ANSWERS = {"cycle_showed_up": True, "my_move": "toward", "connection": 7}
 
 
 @pytest.fixture
-def instrument():  # type: ignore[no-untyped-def]
+def instrument():
     return Instrument.objects.get(practice=None, code="cycle-checkin")
 
 
 @pytest.fixture(params=["couple", "individual"])
-def case(request):  # type: ignore[no-untyped-def]
+def case(request):
     """A partner (``author``) in a couple, or continuing alone in an individual case."""
     couple, a, b = couple_with_partners()
     if request.param == "individual":
@@ -58,7 +58,7 @@ def refused_share(excinfo: pytest.ExceptionInfo) -> bool:
     return set(errors) == {"shared_with_partner"} and error.code == "individual_case"
 
 
-def occurrence_for(partner: Partner, instrument: Instrument):  # type: ignore[no-untyped-def]
+def occurrence_for(partner: Partner, instrument: Instrument):
     homework = cycle.assignment_create(
         user=partner.couple.primary_clinician.user,
         couple=partner.couple,

@@ -20,13 +20,13 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.refuse: set[str] = set()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.refuse:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 Message accepted for delivery"
 
@@ -65,7 +65,7 @@ class SmsProvider:
         self.lock = threading.Lock()
 
 
-def sms_provider():  # type: ignore[no-untyped-def]
+def sms_provider():
     seen = SmsProvider()
 
     class Handler(BaseHTTPRequestHandler):

@@ -22,7 +22,7 @@ def at(zone: str, *args: int) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=zoneinfo.ZoneInfo(zone))
 
 
-def travel(moment: datetime.datetime):  # type: ignore[no-untyped-def]
+def travel(moment: datetime.datetime):
     return time_machine.travel(moment, tick=False)
 
 
@@ -53,7 +53,7 @@ def world(
     return SimpleNamespace(couple=couple, a=a, b=b, user=user, instruments=instruments)
 
 
-def assign(w: SimpleNamespace, **overrides) -> Assignment:  # type: ignore[no-untyped-def]
+def assign(w: SimpleNamespace, **overrides) -> Assignment:
     """A daily 20:00 check-in for both partners from 2026-01-01, with overrides."""
     details = {
         "user": w.user,
@@ -75,7 +75,7 @@ def plan(moment: datetime.datetime) -> planner.PlanResult:
         return planner.plan()
 
 
-def tick(moment: datetime.datetime, capture) -> int:  # type: ignore[no-untyped-def]
+def tick(moment: datetime.datetime, capture) -> int:
     """One beat tick of the dispatcher at ``moment``; the sends it enqueues on commit run
     (eagerly, in-process) as they would in a worker."""
     with travel(moment), capture(execute=True):

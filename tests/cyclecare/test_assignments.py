@@ -22,7 +22,7 @@ TODAY = datetime.date(2026, 3, 2)
 
 
 @pytest.fixture
-def world():  # type: ignore[no-untyped-def]
+def world():
     instruments = {i.code: i for i in services.instruments_install_shipped()}
     couple, a, b = couple_with_partners()
     return SimpleNamespace(
@@ -30,7 +30,7 @@ def world():  # type: ignore[no-untyped-def]
     )
 
 
-def assign(w, **overrides):  # type: ignore[no-untyped-def]
+def assign(w, **overrides):
     """assignment_create of a valid daily practice task, with overrides."""
     details = {
         "user": w.user,
@@ -46,7 +46,7 @@ def assign(w, **overrides):  # type: ignore[no-untyped-def]
     return services.assignment_create(**details)
 
 
-def refused(w, **overrides) -> set[str]:  # type: ignore[no-untyped-def]
+def refused(w, **overrides) -> set[str]:
     with pytest.raises(ValidationError) as excinfo:
         assign(w, **overrides)
     assert not Assignment.objects.exists()
@@ -166,7 +166,7 @@ def test_database_requires_a_complete_schedule(world):
 
 # STATUS
 # ------------------------------------------------------------------------------
-def _occurrence(assignment, partner, day):  # type: ignore[no-untyped-def]
+def _occurrence(assignment, partner, day):
     return services.occurrence_materialise(
         assignment=assignment, partner=partner, local_due_date=day, local_due_time=datetime.time(20)
     )[0]

@@ -20,7 +20,7 @@ CALM = {"cycle_showed_up": True, "my_move": "toward", "intensity": 3, "connectio
 
 
 @pytest.fixture
-def world():  # type: ignore[no-untyped-def]
+def world():
     """A couple on a daily check-in, with today's occurrence for each partner."""
     instruments = {i.code: i for i in services.instruments_install_shipped()}
     couple, a, b = couple_with_partners()
@@ -59,7 +59,7 @@ def world():  # type: ignore[no-untyped-def]
     )
 
 
-def submit(w, partner=None, answers=None, **extra):  # type: ignore[no-untyped-def]
+def submit(w, partner=None, answers=None, **extra):
     return services.checkin_submit(
         partner=partner or w.a,
         instrument=extra.pop("instrument", w.checkin),

@@ -47,7 +47,7 @@ PAGE_MARKERS = (
 
 
 @pytest.fixture
-def clinic(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def clinic(django_capture_on_commit_callbacks):
     """Practice "alpha": couple 0 is treated by ``clinician`` (supervised by ``supervisor``);
     partner A answered "felt unsafe" (shared with B) and screened positive on HITS."""
     world = build_practice_world("alpha", practice_rows=True)
@@ -144,7 +144,7 @@ def text_leaks(text: str) -> list[str]:
     )
 
 
-def response_leaks(response, clinic: SimpleNamespace) -> list[str]:  # type: ignore[no-untyped-def]
+def response_leaks(response, clinic: SimpleNamespace) -> list[str]:
     if response.status_code >= 300:
         return []
     content_type = response.get("Content-Type", "")
@@ -208,13 +208,13 @@ def api_responses(api: APIClient, clinic: SimpleNamespace) -> Iterator[tuple[str
             yield url, api.get(url)
 
 
-def session_api(user) -> APIClient:  # type: ignore[no-untyped-def]
+def session_api(user) -> APIClient:
     api = APIClient()
     api.force_login(user)
     return api
 
 
-def clinician_pages(user, clinic: SimpleNamespace) -> Iterator[tuple[str, Any]]:  # type: ignore[no-untyped-def]
+def clinician_pages(user, clinic: SimpleNamespace) -> Iterator[tuple[str, Any]]:
     browser = Client()
     browser.force_login(user)
     couple_id = clinic.case.couple.pk
@@ -232,7 +232,7 @@ def clinician_pages(user, clinic: SimpleNamespace) -> Iterator[tuple[str, Any]]:
         yield url, browser.get(url)
 
 
-def admin_pages(user, clinic: SimpleNamespace) -> Iterator[tuple[str, Any]]:  # type: ignore[no-untyped-def]
+def admin_pages(user, clinic: SimpleNamespace) -> Iterator[tuple[str, Any]]:
     browser = Client()
     browser.force_login(user)
     for url in ("/admin/cyclecare/checkin/", "/admin/cyclecare/safetyflag/"):
@@ -245,7 +245,7 @@ def admin_pages(user, clinic: SimpleNamespace) -> Iterator[tuple[str, Any]]:  # 
         yield url, browser.get(url)
 
 
-def partner_pages(partner) -> Iterator[tuple[str, Any]]:  # type: ignore[no-untyped-def]
+def partner_pages(partner) -> Iterator[tuple[str, Any]]:
     browser = Client()
     _, token = partner_link_issue(partner=partner, purpose="home")
     browser.get(reverse("cyclecare:partner:home-link", args=[token]))

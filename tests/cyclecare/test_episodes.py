@@ -16,11 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def couple_ab():  # type: ignore[no-untyped-def]
+def couple_ab():
     return couple_with_partners()
 
 
-def record(couple, **overrides):  # type: ignore[no-untyped-def]
+def record(couple, **overrides):
     """episode_record by the couple's clinician with valid defaults."""
     details = {
         "actor": couple.primary_clinician.user,
@@ -32,7 +32,7 @@ def record(couple, **overrides):  # type: ignore[no-untyped-def]
     return services.episode_record(**details)
 
 
-def refused(couple, **overrides) -> set[str]:  # type: ignore[no-untyped-def]
+def refused(couple, **overrides) -> set[str]:
     """The error keys of a refused episode_record; nothing may have been saved."""
     before = CycleEpisode.objects.count()
     with pytest.raises(ValidationError) as excinfo:

@@ -366,17 +366,17 @@ def test_subscale_member_error_points_at_the_subscale():
 # THE load_instrument COMMAND
 # ------------------------------------------------------------------------------
 @pytest.fixture
-def practice(db):  # type: ignore[no-untyped-def]
+def practice(db):
     return PracticeFactory(slug="alpha-practice")
 
 
-def write(tmp_path, name: str, text: str):  # type: ignore[no-untyped-def]
+def write(tmp_path, name: str, text: str):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def load(path, *extra: str) -> str:  # type: ignore[no-untyped-def]
+def load(path, *extra: str) -> str:
     out = StringIO()
     call_command("load_instrument", str(path), *extra, stdout=out)
     return out.getvalue()
@@ -452,7 +452,7 @@ def test_instrument_load_is_all_or_nothing(practice, monkeypatch):
     spec = parse_instrument_file(ORS_YAML, filename="ors.yaml")
     instrument_load(spec, practice=practice)
 
-    def broken(**kwargs):  # type: ignore[no-untyped-def]
+    def broken(**kwargs):
         raise RuntimeError("audit store down")
 
     monkeypatch.setattr(instrument_files, "audit_record", broken)
@@ -469,12 +469,12 @@ def add_url() -> str:
 
 
 @pytest.fixture
-def operator_client(client, db):  # type: ignore[no-untyped-def]
+def operator_client(client, db):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     return client
 
 
-def upload(client, name: str, text: str, **data):  # type: ignore[no-untyped-def]
+def upload(client, name: str, text: str, **data):
     return client.post(add_url(), {"definition_file": SimpleUploadedFile(name, text.encode()), **data})
 
 

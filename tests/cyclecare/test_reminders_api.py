@@ -17,19 +17,19 @@ LOG = "/api/v1/reminder-deliveries/"
 NY = "America/New_York"
 
 
-def signed_in(user) -> APIClient:  # type: ignore[no-untyped-def]
+def signed_in(user) -> APIClient:
     api = APIClient()
     api.force_authenticate(user=user)
     return api
 
 
 @pytest.fixture(autouse=True)
-def on_the_minute(settings):  # type: ignore[no-untyped-def]
+def on_the_minute(settings):
     settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
 
 
 @pytest.fixture
-def log(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def log(django_capture_on_commit_callbacks):
     """One couple's reminders: A's sent, opened and completed; B's failed (a bad address)."""
     w = world(zone_a=NY, zone_b=NY)
     from couples.models import Partner

@@ -22,12 +22,12 @@ Status = ReminderDelivery.Status
 
 
 @pytest.fixture(autouse=True)
-def on_the_minute(settings):  # type: ignore[no-untyped-def]
+def on_the_minute(settings):
     settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
 
 
 @pytest.fixture
-def smtp(settings):  # type: ignore[no-untyped-def]
+def smtp(settings):
     controller, inbox = smtp_server()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
@@ -38,7 +38,7 @@ def smtp(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def provider(settings):  # type: ignore[no-untyped-def]
+def provider(settings):
     seen, stop = sms_provider()
     settings.CYCLECARE = {
         **settings.CYCLECARE,
@@ -51,7 +51,7 @@ def provider(settings):  # type: ignore[no-untyped-def]
     stop()
 
 
-def planned(**options):  # type: ignore[no-untyped-def]
+def planned(**options):
     w = world(zone_a=NY, **options)
     assign(w, partners=[w.a])
     plan(at(NY, 2026, 3, 2, 12))
@@ -66,7 +66,7 @@ def today() -> ReminderDelivery:
 # ------------------------------------------------------------------------------
 def test_a_real_smtp_server_receives_the_reminder_and_its_link_opens_the_check_in(
     smtp, client, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     w = planned()
     tick(at(NY, 2026, 3, 2, 20, 0), django_capture_on_commit_callbacks)
     tick(at(NY, 2026, 3, 2, 20, 1), django_capture_on_commit_callbacks)
@@ -100,7 +100,7 @@ def test_a_real_smtp_server_receives_the_reminder_and_its_link_opens_the_check_i
     assert client.get(stop).status_code == 200
 
 
-def test_an_address_the_smtp_server_refuses_fails_at_once(smtp, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_an_address_the_smtp_server_refuses_fails_at_once(smtp, django_capture_on_commit_callbacks):
     w = planned()
     smtp.refuse.add(w.a.email)
     tick(at(NY, 2026, 3, 2, 20, 0), django_capture_on_commit_callbacks)
@@ -111,7 +111,7 @@ def test_an_address_the_smtp_server_refuses_fails_at_once(smtp, django_capture_o
     assert w.a.email not in reminder.last_error and smtp.messages == []
 
 
-def test_an_unreachable_smtp_server_is_retried_later(settings, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_an_unreachable_smtp_server_is_retried_later(settings, django_capture_on_commit_callbacks):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -129,7 +129,7 @@ def test_an_unreachable_smtp_server_is_retried_later(settings, django_capture_on
 # ------------------------------------------------------------------------------
 def test_the_http_sms_backend_posts_json_with_a_bearer_token_and_an_idempotency_key(
     provider, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     planned(channel_a="sms")
     tick(at(NY, 2026, 3, 2, 20, 0), django_capture_on_commit_callbacks)
     reminder = today()
@@ -144,7 +144,7 @@ def test_the_http_sms_backend_posts_json_with_a_bearer_token_and_an_idempotency_
 
 def test_a_provider_outage_is_retried_with_the_same_key_and_sent_once(
     provider, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     planned(channel_a="sms")
     provider.statuses = [503, 502]
     tick(at(NY, 2026, 3, 2, 20, 0), django_capture_on_commit_callbacks)
@@ -158,7 +158,7 @@ def test_a_provider_outage_is_retried_with_the_same_key_and_sent_once(
 
 def test_a_number_the_provider_rejects_fails_at_once_without_storing_its_answer(
     provider, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     planned(channel_a="sms")
     provider.statuses = [422]
     tick(at(NY, 2026, 3, 2, 20, 0), django_capture_on_commit_callbacks)
@@ -169,14 +169,14 @@ def test_a_number_the_provider_rejects_fails_at_once_without_storing_its_answer(
     assert len(provider.requests) == 1
 
 
-def test_a_resend_with_the_same_key_is_one_text_at_the_provider(provider, settings):  # type: ignore[no-untyped-def]
+def test_a_resend_with_the_same_key_is_one_text_at_the_provider(provider, settings):
     message = SmsReminder(to="+15555550101", body="hello", idempotency_key="cyclecare-reminder-7")
     backend = channels.HttpSmsBackend()
     assert backend.send(message) == backend.send(message) == "SM0001"
     assert len(provider.requests) == 2 and len(provider.texts) == 1
 
 
-def test_the_file_backend_writes_one_file_per_text(settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_the_file_backend_writes_one_file_per_text(settings, tmp_path):
     settings.CYCLECARE = {
         **settings.CYCLECARE,
         "SMS_BACKEND": "cyclecare.reminders.channels.FileSmsBackend",
@@ -189,12 +189,12 @@ def test_the_file_backend_writes_one_file_per_text(settings, tmp_path):  # type:
     assert json.loads(written.read_text())["body"] == "hello"
 
 
-def test_the_console_backend_prints(capsys):  # type: ignore[no-untyped-def]
+def test_the_console_backend_prints(capsys):
     channels.ConsoleSmsBackend().send(SmsReminder(to="+15555550101", body="hello", idempotency_key="k"))
     assert "hello" in capsys.readouterr().out
 
 
-def test_urls_in_messages_point_at_the_site(settings):  # type: ignore[no-untyped-def]
+def test_urls_in_messages_point_at_the_site(settings):
     from cyclecare.reminders.messages import partner_page_url
 
     settings.CYCLECARE = {**settings.CYCLECARE, "SITE_URL": "https://care.example/"}

@@ -24,7 +24,7 @@ Status = ReminderDelivery.Status
 
 
 @pytest.fixture(autouse=True)
-def on_the_minute(settings):  # type: ignore[no-untyped-def]
+def on_the_minute(settings):
     settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
     LocmemSmsBackend.outbox.clear()
     yield
@@ -32,11 +32,11 @@ def on_the_minute(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def capture(django_capture_on_commit_callbacks):
     return django_capture_on_commit_callbacks
 
 
-def planned(**world_options) -> object:  # type: ignore[no-untyped-def]
+def planned(**world_options) -> object:
     """A's daily 20:00 New York check-in, planned on 2 March 2026 at noon."""
     w = world(zone_a=NY, **world_options)
     w.assignment = assign(w, partners=[w.a])
@@ -298,7 +298,7 @@ class FlakySmsBackend(channels.BaseSmsBackend):
 
     calls = 0
 
-    def send(self, message):  # type: ignore[no-untyped-def]
+    def send(self, message):
         type(self).calls += 1
         raise channels.TransientSendError("The SMS provider answered HTTP 503; will retry.")
 
@@ -394,7 +394,7 @@ def test_results_are_committed_in_groups(every, groups, monkeypatch):
     recorded = []
     record_sent = dispatch._record_sent
 
-    def counting(sent):  # type: ignore[no-untyped-def]
+    def counting(sent):
         if sent:
             recorded.append(len(sent))
         return record_sent(sent)
@@ -419,7 +419,7 @@ def test_a_late_group_of_results_is_recorded_only_over_each_rows_own_claim():
     dispatch.reminders_reclaim_stuck(now=at(NY, 2026, 3, 2, 20, 11))  # both back to PENDING
     again, _ = dispatch._claim(ids[:1], now=at(NY, 2026, 3, 2, 20, 12))  # one claimed anew
 
-    def results(items):  # type: ignore[no-untyped-def]
+    def results(items):
         return [
             ReminderDelivery(
                 pk=item.delivery_id,
@@ -543,7 +543,7 @@ def test_one_click_unsubscribe_and_bad_tokens(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_claiming_the_same_reminder_at_once_send_it_once(postgres):  # type: ignore[no-untyped-def]
+def test_two_workers_claiming_the_same_reminder_at_once_send_it_once(postgres):
     """Real row locks (PostgreSQL): whichever claim wins, the other skips the row."""
     import threading
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def on_the_minute(settings):  # type: ignore[no-untyped-def]
+def on_the_minute(settings):
     settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
 
 

@@ -51,7 +51,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition, timeout: float = 20.0, message: str = "") -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition, timeout: float = 20.0, message: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -104,7 +104,7 @@ class Broker:
 
 
 @pytest.fixture
-def broker(redis_url, tmp_path):  # type: ignore[no-untyped-def]
+def broker(redis_url, tmp_path):
     if shutil.which("redis-server") is None:
         service_missing("this test starts its own redis-server, which is not installed")
     broker = Broker(tmp_path)
@@ -114,7 +114,7 @@ def broker(redis_url, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def publishing_to(url: str):  # type: ignore[no-untyped-def]
+def publishing_to(url: str):
     """This test process enqueues to ``url`` for real (not eagerly) while inside."""
     app = current_app._get_current_object()
     saved = (app.conf.broker_url, app.conf.task_always_eager)
@@ -134,14 +134,14 @@ def publishing_to(url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def provider():  # type: ignore[no-untyped-def]
+def provider():
     seen, stop = sms_provider()
     yield seen
     stop()
 
 
 @pytest.fixture
-def start_worker(postgres, broker, provider, tmp_path):  # type: ignore[no-untyped-def]
+def start_worker(postgres, broker, provider, tmp_path):
     """start_worker() → a `celery worker` subprocess on the test database and our broker."""
     import json
 
@@ -197,7 +197,7 @@ def start_worker(postgres, broker, provider, tmp_path):  # type: ignore[no-untyp
 
 
 @pytest.fixture
-def due(settings):  # type: ignore[no-untyped-def]
+def due(settings):
     """A reminder by text for partner A, due two minutes ago, planned now."""
     settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
     w = world(zone_a="UTC", channel_a="sms")

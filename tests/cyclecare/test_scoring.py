@@ -15,7 +15,7 @@ def shipped(code: str) -> dict:
     return json.loads((SHIPPED_INSTRUMENTS_DIR / f"{code}.json").read_text(encoding="utf-8"))["definition"]
 
 
-def messages(excinfo) -> str:  # type: ignore[no-untyped-def]
+def messages(excinfo) -> str:
     return " | ".join(excinfo.value.messages)
 
 

@@ -17,7 +17,7 @@ LANGUAGES = ("en", "es")
 SHIPPED_FILES = sorted(SHIPPED_INSTRUMENTS_DIR.glob("*.json"))
 
 
-def read(path) -> dict:  # type: ignore[no-untyped-def]
+def read(path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -25,7 +25,7 @@ def shipped(code: str) -> dict:
     return read(SHIPPED_INSTRUMENTS_DIR / f"{code}.json")
 
 
-def missing_languages(label) -> list[str]:  # type: ignore[no-untyped-def]
+def missing_languages(label) -> list[str]:
     if not isinstance(label, dict):
         return list(LANGUAGES)
     return [language for language in LANGUAGES if not str(label.get(language) or "").strip()]

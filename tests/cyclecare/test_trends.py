@@ -28,7 +28,7 @@ MONDAY = datetime.datetime(2026, 3, 2, 12, 0, tzinfo=CHICAGO)
 
 
 @pytest.fixture
-def world():  # type: ignore[no-untyped-def]
+def world():
     clinician = ClinicianFactory()
     couple, a, b = couple_with_partners(clinician)
     return clinician, couple, a, b
@@ -36,7 +36,7 @@ def world():  # type: ignore[no-untyped-def]
 
 def episode(
     couple, at, *, pursuer=None, withdrawer=None, intensity=5, minutes=None, attempted=False, worked=None
-):  # type: ignore[no-untyped-def]
+):
     return CycleEpisode.objects.create(
         practice_id=couple.practice_id,
         couple=couple,
@@ -109,7 +109,7 @@ def test_metrics_of_weeks_without_episodes_are_empty_not_zero():
     assert [r.share for r in metrics.rigidity] == [None, None]
 
 
-def _assignment(couple, partners):  # type: ignore[no-untyped-def]
+def _assignment(couple, partners):
     assignment = Assignment.objects.create(
         practice_id=couple.practice_id,
         couple=couple,
@@ -124,7 +124,7 @@ def _assignment(couple, partners):  # type: ignore[no-untyped-def]
     return assignment
 
 
-def occurrence(assignment, partner, due_at, status):  # type: ignore[no-untyped-def]
+def occurrence(assignment, partner, due_at, status):
     return Occurrence.objects.create(
         practice_id=assignment.practice_id,
         assignment=assignment,
@@ -229,7 +229,7 @@ def test_episode_trend_is_scoped(world):
 CSI_RC = {"threshold": 4.5}
 
 
-def csi(partner, instrument, total, days_ago):  # type: ignore[no-untyped-def]
+def csi(partner, instrument, total, days_ago):
     answers, left = {}, total
     for code, high in (("csi1", 6), ("csi12", 5), ("csi19", 5), ("csi22", 5)):
         answers[code] = min(high, left)

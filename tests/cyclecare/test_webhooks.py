@@ -43,7 +43,7 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
+def receiver():
     """A real HTTP server on 127.0.0.1 (an ephemeral port) in a thread."""
     seen = Receiver()
 
@@ -76,7 +76,7 @@ def receiver():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def allow_local_http(settings):  # type: ignore[no-untyped-def]
+def allow_local_http(settings):
     settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": True}
     return settings
 
@@ -109,7 +109,7 @@ def alpha() -> SimpleNamespace:
     return build_practice("alpha")
 
 
-def sign_note(world: SimpleNamespace, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def sign_note(world: SimpleNamespace, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         clinician_services.note_sign(user=world.clinician.user, note=world.note)
 
@@ -118,7 +118,7 @@ def sign_note(world: SimpleNamespace, django_capture_on_commit_callbacks) -> Non
 # ------------------------------------------------------------------------------
 def test_note_signed_reaches_a_real_server_signed_and_without_phi(
     alpha, receiver, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
@@ -175,7 +175,7 @@ def test_note_signed_reaches_a_real_server_signed_and_without_phi(
 
 def test_a_failed_attempt_backs_off_and_the_next_dispatch_delivers(
     alpha, receiver, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
@@ -217,7 +217,7 @@ def test_a_failed_attempt_backs_off_and_the_next_dispatch_delivers(
 
 def test_after_the_last_attempt_a_delivery_fails(
     alpha, receiver, settings, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": True, "WEBHOOK_MAX_ATTEMPTS": 3}
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
@@ -256,11 +256,11 @@ def test_a_delivery_connects_to_the_address_it_checked(settings, monkeypatch):
     answers = iter([("93.184.216.34", 443), ("127.0.0.1", 443)])
     lookups, connected = [], []
 
-    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def getaddrinfo(host, *args, **kwargs):
         lookups.append(host)
         return [(None, None, None, "", next(answers))]
 
-    def create_connection(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def create_connection(address, *args, **kwargs):
         connected.append(address)
         raise ConnectionRefusedError("no network in this test")
 
@@ -276,7 +276,7 @@ def test_backoff_doubles_and_is_capped():
     assert webhooks.backoff(30) == datetime.timedelta(hours=6)
 
 
-def test_redirects_are_not_followed(alpha, receiver, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_redirects_are_not_followed(alpha, receiver, django_capture_on_commit_callbacks):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
@@ -289,7 +289,7 @@ def test_redirects_are_not_followed(alpha, receiver, django_capture_on_commit_ca
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 302)
 
 
-def test_an_unreachable_endpoint_is_a_failed_attempt(alpha, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_an_unreachable_endpoint_is_a_failed_attempt(alpha, django_capture_on_commit_callbacks):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url="http://127.0.0.1:9/nothing-listens", events=["note.signed"]
     )
@@ -299,7 +299,7 @@ def test_an_unreachable_endpoint_is_a_failed_attempt(alpha, django_capture_on_co
     assert delivery.last_error and len(delivery.last_error) <= 200
 
 
-def test_a_delivery_is_sent_once_even_if_enqueued_twice(alpha, receiver, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_a_delivery_is_sent_once_even_if_enqueued_twice(alpha, receiver, django_capture_on_commit_callbacks):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
@@ -312,13 +312,13 @@ def test_a_delivery_is_sent_once_even_if_enqueued_twice(alpha, receiver, django_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_claim_is_committed_before_the_post(receiver):  # type: ignore[no-untyped-def]
+def test_the_claim_is_committed_before_the_post(receiver):
     """Real commits: the signature commits with its outbox row, on_commit sends, and while the
     receiver is being called another connection already sees the delivery as SENDING."""
     world = build_practice("committed")
     webhooks.webhook_endpoint_create(user=world.admin.user, url=receiver.url, events=["note.signed"])
 
-    def look_from_another_connection(request):  # type: ignore[no-untyped-def]
+    def look_from_another_connection(request):
         try:
             request.seen_status = WebhookDelivery.objects.values_list("status", flat=True).get()
         finally:
@@ -332,7 +332,7 @@ def test_the_claim_is_committed_before_the_post(receiver):  # type: ignore[no-un
     assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.DELIVERED
 
 
-def test_reconciler_returns_a_delivery_stuck_in_sending(alpha, receiver):  # type: ignore[no-untyped-def]
+def test_reconciler_returns_a_delivery_stuck_in_sending(alpha, receiver):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
@@ -350,7 +350,7 @@ def test_reconciler_returns_a_delivery_stuck_in_sending(alpha, receiver):  # typ
     assert len(receiver.requests) == 1
 
 
-def test_a_deactivated_endpoint_gets_nothing_more(alpha, receiver, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_a_deactivated_endpoint_gets_nothing_more(alpha, receiver, django_capture_on_commit_callbacks):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
@@ -369,7 +369,7 @@ def test_a_deactivated_endpoint_gets_nothing_more(alpha, receiver, django_captur
 
 # WHO GETS WHAT
 # ------------------------------------------------------------------------------
-def episode_for(world, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def episode_for(world, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         return services.episode_record(
             actor=world.clinician.user,
@@ -385,7 +385,7 @@ def episode_for(world, django_capture_on_commit_callbacks):  # type: ignore[no-u
 
 def test_an_endpoint_not_subscribed_to_the_event_gets_nothing(
     alpha, receiver, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["checkin.completed", "episode.recorded"]
     )
@@ -406,7 +406,7 @@ def test_an_endpoint_not_subscribed_to_the_event_gets_nothing(
     assert b"phone" not in request.body and b"silence" not in request.body
 
 
-def test_another_practices_endpoint_gets_nothing(alpha, receiver, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_another_practices_endpoint_gets_nothing(alpha, receiver, django_capture_on_commit_callbacks):
     bravo = build_practice("bravo")
     theirs = webhooks.webhook_endpoint_create(user=bravo.admin.user, url=receiver.url, events=["note.signed"])
     ours = webhooks.webhook_endpoint_create(
@@ -422,7 +422,7 @@ def test_another_practices_endpoint_gets_nothing(alpha, receiver, django_capture
 
 def test_every_subscribed_endpoint_gets_its_own_delivery_of_one_event(
     alpha, receiver, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     first = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url + "/1", events=["note.signed"]
     )
@@ -450,7 +450,7 @@ def test_every_subscribed_endpoint_gets_its_own_delivery_of_one_event(
 
 def test_checkin_completed_carries_ids_not_answers_or_scores(
     alpha, receiver, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=["checkin.completed"])
     instrument = {i.code: i for i in services.instruments_install_shipped()}["cycle-checkin"]
     assignment = services.assignment_create(
@@ -490,7 +490,7 @@ def test_checkin_completed_carries_ids_not_answers_or_scores(
     assert b"away" not in request.body and b"score" not in request.body
 
 
-def test_the_outbox_row_shares_the_services_transaction(alpha, receiver, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_the_outbox_row_shares_the_services_transaction(alpha, receiver, django_capture_on_commit_callbacks):
     webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=["note.signed"])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -504,8 +504,8 @@ def test_the_outbox_row_shares_the_services_transaction(alpha, receiver, django_
     assert not alpha.note.is_signed
 
 
-def test_a_failing_subscriber_fails_the_write(alpha):  # type: ignore[no-untyped-def]
-    def broken(event, *, practice_id, data, writes):  # type: ignore[no-untyped-def]
+def test_a_failing_subscriber_fails_the_write(alpha):
+    def broken(event, *, practice_id, data, writes):
         raise RuntimeError("subscriber down")
 
     events.subscribe(broken)
@@ -536,7 +536,7 @@ def test_events_are_published_inside_a_transaction():
 # ------------------------------------------------------------------------------
 def test_occurrences_mark_missed_marks_only_old_pending_ones_and_publishes(
     alpha, receiver, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=["assignment.missed"])
     today = timezone.localdate()
     assignment = services.assignment_create(
@@ -550,7 +550,7 @@ def test_occurrences_mark_missed_marks_only_old_pending_ones_and_publishes(
         starts_on=today - datetime.timedelta(days=7),
     )
 
-    def due(partner, days_ago):  # type: ignore[no-untyped-def]
+    def due(partner, days_ago):
         return services.occurrence_materialise(
             assignment=assignment,
             partner=partner,
@@ -585,7 +585,7 @@ def test_occurrences_mark_missed_marks_only_old_pending_ones_and_publishes(
     assert len(receiver.requests) == 1
 
 
-def test_occurrences_mark_missed_works_in_batches_and_honours_the_setting(alpha, settings):  # type: ignore[no-untyped-def]
+def test_occurrences_mark_missed_works_in_batches_and_honours_the_setting(alpha, settings):
     settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": True, "MISSED_AFTER_HOURS": 1}
     today = timezone.localdate()
     assignment = services.assignment_create(
@@ -619,7 +619,7 @@ def test_periodic_tasks_are_in_the_beat_schedule():
 
 # ENDPOINT RULES
 # ------------------------------------------------------------------------------
-def test_only_the_practice_admin_or_a_writing_integration_manages_endpoints(alpha, receiver):  # type: ignore[no-untyped-def]
+def test_only_the_practice_admin_or_a_writing_integration_manages_endpoints(alpha, receiver):
     for user in (
         alpha.clinician.user,
         PracticePrincipal(client_id=1, practice_id=alpha.practice.pk, scopes=frozenset({"read"})),
@@ -656,7 +656,7 @@ def test_only_the_practice_admin_or_a_writing_integration_manages_endpoints(alph
         ("not a url", True, False),
     ],
 )
-def test_endpoint_urls_must_be_https(alpha, settings, url, allow_http, ok):  # type: ignore[no-untyped-def]
+def test_endpoint_urls_must_be_https(alpha, settings, url, allow_http, ok):
     settings.CYCLECARE = {"WEBHOOK_ALLOW_HTTP": allow_http}
     if ok:
         assert webhooks.webhook_endpoint_create(user=alpha.admin.user, url=url, events=["note.signed"]).pk
@@ -666,7 +666,7 @@ def test_endpoint_urls_must_be_https(alpha, settings, url, allow_http, ok):  # t
         assert "url" in caught.value.message_dict
 
 
-def test_local_http_is_allowed_in_debug(alpha, settings):  # type: ignore[no-untyped-def]
+def test_local_http_is_allowed_in_debug(alpha, settings):
     settings.CYCLECARE = {}
     settings.DEBUG = True
     assert webhooks.webhook_endpoint_create(
@@ -674,7 +674,7 @@ def test_local_http_is_allowed_in_debug(alpha, settings):  # type: ignore[no-unt
     )
 
 
-def test_endpoint_events_must_be_known(alpha, receiver):  # type: ignore[no-untyped-def]
+def test_endpoint_events_must_be_known(alpha, receiver):
     for events_ in ([], ["note.deleted"], "note.signed"):
         with pytest.raises(ValidationError) as caught:
             webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=events_)

@@ -53,7 +53,7 @@ def login_as(page, live_server):
     from django.conf import settings
     from django.test import Client
 
-    def login(user):  # type: ignore[no-untyped-def]
+    def login(user):
         client = Client()
         client.force_login(user)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME]

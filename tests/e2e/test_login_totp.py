@@ -32,7 +32,7 @@ def csp_violations(page):
     return seen
 
 
-def sign_in_with_password(page, username: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in_with_password(page, username: str) -> None:
     page.goto("/clinic/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/clinic/$"))
     page.get_by_label("Email or username").fill(username)

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def world():  # type: ignore[no-untyped-def]
+def world():
     clinician = ClinicianFactory(display_name="Dr Ana Okafor", credentials="LMFT")
     couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
     a.display_name, b.display_name = "Mei", "Jordan"

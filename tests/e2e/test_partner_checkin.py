@@ -55,7 +55,7 @@ def couple():
     return couple, a, b, assignment
 
 
-def reminder_link(assignment, partner, minute: int = 0) -> str:  # type: ignore[no-untyped-def]
+def reminder_link(assignment, partner, minute: int = 0) -> str:
     occurrence, _ = services.occurrence_materialise(
         assignment=assignment,
         partner=partner,
@@ -70,7 +70,7 @@ def reminder_link(assignment, partner, minute: int = 0) -> str:  # type: ignore[
 def phone(browser, live_server):
     contexts = []
 
-    def open_phone(**options):  # type: ignore[no-untyped-def]
+    def open_phone(**options):
         context = browser.new_context(
             viewport=PHONE, base_url=live_server.url, is_mobile=True, has_touch=True, **options
         )
@@ -84,7 +84,7 @@ def phone(browser, live_server):
         context.close()
 
 
-def assert_fits_a_phone(page) -> None:  # type: ignore[no-untyped-def]
+def assert_fits_a_phone(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     small = page.evaluate(
         """(selector) => Array.from(document.querySelectorAll(selector))

@@ -21,14 +21,14 @@ from clinician.models import IntegrationClient, Practice
 class Command(BaseCommand):
     help = "Create an integration client (OAuth2 client credentials) for one practice."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--practice", required=True, help="The practice's slug.")
         parser.add_argument("--name", required=True, help="A name the practice recognises.")
         parser.add_argument(
             "--scopes", default="read", help="Comma-separated: " + ", ".join(oauth2_settings.SCOPES)
         )
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         name = options["name"].strip()
         if not name or len(name) > 120:
             raise CommandError("--name must be 1 to 120 characters.")

@@ -28,10 +28,10 @@ def encrypted_columns() -> list[tuple[type, list]]:
 class Command(BaseCommand):
     help = "Re-encrypt PHI columns with the first configured key (run after adding a new key)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("--check", action="store_true", help="Only verify every value decrypts.")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         columns = encrypted_columns()
         self._verify(columns)
         if options["check"]:
@@ -54,7 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{model._meta.label}: {len(pks)} rows re-encrypted ({', '.join(names)})")
         self.stdout.write(self.style.SUCCESS(f"Done: {total} rows."))
 
-    def _verify(self, columns) -> None:  # type: ignore[no-untyped-def]
+    def _verify(self, columns) -> None:
         bad = []
         for model, fields in columns:
             for field in fields:

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         "Item wording is never printed."
     )
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser):
         parser.add_argument("path", help="The definition file (.json, .yaml or .yml).")
         parser.add_argument(
             "--practice", required=True, metavar="SLUG", help="The practice that holds the licence."
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args, path: str, practice: str, replace_inactive: bool, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, path: str, practice: str, replace_inactive: bool, **options):
         file = Path(path)
         try:
             raw = file.read_bytes()

@@ -11,7 +11,7 @@ class Command(BaseCommand):
         "then print the demo logins. Does nothing if the demo practice already exists."
     )
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args, **options):
         if demo.demo_present():
             self.stdout.write(f"Demo data already present (practice '{demo.DEMO_SLUG}'); nothing changed.")
         else:
