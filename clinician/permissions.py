@@ -11,7 +11,8 @@ An integration client (a PracticePrincipal) sees its one practice; note bodies o
 
 from typing import Literal
 
-from django.db.models import Q
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q
 
 from .models import Clinician
 from .principals import PracticePrincipal
@@ -67,3 +68,58 @@ def practice_id_of(user) -> int | None:
 
 def is_integration(user) -> bool:
     return isinstance(user, PracticePrincipal)
+
+
+# ONE COUPLE: THE SAME RULE, ASKED OF A ROW
+# ------------------------------------------------------------------------------
+NOT_TREATING = "Only the couple's clinician or their supervisor can write its clinical record."
+
+
+def couple_in_scope(user, couple: Model, *, purpose: Purpose = "clinical") -> bool:
+    """Whether ``couple`` is in the user's scope for ``purpose``: ``couple_scope`` asked of one
+    row (one query), so the rule for reads and for writes is written once."""
+    return type(couple)._default_manager.filter(couple_scope(user, purpose=purpose), pk=couple.pk).exists()
+
+
+def require_clinician(user) -> Clinician:
+    """The acting clinician, or a validation error for anyone else."""
+    clinician = acting_clinician(user)
+    if clinician is None:
+        raise ValidationError("Only an active clinician can do this.", code="not_clinician")
+    return clinician
+
+
+def _out_of_scope(message: str) -> ValidationError:
+    return ValidationError({"couple": ValidationError(message, code="out_of_scope")})
+
+
+def require_couple_access(user, couple: Model) -> Clinician | None:
+    """For administrative writes (sessions, partners, consents): the acting clinician, if the
+    couple is in their administrative scope; None for an integration client of the couple's
+    practice (no clinician acts); otherwise a validation error."""
+    if is_integration(user):
+        if user.practice_id != couple.practice_id:
+            raise _out_of_scope("This couple is not in your practice.")
+        return None
+    clinician = require_clinician(user)
+    if not couple_in_scope(user, couple, purpose="administrative"):
+        raise _out_of_scope("This couple is not in your caseload.")
+    return clinician
+
+
+def require_treating_access(
+    user, couple: Model, *, field: str = "couple", message: str = NOT_TREATING
+) -> Clinician:
+    """For clinical writes (episodes, cycle maps, homework, notes, addenda, safety flags): the
+    couple must be in the user's clinical scope — the treating clinician or their supervisor;
+    a practice admin only as the couple's own clinician (refused with ``message`` on
+    ``field``). The same people read the couple's clinical record, so nobody writes what they
+    may not read. Integration clients may not."""
+    if is_integration(user):
+        raise ValidationError("Only a clinician can do this.", code="clinician_only")
+    clinician = require_clinician(user)
+    if couple_in_scope(user, couple, purpose="clinical"):
+        return clinician
+    if couple_in_scope(user, couple, purpose="administrative"):
+        raise ValidationError({field: ValidationError(message, code="not_treating")})
+    raise _out_of_scope("This couple is not in your caseload.")

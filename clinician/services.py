@@ -13,7 +13,7 @@ from django.utils import timezone
 from . import events
 from .audit import audit_record
 from .models import Addendum, Clinician, NoteCoSignature, Practice, SessionNote, TherapySession
-from .permissions import acting_clinician
+from .permissions import acting_clinician, require_couple_access, require_treating_access
 
 # Allow for clocks and slow forms: "in the past" means more than this before now.
 SCHEDULING_GRACE = datetime.timedelta(minutes=5)
@@ -160,21 +160,6 @@ def clinician_set_supervisor(
     return clinician
 
 
-def _scheduling_access(user, couple) -> Clinician | None:
-    """Who may book and record sessions: the couple's clinicians, a practice admin, or an
-    integration client of the practice (None: no clinician acts)."""
-    from couples.services import require_couple_access
-
-    return require_couple_access(user, couple)
-
-
-def _clinical_author(user, couple, *, field: str, message: str) -> Clinician:
-    """Who may write clinical content for the couple (see couples.services.require_treating_access)."""
-    from couples.services import require_treating_access
-
-    return require_treating_access(user, couple, field=field, message=message)
-
-
 @transaction.atomic
 def session_schedule(
     *,
@@ -188,7 +173,7 @@ def session_schedule(
     clinician: Clinician | None = None,
 ) -> TherapySession:
     """Book a session with a couple (joint) or one partner (individual), in the future."""
-    acting = _scheduling_access(user, couple)
+    acting = require_couple_access(user, couple)
     if couple.status == "discharged":
         raise ValidationError({"couple": "This couple has been discharged."})
     if couple.status == "separated":
@@ -234,7 +219,7 @@ def session_reschedule(
     session = (
         TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
     )
-    _scheduling_access(user, session.couple)
+    require_couple_access(user, session.couple)
     if session.status != TherapySession.Status.SCHEDULED:
         raise ValidationError({"status": "Only a scheduled session can be moved."})
     if timezone.is_naive(starts_at):
@@ -262,7 +247,7 @@ def session_record_outcome(
     session = (
         TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
     )
-    _scheduling_access(user, session.couple)
+    require_couple_access(user, session.couple)
     if status == TherapySession.Status.SCHEDULED or status not in TherapySession.Status.values:
         raise ValidationError({"status": "Choose held, cancelled or no-show."})
     if session.status != TherapySession.Status.SCHEDULED:
@@ -323,7 +308,7 @@ def note_create(
     session = (
         TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
     )
-    author = _clinical_author(
+    author = require_treating_access(
         user, session.couple, field="session", message="Notes are written by the treating clinician."
     )
     if session.status != TherapySession.Status.HELD:
@@ -479,7 +464,7 @@ def note_cosign(*, user: AbstractBaseUser, note: SessionNote) -> NoteCoSignature
 def addendum_add(*, user: AbstractBaseUser, note: SessionNote, body: str) -> Addendum:
     """Add to a signed note. The treating clinician or their supervisor may write one."""
     note = SessionNote.objects.select_related("session__couple").get(pk=note.pk)
-    author = _clinical_author(
+    author = require_treating_access(
         user,
         note.session.couple,
         field="note",

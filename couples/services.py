@@ -11,7 +11,12 @@ from django.utils import timezone
 from clinician import events
 from clinician.audit import audit_record
 from clinician.models import Clinician
-from clinician.permissions import acting_clinician, is_integration
+from clinician.permissions import (
+    is_integration,
+    require_clinician,
+    require_couple_access,
+    require_treating_access,
+)
 
 from .models import Consent, Couple, Partner
 
@@ -26,59 +31,6 @@ PARTNER_FIELDS = (
     "quiet_hours_start",
     "quiet_hours_end",
 )
-
-
-NOT_TREATING = "Only the couple's clinician or their supervisor can write its clinical record."
-
-
-def require_treating_access(
-    user, couple: Couple, *, field: str = "couple", message: str = NOT_TREATING
-) -> Clinician:
-    """For clinical writes (episodes, cycle maps, homework, notes, addenda, safety flags): the
-    treating clinician or their supervisor; a practice admin only if they are the couple's own
-    clinician (refused with ``message`` on ``field``). The same people read the couple's
-    clinical record (``clinician.permissions``, purpose "clinical"), so nobody writes what they
-    may not read. Integration clients may not."""
-    if is_integration(user):
-        raise ValidationError("Only a clinician can do this.", code="clinician_only")
-    clinician = require_couple_access(user, couple)
-    if clinician.role == Clinician.Role.PRACTICE_ADMIN and couple.primary_clinician_id != clinician.pk:
-        raise ValidationError({field: ValidationError(message, code="not_treating")})
-    return clinician
-
-
-def _require_clinician(user) -> Clinician:
-    clinician = acting_clinician(user)
-    if clinician is None:
-        raise ValidationError("Only an active clinician can do this.", code="not_clinician")
-    return clinician
-
-
-def _may_manage(clinician: Clinician, couple: Couple) -> bool:
-    if clinician.practice_id != couple.practice_id:
-        return False
-    if clinician.role == Clinician.Role.PRACTICE_ADMIN or couple.primary_clinician_id == clinician.pk:
-        return True
-    return (
-        clinician.role == Clinician.Role.SUPERVISOR and couple.primary_clinician.supervisor_id == clinician.pk
-    )
-
-
-def require_couple_access(user, couple: Couple) -> Clinician | None:
-    """The acting clinician, if they may write to this couple; None for an integration client
-    of the couple's practice (no clinician acts); otherwise a validation error."""
-    if is_integration(user):
-        if user.practice_id != couple.practice_id:
-            raise ValidationError(
-                {"couple": ValidationError("This couple is not in your practice.", code="out_of_scope")}
-            )
-        return None
-    clinician = _require_clinician(user)
-    if not _may_manage(clinician, couple):
-        raise ValidationError(
-            {"couple": ValidationError("This couple is not in your caseload.", code="out_of_scope")}
-        )
-    return clinician
 
 
 NO_PARTNER_TO_SHARE_WITH = "An individual case has no partner to share with."
@@ -117,7 +69,7 @@ def couple_create(
             raise ValidationError({"primary_clinician": "Name the couple's treating clinician."})
         practice_id, may_assign, clinician = user.practice_id, True, None
     else:
-        clinician = _require_clinician(user)
+        clinician = require_clinician(user)
         practice_id = clinician.practice_id
         may_assign = clinician.role == Clinician.Role.PRACTICE_ADMIN
     primary = primary_clinician or clinician

@@ -18,9 +18,9 @@ from django.utils import timezone
 from clinician import events, writes
 from clinician.audit import audit_event, audit_record
 from clinician.models import Clinician, Practice, TherapySession
-from clinician.permissions import acting_clinician
+from clinician.permissions import acting_clinician, require_couple_access, require_treating_access
 from couples.models import Couple, Partner
-from couples.services import require_couple_access, require_sharing_allowed, require_treating_access
+from couples.services import require_sharing_allowed
 
 from . import scoring
 from .conf import cyclecare_settings

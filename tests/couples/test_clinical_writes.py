@@ -1,4 +1,4 @@
-"""One rule for every clinical write (couples.services.require_treating_access): the treating
+"""One rule for every clinical write (clinician.permissions.require_treating_access): the treating
 clinician or their supervisor; a practice admin only for a couple they treat themselves, as for
 reading the clinical record. A refused write changes nothing."""
 
