@@ -27,6 +27,6 @@ urlpatterns = [
         name="oauth2-introspect",
     ),
     path("p/", include("couples.urls")),
-    path("clinic/", include("clinician.urls")),
+    path("clinic/", include("cyclecare.workspace.urls")),
     path("", include("cyclecare.api.urls")),
 ]

@@ -1,2 +1,2 @@
-"""The clinician workspace, one module per area; each declares its routes beside its views
-(``urlpatterns``) and ``clinician/urls.py`` mounts them all."""
+"""Clinician sign-in and sign-out (``auth``); the workspace pages are ``cyclecare.workspace``,
+which mounts these routes beside its own."""

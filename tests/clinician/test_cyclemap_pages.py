@@ -407,8 +407,8 @@ def test_a_signed_in_user_who_is_not_a_clinician_gets_403_and_anonymous_the_logi
 
 
 def test_a_map_of_one_partner_is_drawn_alone_without_arrows(clinician, case):
-    from clinician.cyclemap_diagram import diagram_for
     from couples.services import partner_deactivate
+    from cyclecare.workspace.cyclemap_diagram import diagram_for
 
     couple, a, b = case
     save_map(clinician, couple, a, b)

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from ..permissions import acting_clinician
+from clinician.permissions import acting_clinician
 
 
 def clinician_required(view):

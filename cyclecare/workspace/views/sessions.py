@@ -15,9 +15,12 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import selectors, services
-from ..forms import SessionOutcomeForm, SessionRescheduleForm, SessionScheduleForm, add_service_errors
-from ..models import Clinician, SessionNote, TherapySession
+from clinician import selectors, services
+from clinician.forms import add_service_errors
+from clinician.models import Clinician, SessionNote, TherapySession
+from couples.selectors import couple_get_for, couples_visible_to
+
+from ..forms import SessionOutcomeForm, SessionRescheduleForm, SessionScheduleForm
 from .common import clinician_required
 
 
@@ -27,7 +30,6 @@ def practice_zone(clinician: Clinician) -> zoneinfo.ZoneInfo:
 
 def in_clinical_scope(request: HttpRequest, couple_id: int) -> bool:
     """Whether the user may open this couple's notes (a practice admin who books sessions may not)."""
-    from couples.selectors import couples_visible_to
 
     return couples_visible_to(user=request.user, purpose="clinical").filter(pk=couple_id).exists()
 
@@ -41,7 +43,6 @@ def seen_partners(session: TherapySession):
 @clinician_required
 def sessions(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
     """The couple's sessions, newest first, and the form that books the next one."""
-    from couples.selectors import couple_get_for
 
     couple = couple_get_for(user=request.user, couple_id=couple_id, purpose="administrative")
     partners = couple.partners.filter(is_active=True).order_by("seat")

@@ -17,8 +17,13 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..forms import add_service_errors
-from ..models import Clinician
+from clinician.forms import add_service_errors
+from clinician.models import Clinician
+from couples.models import Couple
+from couples.selectors import couple_get_for
+from couples.services import couple_separate
+from cyclecare.separation import separation_preview
+
 from .common import clinician_required
 
 NEITHER, BOTH = "neither", "both"
@@ -38,7 +43,6 @@ class SeparationForm(forms.Form):
 
     def __init__(self, *args, couple, partners, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        from couples.models import Couple
 
         self.couple = couple
         self.partners = {SEAT_CODES[p.seat]: p for p in partners}
@@ -71,7 +75,6 @@ class SeparationForm(forms.Form):
 
 
 def _closed_reason(couple) -> str | None:
-    from couples.models import Couple
 
     if couple.kind == Couple.Kind.INDIVIDUAL:
         return _("This is an individual case: there is no couple to separate.")
@@ -88,9 +91,6 @@ def _page(request, template, context, status=200) -> HttpResponse:
 
 @clinician_required
 def separation(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
-    from couples.selectors import couple_get_for
-    from couples.services import couple_separate
-    from cyclecare.separation import separation_preview
 
     couple = couple_get_for(user=request.user, couple_id=couple_id)
     partners = list(couple.active_partners)

@@ -24,6 +24,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinician.forms import add_service_errors
+from clinician.models import Clinician
 from clinician.selectors import get_or_404
 from couples.models import Couple, Partner
 from couples.selectors import couple_get_for
@@ -32,8 +34,6 @@ from cyclecare.models import Assignment, HomeworkTemplate
 from cyclecare.reminders.selectors import homework_templates_available_to, reminder_deliveries_visible_to
 from cyclecare.selectors import assignments_visible_to
 
-from ..forms import add_service_errors
-from ..models import Clinician
 from .common import clinician_required
 
 # The repair practice suggested after an episode, in order of preference (shipped codes).

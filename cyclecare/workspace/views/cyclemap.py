@@ -2,7 +2,7 @@
 
 The map is versioned: every save is a new version (``cycle_map_save``) and earlier versions
 stay as history, each with the names of the fields that changed. The current map is drawn as
-its loop in server-rendered SVG (clinician/cyclemap_diagram.py), with a text version beside it.
+its loop in server-rendered SVG (cyclecare/workspace/cyclemap_diagram.py), with a text version beside it.
 An episode the clinician records is followed by a suggestion of repair practice for the
 partners in it, unless they already have it.
 """
@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from clinician.forms import add_service_errors
+from clinician.models import Clinician
 from clinician.selectors import get_or_404, sessions_visible_to_clinically
 from couples.models import Couple, Partner
 from couples.selectors import couple_get_for
@@ -28,8 +30,6 @@ from cyclecare.models import CycleMap, Move
 from cyclecare.selectors import cycle_maps_visible_to, episodes_visible_to
 
 from ..cyclemap_diagram import diagram_for
-from ..forms import add_service_errors
-from ..models import Clinician
 from .common import clinician_required
 from .homework import repair_suggestions
 

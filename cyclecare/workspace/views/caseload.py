@@ -30,7 +30,16 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..models import Clinician, TherapySession
+from clinician.models import Clinician, TherapySession
+from couples.selectors import couples_visible_to, partners_visible_to
+from cyclecare import trends
+from cyclecare.selectors import (
+    checkins_visible_to,
+    episodes_visible_to,
+    occurrences_visible_to,
+    safety_flags_visible_to,
+)
+
 from .common import clinician_required
 
 UNRESOLVED = ("open", "acknowledged")  # SafetyFlag.Status.OPEN / ACKNOWLEDGED
@@ -44,9 +53,6 @@ def caseload_for(*, user) -> QuerySet:
     treats no couple gets none: flags and check-ins are clinical.
     """
     # Imported here: clinician is the app the others depend on; only this page reaches back.
-    from couples.selectors import couples_visible_to
-    from cyclecare import trends
-    from cyclecare.selectors import checkins_visible_to, episodes_visible_to, safety_flags_visible_to
 
     unresolved_flags = safety_flags_visible_to(user=user).filter(status__in=UNRESOLVED)
     flag_count = (
@@ -108,7 +114,6 @@ def caseload(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     # "Within a minute" of a safety answer: this page has no cache and reads the live rows on
     # every load (never_cache, no stored summary), so a flag raised by safety_flag_raise is at
     # the top of the next load. No timed auto-refresh: WCAG 2.2.1 asks that the user control it.
-    from cyclecare import trends
 
     couples = list(caseload_for(user=request.user))
     zone = zoneinfo.ZoneInfo(clinician.practice.time_zone)
@@ -175,9 +180,6 @@ def caseload(request: HttpRequest, clinician: Clinician) -> HttpResponse:
 def partner_activity_for(*, user, now):
     """The active partners of the user's couples with their last check-in, and each partner's
     occurrences due and completed in the last 14 days (two queries)."""
-    from couples.selectors import partners_visible_to
-    from cyclecare import trends
-    from cyclecare.selectors import checkins_visible_to, occurrences_visible_to
 
     partners = trends.partners_with_last_checkin(
         partners_visible_to(user=user)

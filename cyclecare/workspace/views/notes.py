@@ -17,9 +17,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from .. import selectors, services
-from ..forms import SECTION_LABELS, AddendumForm, NoteForm, NoteStartForm, add_service_errors
-from ..models import Clinician, SessionNote, TherapySession
+from clinician import selectors, services
+from clinician.forms import add_service_errors
+from clinician.models import Clinician, SessionNote, TherapySession
+from cyclecare.selectors import episodes_visible_to
+
+from ..forms import SECTION_LABELS, AddendumForm, NoteForm, NoteStartForm
 from .common import clinician_required
 from .sessions import practice_zone
 
@@ -36,7 +39,6 @@ def _partners(session: TherapySession) -> list:
 
 
 def _episodes(request: HttpRequest, session: TherapySession) -> list:
-    from cyclecare.selectors import episodes_visible_to
 
     return list(episodes_visible_to(user=request.user).filter(session=session).order_by("occurred_at"))
 

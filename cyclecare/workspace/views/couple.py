@@ -2,7 +2,7 @@
 
 Every read goes through the scoped selectors (the couple itself through ``couple_get_for``, so a
 couple out of the user's clinical scope is a 404); the figures come from ``cyclecare.trends``
-(aggregated in SQL) and are drawn by ``clinician.charts``. The page costs a fixed number of
+(aggregated in SQL) and are drawn by ``cyclecare.workspace.charts``. The page costs a fixed number of
 queries however long the couple's history.
 """
 
@@ -16,10 +16,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
+from clinician.audit import audit_record
+from clinician.models import Clinician, TherapySession
+from clinician.selectors import notes_visible_to, sessions_visible_to_clinically
+from couples.selectors import couple_get_for
+from cyclecare import selectors as cycle
+from cyclecare import trends
+from cyclecare.conf import cyclecare_settings
+
 from .. import charts
-from ..audit import audit_record
-from ..models import Clinician, TherapySession
-from ..selectors import notes_visible_to, sessions_visible_to_clinically
 from .common import clinician_required
 
 # The timeline shows this many weeks at a time (with "earlier" / "later" links), plus the
@@ -52,10 +57,6 @@ FLAG_STATUSES = {
 @clinician_required
 def couple_page(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
     # cyclecare depends on clinician, not the other way round: only the pages reach back.
-    from couples.selectors import couple_get_for
-    from cyclecare import selectors as cycle
-    from cyclecare import trends
-    from cyclecare.conf import cyclecare_settings
 
     user = request.user
     couple = couple_get_for(user=user, couple_id=couple_id)

@@ -1,0 +1,21 @@
+"""The clinician's pages, mounted by cyclecare.urls under ``clinic/`` (namespace
+``cyclecare:clinician``). Each area of the workspace declares its own routes; sign-in and
+sign-out are the platform's (``clinician.views.auth``), listed here so that their names stay
+``cyclecare:clinician:login`` and ``cyclecare:clinician:logout``."""
+
+from clinician.views import auth
+
+from .views import caseload, couple, cyclemap, homework, notes, separation, sessions
+
+app_name = "clinician"
+
+urlpatterns = [
+    *caseload.urlpatterns,
+    *auth.urlpatterns,
+    *couple.urlpatterns,
+    *sessions.urlpatterns,
+    *notes.urlpatterns,
+    *cyclemap.urlpatterns,
+    *homework.urlpatterns,
+    *separation.urlpatterns,
+]
