@@ -5,5 +5,3 @@ from . import views
 router = SimpleRouter()
 router.register("practices", views.PracticeViewSet, basename="practice")
 router.register("clinicians", views.ClinicianViewSet, basename="clinician")
-router.register("sessions", views.SessionViewSet, basename="session")
-router.register("notes", views.NoteViewSet, basename="note")

@@ -9,6 +9,7 @@ from rest_framework.routers import SimpleRouter
 
 from clinician.api.errors import api_not_found
 from clinician.api.urls import router as clinician_router
+from couples.api.sessions import router as sessions_router
 from couples.api.urls import router as couples_router
 from cyclecare.api.checkins import router as checkins_router
 from cyclecare.api.cycle import router as cycle_router
@@ -21,6 +22,7 @@ from cyclecare.api.webhooks import router as webhooks_router
 router = SimpleRouter()
 for app_router in (
     clinician_router,
+    sessions_router,
     couples_router,
     cycle_router,
     homework_router,

@@ -34,10 +34,10 @@ from rest_framework import serializers
 from rest_framework.relations import ManyRelatedField, RelatedField
 from rest_framework.test import APIClient
 
-from clinician.api import serializers as clinician_serializers
 from clinician.api.permissions import integrations_may_call
 from clinician.models import AuditEvent, Clinician, SessionNote, TherapySession
 from couples.api import serializers as couples_serializers
+from couples.api import sessions as sessions_api
 from couples.models import Couple, Partner
 from cyclecare.api import checkins as checkins_api
 from cyclecare.api import cycle as cycle_api
@@ -392,7 +392,7 @@ def _cycle_map_body(world: SimpleNamespace) -> dict:
 # Every write whose body carries a foreign key; None marks a create that carries none.
 FOREIGN_KEY_PROBES: dict[str, ForeignKeyProbe | None] = {
     "v1:session-list": ForeignKeyProbe(
-        clinician_serializers.SessionScheduleSerializer,
+        sessions_api.SessionScheduleSerializer,
         TherapySession,
         lambda w: {
             "couple": w.couples[0].couple.pk,
@@ -406,14 +406,14 @@ FOREIGN_KEY_PROBES: dict[str, ForeignKeyProbe | None] = {
         },
     ),
     "v1:session-outcome": ForeignKeyProbe(
-        clinician_serializers.SessionOutcomeSerializer,
+        sessions_api.SessionOutcomeSerializer,
         TherapySession,
         lambda w: {"status": "held", "attendees": [w.couples[0].a.pk, w.couples[0].b.pk]},
         {"attendees": lambda own, other: [own.couples[0].a.pk, other.couples[0].b.pk]},
         target=couple0("session"),
     ),
     "v1:note-list": ForeignKeyProbe(
-        clinician_serializers.NoteCreateSerializer,
+        sessions_api.NoteCreateSerializer,
         SessionNote,
         lambda w: {"session": w.couples[0].session.pk, "format": "dap", "data": "They slowed it down."},
         {"session": lambda own, other: other.couples[0].session.pk},
