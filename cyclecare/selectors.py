@@ -11,6 +11,7 @@ from clinician.audit import audit_record
 from clinician.permissions import Purpose, is_integration, practice_id_of, row_scope
 from clinician.selectors import get_or_404
 from couples.models import Partner
+from couples.selectors import couple_get_for
 
 from .conf import cyclecare_settings
 from .disclosure import Reader, checkin_disclosed
@@ -25,8 +26,6 @@ def cycle_maps_visible_to(*, user) -> QuerySet[CycleMap]:
 
 def cycle_map_current_for(*, user, couple_id: int) -> CycleMap | None:
     """The couple's latest map version, or None if none has been drawn (404 if out of scope)."""
-    from couples.selectors import couple_get_for
-
     couple = couple_get_for(user=user, couple_id=couple_id)
     return cycle_maps_visible_to(user=user).filter(couple=couple).order_by("-version").first()
 
