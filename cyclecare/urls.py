@@ -26,7 +26,7 @@ urlpatterns = [
         problem_for_unreadable_body(oauth2_views.IntrospectTokenView.as_view()),
         name="oauth2-introspect",
     ),
-    path("p/", include("couples.urls")),
+    path("p/", include("cyclecare.partner.urls")),
     path("clinic/", include("cyclecare.workspace.urls")),
     path("", include("cyclecare.api.urls")),
 ]

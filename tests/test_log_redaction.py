@@ -20,7 +20,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-import couples.views
+import cyclecare.partner.views
 from clinician.logging import RedactSecretsFilter, redact, redact_record
 from cyclecare import services
 from cyclecare.partner_access import partner_link_issue
@@ -109,7 +109,7 @@ def fails_on_partner_page(monkeypatch, token: str) -> None:
     def broken(*, token: str):
         raise RuntimeError(f"Reverse for 'checkin' with keyword arguments {{'token': {token!r}}} not found.")
 
-    monkeypatch.setattr(couples.views, "partner_link_resolve", broken)
+    monkeypatch.setattr(cyclecare.partner.views, "partner_link_resolve", broken)
     response = Client(raise_request_exception=False).get(checkin_url(token))
     assert response.status_code == 500
 

@@ -17,8 +17,8 @@ from ..conf import cyclecare_settings
 from ..models import PartnerLink, ReminderDelivery
 
 STOP_SALT = "cyclecare.reminders.stop"
-# The partner pages (couples/urls.py, app "partner", mounted under cyclecare's namespace) and
-# their paths, used as they are if the pages are not installed in this URLconf.
+# The partner pages (cyclecare/partner/urls.py, app "partner", mounted under cyclecare's
+# namespace) and their paths, used as they are if the pages are not installed in this URLconf.
 PARTNER_PAGES = {
     PartnerLink.Purpose.CHECK_IN: ("cyclecare:partner:checkin", "/p/c/{token}/"),
     PartnerLink.Purpose.HOME: ("cyclecare:partner:home-link", "/p/h/{token}/"),

@@ -27,7 +27,6 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from couples.forms import CheckInForm, EpisodeForm, localized
 from couples.models import Partner
 from couples.services import sharing_allowed
 from cyclecare import selectors, services
@@ -40,6 +39,8 @@ from cyclecare.partner_access import (
     crisis_resources_for,
     partner_link_resolve,
 )
+
+from .forms import CheckInForm, EpisodeForm, localized
 
 NAMESPACE = "cyclecare:partner"
 SESSION_PARTNER = "cyclecare_partner_id"
