@@ -3,7 +3,7 @@
 Each partner is a box: the surface emotion and the move on the outside, the underlying
 emotion and the longing in an inner box (what the other partner does not see); one arrow
 runs from each partner's box to the other's, so the two arrows close the loop. This module
-only lays the drawing out; ``clinician/cyclemap_diagram.html`` renders it (Django escapes
+only lays the drawing out; ``workspace/cyclemap_diagram.html`` renders it (Django escapes
 every text), and CSS classes style it (no style attributes: CSP ``style-src 'self'``).
 """
 

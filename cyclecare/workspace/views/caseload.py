@@ -161,7 +161,7 @@ def caseload(request: HttpRequest, clinician: Clinician) -> HttpResponse:
             }
     return render(
         request,
-        "clinician/caseload.html",
+        "workspace/caseload.html",
         {
             "clinician": clinician,
             "couples": couples,

@@ -20,7 +20,7 @@ def clinician_required(view):
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         clinician = acting_clinician(request.user)
         if clinician is None:
-            return render(request, "clinician/forbidden.html", status=403)
+            return render(request, "workspace/forbidden.html", status=403)
         return view(request, clinician, *args, **kwargs)
 
     return never_cache(login_required(wrapped))

@@ -107,7 +107,7 @@ def couple_page(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
     upcoming = [item for item in items if item["upcoming"]]
     return render(
         request,
-        "clinician/couple.html",
+        "workspace/couple.html",
         {
             "clinician": clinician,
             "couple": couple,

@@ -211,7 +211,7 @@ def cycle_map(request: HttpRequest, clinician: Clinician, couple_id: int) -> Htt
         summary_form = MapSummaryForm(initial={"summary": current.summary if current else ""})
     return render(
         request,
-        "clinician/cyclemap.html",
+        "workspace/cyclemap.html",
         {
             "clinician": clinician,
             "couple": couple,
@@ -239,7 +239,7 @@ def cycle_map_version(
     current = history[0]
     return render(
         request,
-        "clinician/cyclemap_version.html",
+        "workspace/cyclemap_version.html",
         {
             "clinician": clinician,
             "couple": couple,
@@ -368,7 +368,7 @@ def episode_new(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
         form = EpisodeForm(initial=initial, **form_kwargs)
     return render(
         request,
-        "clinician/episode_form.html",
+        "workspace/episode_form.html",
         {
             "clinician": clinician,
             "couple": couple,
@@ -392,7 +392,7 @@ def episode_detail(
     involved = [p for p in (episode.pursuer, episode.withdrawer) if p is not None and p.is_active]
     return render(
         request,
-        "clinician/episode_recorded.html",
+        "workspace/episode_recorded.html",
         {
             "clinician": clinician,
             "couple": couple,

@@ -230,7 +230,7 @@ def _homework_context(request: HttpRequest, clinician: Clinician, couple: Couple
 @clinician_required
 def homework(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
     couple = couple_get_for(user=request.user, couple_id=couple_id)
-    return render(request, "clinician/homework.html", _homework_context(request, clinician, couple))
+    return render(request, "workspace/homework.html", _homework_context(request, clinician, couple))
 
 
 @clinician_required
@@ -282,7 +282,7 @@ def homework_assign(
         status = 200
     return render(
         request,
-        "clinician/homework_assign.html",
+        "workspace/homework_assign.html",
         {
             "clinician": clinician,
             "couple": couple,
@@ -321,7 +321,7 @@ def assignment_status(
     if error:
         context = _homework_context(request, clinician, couple)
         context["status_error"] = error
-        return render(request, "clinician/homework.html", context, status=400)
+        return render(request, "workspace/homework.html", context, status=400)
     done = {
         Assignment.Status.PAUSED: _("Paused “%(title)s”."),
         Assignment.Status.ACTIVE: _("Resumed “%(title)s”."),
@@ -346,7 +346,7 @@ def deliveries(request: HttpRequest, clinician: Clinician, couple_id: int) -> Ht
     page = Paginator(rows, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
-        "clinician/deliveries.html",
+        "workspace/deliveries.html",
         {
             "clinician": clinician,
             "couple": couple,

@@ -57,7 +57,7 @@ def _render_editor(
     with timezone.override(practice_zone(clinician)):
         return render(
             request,
-            "clinician/note_edit.html",
+            "workspace/note_edit.html",
             {
                 "clinician": clinician,
                 "note": note,
@@ -79,7 +79,7 @@ def _render_note(
     clinician: Clinician,
     note: SessionNote,
     *,
-    template: str = "clinician/note.html",
+    template: str = "workspace/note.html",
     addendum_form: AddendumForm | None = None,
     errors: list[str] | None = None,
     status: int = 200,
@@ -190,7 +190,7 @@ def _render_start(
     with timezone.override(practice_zone(clinician)):
         return render(
             request,
-            "clinician/note_start.html",
+            "workspace/note_start.html",
             {
                 "clinician": clinician,
                 "session": therapy_session,
@@ -310,7 +310,7 @@ def note_print(request: HttpRequest, clinician: Clinician, note_id: int) -> Http
     if not note.is_signed:
         messages.error(request, _("Only a signed note can be printed."))
         return redirect("cyclecare:clinician:note", note_id=note.pk)
-    return _render_note(request, clinician, note, template="clinician/note_print.html")
+    return _render_note(request, clinician, note, template="workspace/note_print.html")
 
 
 @clinician_required
@@ -319,7 +319,7 @@ def cosign_queue(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     with timezone.override(practice_zone(clinician)):
         return render(
             request,
-            "clinician/cosign_queue.html",
+            "workspace/cosign_queue.html",
             {
                 "clinician": clinician,
                 "notes": list(selectors.notes_awaiting_cosignature(user=request.user)),

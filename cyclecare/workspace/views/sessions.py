@@ -75,7 +75,7 @@ def sessions(request: HttpRequest, clinician: Clinician, couple_id: int) -> Http
             session.note_row = _note_or_none(session)
         return render(
             request,
-            "clinician/sessions.html",
+            "workspace/sessions.html",
             {
                 "clinician": clinician,
                 "couple": couple,
@@ -135,7 +135,7 @@ def session(request: HttpRequest, clinician: Clinician, session_id: int) -> Http
         is_scheduled = therapy_session.status == TherapySession.Status.SCHEDULED
         return render(
             request,
-            "clinician/session.html",
+            "workspace/session.html",
             {
                 "clinician": clinician,
                 "session": therapy_session,
