@@ -18,7 +18,7 @@ class Couple(models.Model):
         ACTIVE = "active", _("Active")
         PAUSED = "paused", _("Paused")
         DISCHARGED = "discharged", _("Discharged")
-        # Terminal, set only by couples.services.couple_separate: the joint record is closed.
+        # Terminal, set only by cyclecare.separation.couple_separate: the joint record is closed.
         SEPARATED = "separated", _("Separated")
 
     class Kind(models.TextChoices):

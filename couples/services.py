@@ -1,21 +1,17 @@
 """Writes for couples, partners and consents. Validated, transactional, audited."""
 
 import datetime
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinician import events
 from clinician.audit import audit_record
 from clinician.models import Clinician
 from clinician.permissions import (
     is_integration,
     require_clinician,
     require_couple_access,
-    require_treating_access,
 )
 
 from .models import Consent, Couple, Partner
@@ -141,153 +137,6 @@ def couple_set_status(*, user, couple: Couple, status: str) -> Couple:
     couple.save(update_fields=["status", "discharged_on", "updated_at"])
     audit_record(actor=user, action=f"couple.{status}", target=couple, changes=["status"])
     return couple
-
-
-@dataclass(frozen=True)
-class Separation:
-    """What couple_separate did: the closed couple and each continuing partner's new case."""
-
-    couple: Couple
-    continuations: list[Couple]
-
-
-@transaction.atomic
-def couple_separate(
-    *,
-    user,
-    couple: Couple,
-    continuing: Iterable[Partner],
-    separation_reason: str,
-    separated_on: datetime.date | None = None,
-) -> Separation:
-    """Record that a couple separated: its joint record closes and each continuing partner goes
-    on in an individual case of their own.
-
-    - The couple becomes SEPARATED (terminal) with the date and a reason code. Its joint record
-      — joint sessions and notes, cycle maps, episodes seen in joint sessions — stays with it,
-      history for the treating clinician.
-    - Each continuing partner (none, one or both) gets a new individual case (same practice and
-      clinician, ``continued_from`` this couple) and moves into it with their own records: their
-      check-ins, self-reported episodes, individual sessions and those sessions' notes, safety
-      flags, and homework assigned to them alone (see cyclecare.separation).
-    - A partner who does not continue leaves (``left_on`` the separation date); their records
-      stay with the closed couple, under their own partner row.
-    - Homework still running on the couple ends and its future sessions are cancelled; every
-      outstanding partner link of either partner expires. Neither partner's pages show anything
-      of the other afterwards: sharing is between partners of the same case.
-
-    Every step is audited (ids and field names only) and ``couple.separated`` /
-    ``couple.continued`` are published. The treating clinician (or their supervisor) does this;
-    nothing changes if anything is refused.
-    """
-    from cyclecare import separation as cycle_separation
-
-    couple = Couple.objects.select_for_update().get(pk=couple.pk)
-    require_treating_access(
-        user, couple, field="couple", message="A separation is recorded by the treating clinician."
-    )
-    if couple.status == Couple.Status.SEPARATED:
-        raise ValidationError(
-            {"status": ValidationError("This couple is already separated.", code="already_separated")}
-        )
-    if couple.kind == Couple.Kind.INDIVIDUAL:
-        raise ValidationError(
-            {
-                "couple": ValidationError(
-                    "This is an individual case; there is no couple to separate.", code="individual_case"
-                )
-            }
-        )
-    if couple.status == Couple.Status.DISCHARGED:
-        raise ValidationError(
-            {"status": ValidationError("A discharged couple's record is closed already.", code="discharged")}
-        )
-    if separation_reason not in Couple.SeparationReason.values:
-        raise ValidationError({"separation_reason": "Choose a reason from the list."})
-    separated_on = separated_on or timezone.localdate()
-    if separated_on > timezone.localdate():
-        raise ValidationError({"separated_on": "The separation date cannot be in the future."})
-    if separated_on < couple.started_on:
-        raise ValidationError(
-            {"separated_on": "The separation date is before the couple's treatment started."}
-        )
-    active = list(Partner.objects.select_for_update().filter(couple=couple, is_active=True).order_by("seat"))
-    continuing_ids = {partner.pk for partner in continuing}
-    if not continuing_ids <= {partner.pk for partner in active}:
-        raise ValidationError({"continuing": "Choose active partners of this couple."})
-    staying = cycle_separation.unrecorded_sessions_staying(
-        couple=couple, continuing=[p for p in active if p.pk in continuing_ids]
-    )
-    if staying:
-        raise ValidationError(
-            {
-                "couple": ValidationError(
-                    "Record what happened in the sessions that have started but are still marked "
-                    "scheduled, then separate the couple.",
-                    code="unrecorded_sessions",
-                )
-            }
-        )
-
-    continuations = []
-    for partner in active:
-        if partner.pk not in continuing_ids:
-            continue
-        case = Couple(
-            practice_id=couple.practice_id,
-            primary_clinician_id=couple.primary_clinician_id,
-            label=partner.display_name[: Couple._meta.get_field("label").max_length],
-            kind=Couple.Kind.INDIVIDUAL,
-            continued_from=couple,
-            started_on=separated_on,
-        )
-        case.full_clean()
-        case.save()
-        audit_record(actor=user, action="couple.continue", target=case, changes=["kind", "continued_from"])
-        partner.couple = case
-        partner.save(update_fields=["couple", "updated_at"])
-        audit_record(actor=user, action="partner.move", target=partner, changes=["couple"])
-        cycle_separation.partner_records_move(user=user, partner=partner, from_couple=couple, to_couple=case)
-        events.publish(
-            "couple.continued",
-            practice_id=case.practice_id,
-            data={"couple_id": case.pk, "continued_from_id": couple.pk, "partner_id": partner.pk},
-        )
-        continuations.append(case)
-    for partner in active:
-        if partner.pk in continuing_ids:
-            continue
-        partner.is_active = False
-        partner.left_on = separated_on
-        partner.save(update_fields=["is_active", "left_on", "updated_at"])
-        audit_record(
-            actor=user, action="partner.deactivate", target=partner, changes=["is_active", "left_on"]
-        )
-    cycle_separation.joint_work_stop(user=user, couple=couple)
-    cycle_separation.partner_links_expire(user=user, partners=active)
-
-    couple.status = Couple.Status.SEPARATED
-    couple.separated_on = separated_on
-    couple.separation_reason = separation_reason
-    couple.full_clean()
-    couple.save(update_fields=["status", "separated_on", "separation_reason", "updated_at"])
-    audit_record(
-        actor=user,
-        action="couple.separate",
-        target=couple,
-        changes=["status", "separated_on", "separation_reason"],
-    )
-    events.publish(
-        "couple.separated",
-        practice_id=couple.practice_id,
-        data={
-            "couple_id": couple.pk,
-            "separated_on": separated_on,
-            "separation_reason": separation_reason,
-            "continuing_partners": len(continuations),
-        },
-    )
-    return Separation(couple=couple, continuations=continuations)
 
 
 @transaction.atomic

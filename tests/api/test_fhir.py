@@ -177,7 +177,7 @@ def test_treating_clinician_gets_a_bundle_that_validates(world) -> None:
 
 def test_a_separated_couple_and_the_individual_case_that_continues_it(world) -> None:
     from couples.models import Couple
-    from couples.services import couple_separate
+    from cyclecare.separation import couple_separate
 
     alpha, _, treated = world
     couple_separate(

@@ -261,7 +261,7 @@ def test_caseload_of_a_clinician_and_of_a_supervisor(clinic):
 
 def test_a_separation_shows_as_a_separated_couple_and_an_open_individual_case(clinic):
     from couples.models import Couple
-    from couples.services import couple_separate
+    from cyclecare.separation import couple_separate
 
     couple = clinic.couples[3]  # Dana's active couple
     continuing = list(couple.partners.order_by("seat"))[:1]

@@ -19,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from couples import services
 from couples.models import Couple, Partner
 from couples.services import NO_PARTNER_TO_SHARE_WITH, sharing_allowed
+from cyclecare import separation
 from cyclecare import services as cycle
 from cyclecare.models import CheckIn, CycleEpisode, Instrument
 from cyclecare.partner_access import checkin_submit_via_link, partner_link_issue
@@ -42,7 +42,7 @@ def case(request):
     """A partner (``author``) in a couple, or continuing alone in an individual case."""
     couple, a, b = couple_with_partners()
     if request.param == "individual":
-        services.couple_separate(
+        separation.couple_separate(
             user=couple.primary_clinician.user,
             couple=couple,
             continuing=[a],

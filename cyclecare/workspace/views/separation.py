@@ -2,7 +2,7 @@
 
 One page explains exactly what will happen (counted from the couple's rows), a form takes who
 continues, the date and a reason from a fixed list, a confirm step repeats the choice, and the
-confirmed POST calls couples.services.couple_separate. The couple is read through the clinical
+confirmed POST calls cyclecare.separation.couple_separate. The couple is read through the clinical
 scope (out of scope: 404); the service decides who may separate and refuses bad input, which
 re-renders the form with its message and changes nothing.
 """
@@ -21,8 +21,7 @@ from clinician.forms import add_service_errors
 from clinician.models import Clinician
 from couples.models import Couple
 from couples.selectors import couple_get_for
-from couples.services import couple_separate
-from cyclecare.separation import separation_preview
+from cyclecare.separation import couple_separate, separation_preview
 
 from .common import clinician_required
 

@@ -27,6 +27,7 @@ from couples import selectors as couple_selectors
 from couples import services
 from couples.models import Couple, Partner
 from cyclecare import selectors as cycle_selectors
+from cyclecare import separation
 from cyclecare import services as cycle
 from cyclecare.models import (
     Assignment,
@@ -204,7 +205,7 @@ def world():
 
 def separate(world, continuing, **kwargs):
     kwargs.setdefault("separation_reason", Couple.SeparationReason.RELATIONSHIP_ENDED)
-    return services.couple_separate(user=world.user, couple=world.couple, continuing=continuing, **kwargs)
+    return separation.couple_separate(user=world.user, couple=world.couple, continuing=continuing, **kwargs)
 
 
 def couple_of(row) -> int:
@@ -384,7 +385,7 @@ def test_an_individual_case_keeps_one_partner(world):
         )
     assert excinfo.value.error_dict["couple"][0].code == "individual_case"
     with pytest.raises(ValidationError):
-        services.couple_separate(
+        separation.couple_separate(
             user=world.user, couple=case, continuing=[world.a], separation_reason="other"
         )
 
@@ -461,7 +462,7 @@ def test_the_treating_clinician_and_supervisor_see_both_records_and_a_colleague_
 
 
 def test_the_supervisor_may_separate(world):
-    result = services.couple_separate(
+    result = separation.couple_separate(
         user=world.supervisor.user, couple=world.couple, continuing=[world.a], separation_reason="other"
     )
     assert result.couple.status == Couple.Status.SEPARATED
@@ -631,7 +632,7 @@ def test_only_the_treating_clinician_or_supervisor_may_separate(world, who):
     }[who]()
     before = _snapshot(world)
     with pytest.raises(ValidationError):
-        services.couple_separate(
+        separation.couple_separate(
             user=user, couple=world.couple, continuing=[world.a], separation_reason="other"
         )
     assert _snapshot(world) == before
