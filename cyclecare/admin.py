@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from clinician.admin import ReadOnlyAdmin
 from clinician.models import Practice
 
-from . import instrument_files
+from . import instrument_files, services
 from .disclosure import Reader, checkin_disclosed
 from .models import (
     Assignment,
@@ -106,7 +106,7 @@ class InstrumentAdmin(ReadOnlyAdmin):
         form = InstrumentUploadForm(request.POST, request.FILES) if posted else InstrumentUploadForm()
         if posted and form.is_valid():
             try:
-                result = instrument_files.instrument_load(
+                result = services.instrument_load(
                     form.spec,
                     practice=form.cleaned_data["practice"],
                     replace_inactive=form.cleaned_data["replace_inactive"],

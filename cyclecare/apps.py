@@ -11,7 +11,10 @@ class CyclecareConfig(AppConfig):
     def ready(self) -> None:
         from clinician import events
 
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import (
+            checks,  # noqa: F401  (registers system checks)
+            tasks,  # noqa: F401  (registers the tasks cyclecare.queue finds by name)
+        )
         from .webhooks import on_domain_event
 
         # Webhooks hear of notes, check-ins, episodes and missed homework through the event bus,

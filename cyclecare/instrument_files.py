@@ -33,13 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
-from clinician.audit import audit_record
-from clinician.models import Practice
-
-from . import scoring, services
-from .models import Instrument
+from . import scoring
 
 try:
     import yaml
@@ -436,55 +431,6 @@ def _definition_path(message: str, document: _Document) -> Path:
             break
         path = (*path, found)
     return path
-
-
-# LOADING
-# ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoadResult:
-    instrument: Instrument
-    deactivated: list[Instrument]
-
-
-@transaction.atomic
-def instrument_load(
-    spec: InstrumentSpec,
-    *,
-    practice: Practice | None,
-    replace_inactive: bool = False,
-    actor: object = None,
-) -> LoadResult:
-    """Create the instrument a spec describes (for a practice, or shipped when practice is None).
-
-    A code and version already loaded there is refused: versions are immutable, a change is a new
-    version. With ``replace_inactive`` the new version replaces the earlier ones, which are marked
-    inactive — they stay (check-ins and assignments that used them keep pointing at them) but are
-    no longer offered for new assignments."""
-    where = f"practice {practice.slug!r}" if practice is not None else "the shipped instruments"
-    if Instrument.objects.filter(practice=practice, code=spec.code, version=spec.version).exists():
-        raise ValidationError(
-            f"{spec.code} version {spec.version} is already loaded for {where}. A loaded version never "
-            "changes: to change the definition, give the file a new version number."
-        )
-    instrument = services.instrument_create(
-        practice=practice,
-        code=spec.code,
-        version=spec.version,
-        name=spec.name,
-        definition=spec.definition,
-        licence=spec.licence,
-    )
-    deactivated: list[Instrument] = []
-    if replace_inactive:
-        earlier = Instrument.objects.select_for_update().filter(
-            practice=practice, code=spec.code, version__lt=spec.version, is_active=True
-        )
-        for old in earlier.order_by("version"):
-            old.is_active = False
-            old.save(update_fields=["is_active"])
-            audit_record(actor=actor, action="instrument.deactivate", target=old, changes=["is_active"])
-            deactivated.append(old)
-    return LoadResult(instrument=instrument, deactivated=deactivated)
 
 
 def summarise(definition: dict[str, Any]) -> list[str]:

@@ -5,6 +5,7 @@ import datetime
 import json
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from clinician.permissions import acting_clinician, require_couple_access, requi
 from couples.models import Couple, Partner
 from couples.services import require_sharing_allowed
 
-from . import scoring
+from . import queue, scoring
 from .conf import cyclecare_settings
+from .instrument_files import InstrumentSpec, parse_instrument_file
 from .models import (
     Assignment,
     CheckIn,
@@ -203,13 +205,58 @@ def instrument_create(
     return instrument
 
 
+@dataclass(frozen=True)
+class LoadResult:
+    instrument: Instrument
+    deactivated: list[Instrument]
+
+
+@transaction.atomic
+def instrument_load(
+    spec: InstrumentSpec,
+    *,
+    practice: Practice | None,
+    replace_inactive: bool = False,
+    actor: object = None,
+) -> LoadResult:
+    """Create the instrument a spec describes (for a practice, or shipped when practice is None).
+
+    A code and version already loaded there is refused: versions are immutable, a change is a new
+    version. With ``replace_inactive`` the new version replaces the earlier ones, which are marked
+    inactive — they stay (check-ins and assignments that used them keep pointing at them) but are
+    no longer offered for new assignments."""
+    where = f"practice {practice.slug!r}" if practice is not None else "the shipped instruments"
+    if Instrument.objects.filter(practice=practice, code=spec.code, version=spec.version).exists():
+        raise ValidationError(
+            f"{spec.code} version {spec.version} is already loaded for {where}. A loaded version never "
+            "changes: to change the definition, give the file a new version number."
+        )
+    instrument = instrument_create(
+        practice=practice,
+        code=spec.code,
+        version=spec.version,
+        name=spec.name,
+        definition=spec.definition,
+        licence=spec.licence,
+    )
+    deactivated: list[Instrument] = []
+    if replace_inactive:
+        earlier = Instrument.objects.select_for_update().filter(
+            practice=practice, code=spec.code, version__lt=spec.version, is_active=True
+        )
+        for old in earlier.order_by("version"):
+            old.is_active = False
+            old.save(update_fields=["is_active"])
+            audit_record(actor=actor, action="instrument.deactivate", target=old, changes=["is_active"])
+            deactivated.append(old)
+    return LoadResult(instrument=instrument, deactivated=deactivated)
+
+
 def instruments_install_shipped() -> list[Instrument]:
     """Load the instruments cyclecare ships (cyclecare/instruments/*.json), the current version of
     each; idempotent. A file whose version is not installed yet is checked like an uploaded one
     and installed, and the earlier shipped versions of its code are marked inactive: check-ins
     and homework keep the version they used, new homework gets the current one."""
-    from .instrument_files import instrument_load, parse_instrument_file  # it builds on this module
-
     installed = []
     for path in sorted(SHIPPED_INSTRUMENTS_DIR.glob("*.json")):
         spec = parse_instrument_file(path.read_text(encoding="utf-8"), filename=path.name)
@@ -537,9 +584,7 @@ def safety_flag_raise(*, partner: Partner, source: str, checkin: CheckIn | None 
         raised_at=timezone.now(),
     )
     audit_record(actor=partner, action="safetyflag.raise", target=flag)
-    from .tasks import safety_flag_notify
-
-    transaction.on_commit(lambda: safety_flag_notify.delay(flag.pk))
+    transaction.on_commit(lambda: queue.task("safety_flag_notify").delay(flag.pk))
     return flag
 
 

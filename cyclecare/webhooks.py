@@ -56,6 +56,7 @@ from clinician.models import Clinician
 from clinician.permissions import acting_clinician, is_integration
 from clinician.writes import Writes
 
+from . import queue
 from .conf import cyclecare_settings
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -160,11 +161,9 @@ class PromptSends:
         self._thread: threading.Thread | None = None
 
     def add(self, delivery_ids: list[int]) -> None:
-        from .tasks import webhook_deliver
-
         if self._eager():
             for pk in delivery_ids:
-                webhook_deliver.delay(pk)
+                queue.task("webhook_deliver").delay(pk)
             return
         with self._lock:
             self._ids.extend(delivery_ids)
@@ -175,9 +174,7 @@ class PromptSends:
 
     @staticmethod
     def _eager() -> bool:
-        from .tasks import webhook_deliver
-
-        return bool(webhook_deliver.app.conf.task_always_eager)
+        return bool(queue.task("webhook_deliver").app.conf.task_always_eager)
 
     def _run(self) -> None:
         while True:
@@ -191,10 +188,8 @@ class PromptSends:
             delivery_ids, self._ids = self._ids, []
         if not delivery_ids:
             return
-        from .tasks import webhook_deliver_batch
-
         try:
-            webhook_deliver_batch.delay(delivery_ids)
+            queue.task("webhook_deliver_batch").delay(delivery_ids)
         except Exception:  # the broker is down: the dispatcher sends them within a minute
             logger.warning("Could not enqueue %d webhook deliveries; the dispatcher will.", len(delivery_ids))
 

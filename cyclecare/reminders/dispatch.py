@@ -41,6 +41,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from couples.models import Consent, Couple
 
+from .. import queue
 from ..conf import cyclecare_settings
 from ..models import Assignment, Occurrence, PartnerLink, ReminderDelivery
 from ..partner_access import LinkRequest, partner_links_issue
@@ -111,8 +112,7 @@ def reminders_enqueue_due(*, now: datetime.datetime | None = None, limit: int | 
 
 
 def _enqueue(ids: list[int]) -> None:
-    from ..tasks import reminders_send
-
+    reminders_send = queue.task("reminders_send")
     size = cyclecare_settings.REMINDER_BATCH_SIZE
     done = 0
     try:

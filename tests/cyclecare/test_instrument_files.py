@@ -14,10 +14,10 @@ from django.urls import reverse
 
 from clinician.models import AuditEvent
 from cyclecare import scoring
-from cyclecare.instrument_files import InstrumentSpec, instrument_load, parse_instrument_file
+from cyclecare.instrument_files import InstrumentSpec, parse_instrument_file
 from cyclecare.models import Instrument
 from cyclecare.scoring import Trajectory
-from cyclecare.services import SHIPPED_INSTRUMENTS_DIR
+from cyclecare.services import SHIPPED_INSTRUMENTS_DIR, instrument_load
 from tests.factories import PracticeFactory, UserFactory
 
 # DEFINITIONS WRITTEN AS FILES
@@ -447,7 +447,7 @@ def test_command_replace_inactive_retires_earlier_versions(tmp_path, practice):
 
 def test_instrument_load_is_all_or_nothing(practice, monkeypatch):
     """If anything fails after the create, the new version is rolled back too."""
-    from cyclecare import instrument_files
+    from cyclecare import services
 
     spec = parse_instrument_file(ORS_YAML, filename="ors.yaml")
     instrument_load(spec, practice=practice)
@@ -455,7 +455,7 @@ def test_instrument_load_is_all_or_nothing(practice, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(instrument_files, "audit_record", broken)
+    monkeypatch.setattr(services, "audit_record", broken)
     v2 = InstrumentSpec(**{**spec.__dict__, "version": 2})
     with pytest.raises(RuntimeError):
         instrument_load(v2, practice=practice, replace_inactive=True)

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from clinician.models import Practice
-from cyclecare import instrument_files
+from cyclecare import instrument_files, services
 
 
 class Command(BaseCommand):
@@ -45,9 +45,7 @@ class Command(BaseCommand):
         if holder is None:
             raise CommandError(f"No practice has the slug {practice!r}; nothing was saved.")
         try:
-            result = instrument_files.instrument_load(
-                spec, practice=holder, replace_inactive=replace_inactive
-            )
+            result = services.instrument_load(spec, practice=holder, replace_inactive=replace_inactive)
         except ValidationError as exc:
             raise self._not_loaded(file, exc) from None
         instrument = result.instrument
