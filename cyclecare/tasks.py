@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import services, webhooks
+from .reminders import dispatch, planner
 
 
 @shared_task(
@@ -61,8 +62,6 @@ def webhook_deliveries_dispatch() -> int:
 def reminders_send(delivery_ids: list[int]) -> dict:
     """Send a batch of reminders by id. Idempotent: each row is claimed before it is sent, so a
     redelivered message (acks_late) or a duplicate task sends nothing twice."""
-    from .reminders import dispatch
-
     return dict(dispatch.reminders_send(delivery_ids=delivery_ids))
 
 
@@ -70,8 +69,6 @@ def reminders_send(delivery_ids: list[int]) -> dict:
 def reminders_dispatch() -> int:
     """Periodic, every minute: reconcile rows stuck in SENDING, then enqueue every due reminder
     (retries are rows with a later next_attempt_at, never ETA tasks)."""
-    from .reminders import dispatch
-
     dispatch.reminders_reclaim_stuck()
     return dispatch.reminders_enqueue_due()
 
@@ -79,7 +76,5 @@ def reminders_dispatch() -> int:
 @shared_task(time_limit=600, soft_time_limit=570)
 def reminders_plan() -> int:
     """Periodic: materialise the next hours' occurrences, reminders and nudges."""
-    from .reminders import planner
-
     result = planner.plan_periodic(budget_seconds=480)
     return result.reminders_created + result.nudges_created
