@@ -133,7 +133,7 @@ def _state_page(
     """A page that says what happened to a link and shows nothing of anyone's data."""
     return _page(
         request,
-        "couples/partner/state.html",
+        "partner/state.html",
         {"state": state, "signed_in": signed_in},
         language=language,
         status=STATE_STATUS[state],
@@ -233,7 +233,7 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
 def _checkin_page(request, token, link, form, status=200) -> HttpResponse:
     return _page(
         request,
-        "couples/partner/checkin.html",
+        "partner/checkin.html",
         {
             "form": form,
             "token": token,
@@ -269,7 +269,7 @@ def thanks(request: HttpRequest, partner: Partner) -> HttpResponse:
     crisis = last is not None and checkin_calls_for_crisis_resources(last)
     return _page(
         request,
-        "couples/partner/thanks.html",
+        "partner/thanks.html",
         {
             "partner": partner,
             "last": last,
@@ -296,7 +296,7 @@ def home(request: HttpRequest, partner: Partner) -> HttpResponse:
     episodes = selectors.episodes_for_partner(partner=partner).select_related("reported_by")
     return _page(
         request,
-        "couples/partner/home.html",
+        "partner/home.html",
         {
             "partner": partner,
             "shared_checkins": shared_checkins,
@@ -329,7 +329,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
         form = EpisodeForm(initial={"occurred_at": now, "intensity": 5, "form_nonce": nonce})
         return _page(
             request,
-            "couples/partner/episode.html",
+            "partner/episode.html",
             {"form": form, "partner": partner, "may_share": sharing_allowed(partner.couple)},
             partner=partner,
         )
@@ -358,7 +358,7 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
             return redirect(f"{NAMESPACE}:home")
     return _page(
         request,
-        "couples/partner/episode.html",
+        "partner/episode.html",
         {"form": form, "partner": partner, "may_share": sharing_allowed(partner.couple)},
         partner=partner,
         status=400,

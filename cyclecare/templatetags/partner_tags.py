@@ -21,7 +21,7 @@ def _coordinate(value: float) -> str:
     return f"{value:.1f}"
 
 
-@register.inclusion_tag("couples/partner/_chart.html")
+@register.inclusion_tag("partner/_chart.html")
 def history_chart(points: list, scale: tuple = (0, 10)) -> dict:
     """A line of the partner's own answers over their last check-ins (oldest first), with a
     title and description for screen readers and the same numbers as a table."""
