@@ -117,7 +117,7 @@ def test_editor_saves_the_draft_without_javascript(client, world):
     page = client.get(url("note_edit", session_id=note.session_id)).content.decode()
     assert "Ana: move" in page and "Ben: position" in page
     assert 'data-format="dap"' in page and 'data-autosave-url="' in page
-    assert "clinician/notes.js" in page and "<script>" not in page and 'style="' not in page
+    assert "workspace/notes.js" in page and "<script>" not in page and 'style="' not in page
 
 
 def test_a_partial_post_never_blanks_what_it_did_not_send(client, world):
@@ -366,7 +366,7 @@ def test_print_view_of_a_signed_note(client, prelicensed_signed):
     response = client.get(url("note_print", note_id=note.pk))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "clinician/print.css" in html
+    assert "workspace/print.css" in html
     assert note.signed_content_sha256 in html
     assert "Electronically signed by Assoc" in html and "Co-signed by supervisor Dr Sup" in html
     assert "Reviewed in supervision." in html and escape(DAP["data"]) in html
