@@ -63,7 +63,7 @@ def main() -> None:
 
 def build(days: int):
     from cyclecare.models import CheckIn, CycleEpisode, Occurrence
-    from tests.clinician.history import build_history
+    from tests.cyclecare.workspace.history import build_history
     from tests.factories import ClinicianFactory, couple_with_partners
 
     clinician = ClinicianFactory(display_name="Dr Bench")

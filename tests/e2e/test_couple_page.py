@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.clinician.history import build_history
+from tests.cyclecare.workspace.history import build_history
 from tests.factories import ClinicianFactory, couple_with_partners
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

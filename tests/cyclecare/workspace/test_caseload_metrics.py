@@ -11,7 +11,7 @@ from django.utils import timezone
 from cyclecare import services as cycle
 from cyclecare import trends
 from cyclecare.models import Assignment, CycleEpisode, Occurrence
-from tests.clinician.history import build_history
+from tests.cyclecare.workspace.history import build_history
 from tests.factories import ClinicianFactory, couple_with_partners
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from clinician import services as clinician_services
 from clinician.models import AuditEvent
 from cyclecare import services as cycle
 from cyclecare.models import SafetyFlag
-from tests.clinician.history import build_history
+from tests.cyclecare.workspace.history import build_history
 from tests.factories import (
     ClinicianFactory,
     TherapySessionFactory,
