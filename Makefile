@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    start web, worker and beat on http://127.0.0.1:$(PORT)/ (demo data included)"
 	@echo "make test   run the test suite (PYTEST_ARGS='...' passes options to pytest)"
-	@echo "make lint   ruff check"
+	@echo "make lint   ruff check and the import contracts (lint-imports)"
 	@echo "make bench  run every benchmark in bench/"
 
 $(BIN)/python:
@@ -50,6 +50,7 @@ test: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: venv
 	mkdir -p var

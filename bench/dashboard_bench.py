@@ -144,7 +144,7 @@ def run(runs: int, days: int) -> None:
     # Production enforces two-factor: its middleware checks the user's authenticator per request.
     from allauth.mfa.models import Authenticator
 
-    from cyclecare.conf import cyclecare_settings
+    from clinician.conf import cyclecare_settings
 
     Authenticator.objects.create(user=clinician.user, type=Authenticator.Type.TOTP, data={"secret": "bench"})
     with override_settings(CYCLECARE={**getattr(settings, "CYCLECARE", {}), "REQUIRE_2FA": True}):

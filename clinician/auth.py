@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from cyclecare.conf import cyclecare_settings
+from clinician.conf import cyclecare_settings
 
 from .permissions import acting_clinician
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from cyclecare.conf import cyclecare_settings
+from clinician.conf import cyclecare_settings
 
 from .auth import has_totp, two_factor_required_for
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from .conf import DEFAULTS, cyclecare_settings
+from clinician.conf import DEFAULTS, cyclecare_settings
 
 
 @register(Tags.security)

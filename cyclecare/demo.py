@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from clinician import services as clinician_services
 from clinician.audit import audit_record
+from clinician.conf import cyclecare_settings
 from clinician.models import (
     Addendum,
     AuditEvent,
@@ -44,7 +45,6 @@ from couples import services as couple_services
 from couples.models import Consent, Couple, Partner
 
 from . import services
-from .conf import cyclecare_settings
 from .models import (
     Assignment,
     CheckIn,

@@ -16,10 +16,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clinician.conf import cyclecare_settings
 from couples.models import Partner
 
 from . import scoring, services
-from .conf import cyclecare_settings
 from .models import CheckIn, Occurrence, PartnerLink
 
 

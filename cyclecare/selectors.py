@@ -8,12 +8,12 @@ other partner chose to share — never the other partner's private answers or sa
 from django.db.models import Q, QuerySet
 
 from clinician.audit import audit_record
+from clinician.conf import cyclecare_settings
 from clinician.permissions import Purpose, is_integration, practice_id_of, row_scope
 from clinician.selectors import get_or_404
 from couples.models import Partner
 from couples.selectors import couple_get_for
 
-from .conf import cyclecare_settings
 from .disclosure import Reader, checkin_disclosed
 from .models import Assignment, CheckIn, CycleEpisode, CycleMap, Instrument, Occurrence, SafetyFlag
 

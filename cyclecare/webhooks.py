@@ -52,12 +52,12 @@ from django.utils import timezone
 
 from clinician.api.process_cache import ProcessCache
 from clinician.audit import audit_record
+from clinician.conf import cyclecare_settings
 from clinician.models import Clinician
 from clinician.permissions import acting_clinician, is_integration
 from clinician.writes import Writes
 
 from . import queue
-from .conf import cyclecare_settings
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
+from clinician.conf import cyclecare_settings
 from clinician.logging import RedactSecretsFilter, redact
-from cyclecare.conf import cyclecare_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -61,7 +61,7 @@ def test_production_refuses_to_start_without_a_secret(missing, message):
 def test_production_links_use_the_clinics_https_address():
     result = load_production(CYCLECARE_SITE_URL="http://clinic.example")
     assert result.returncode != 0 and "CYCLECARE_SITE_URL" in result.stderr
-    code = "import django; django.setup(); from cyclecare.conf import cyclecare_settings; "
+    code = "import django; django.setup(); from clinician.conf import cyclecare_settings; "
     code += "print(cyclecare_settings.SITE_URL)"
     env = {k: v for k, v in os.environ.items() if k not in GOOD}
     env.update(GOOD)

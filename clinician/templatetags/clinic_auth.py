@@ -2,7 +2,7 @@
 
 from django import template
 
-from cyclecare.conf import cyclecare_settings
+from clinician.conf import cyclecare_settings
 
 register = template.Library()
 

@@ -34,7 +34,8 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from ..conf import cyclecare_settings
+from clinician.conf import cyclecare_settings
+
 from .messages import EmailReminder, SmsReminder
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -39,10 +39,10 @@ from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from clinician.conf import cyclecare_settings
 from couples.models import Consent, Couple
 
 from .. import queue
-from ..conf import cyclecare_settings
 from ..models import Assignment, Occurrence, PartnerLink, ReminderDelivery
 from ..partner_access import LinkRequest, partner_links_issue
 from . import bulk, channels, messages, planner

@@ -13,7 +13,8 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 
-from ..conf import cyclecare_settings
+from clinician.conf import cyclecare_settings
+
 from ..models import PartnerLink, ReminderDelivery
 
 STOP_SALT = "cyclecare.reminders.stop"

@@ -24,10 +24,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from clinician.conf import cyclecare_settings
 from clinician.models import TherapySession
 from couples.models import Couple
 
-from ..conf import cyclecare_settings
 from ..models import Assignment, Occurrence, ReminderDelivery, SafetyFlag
 from ..services import local_to_utc
 from .bulk import rows_insert

@@ -394,12 +394,12 @@ def test_no_banner_when_two_factor_is_required(client, clinician, require_2fa):
 # SETTINGS
 # ------------------------------------------------------------------------------
 def test_two_factor_is_required_by_default_and_in_production():
-    from cyclecare.conf import DEFAULTS
+    from clinician.conf import DEFAULTS
     from tests.test_settings import GOOD, ROOT
 
     assert DEFAULTS["REQUIRE_2FA"] is True
     code = (
-        "import django; django.setup(); from cyclecare.conf import cyclecare_settings as c; "
+        "import django; django.setup(); from clinician.conf import cyclecare_settings as c; "
         "print(c.REQUIRE_2FA)"
     )
     env = {key: value for key, value in os.environ.items() if key not in GOOD}

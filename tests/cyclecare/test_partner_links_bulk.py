@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cyclecare.conf import cyclecare_settings
+from clinician.conf import cyclecare_settings
 from cyclecare.models import PartnerLink, ReminderDelivery
 from cyclecare.partner_access import (
     LinkRequest,

@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from clinician.conf import cyclecare_settings
 from clinician.models import Addendum, AuditEvent, Clinician, Practice, SessionNote, TherapySession
 from couples.models import Consent, Couple
-from cyclecare.conf import cyclecare_settings
 from cyclecare.models import CheckIn, CycleEpisode, CycleMap, Occurrence, ReminderDelivery, SafetyFlag
 
 pytestmark = pytest.mark.django_db

@@ -17,12 +17,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from clinician.audit import audit_record
+from clinician.conf import cyclecare_settings
 from clinician.models import Clinician, TherapySession
 from clinician.selectors import notes_visible_to, sessions_visible_to_clinically
 from couples.selectors import couple_get_for
 from cyclecare import selectors as cycle
 from cyclecare import trends
-from cyclecare.conf import cyclecare_settings
 
 from .. import charts
 from .common import clinician_required

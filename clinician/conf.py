@@ -1,4 +1,5 @@
-"""cyclecare's tunables: ``settings.CYCLECARE = {...}`` over these defaults, read lazily.
+"""The plugin's tunables, read by all three apps: ``settings.CYCLECARE = {...}`` over these
+defaults, read lazily. They live in the platform because every floor reads them.
 
 The pattern of DRF's ``api_settings``, written small: unknown keys are rejected (see checks.py),
 and values are read at access time so ``override_settings`` works in tests.
