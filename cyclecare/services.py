@@ -35,7 +35,6 @@ from .models import (
     HomeworkTemplate,
     Instrument,
     Occurrence,
-    PartnerLink,
     SafetyFlag,
 )
 
@@ -839,13 +838,3 @@ def assignment_from_template(
         starts_on=starts_on,
         **details,
     )
-
-
-# REMINDERS
-# ------------------------------------------------------------------------------
-def reminder_link_opened(*, link: PartnerLink) -> int:
-    """Record that a partner opened a reminder's link (the partner pages call this on the GET
-    of a valid link). See cyclecare.reminders.dispatch.reminder_link_opened."""
-    from .reminders.dispatch import reminder_link_opened as record_opened
-
-    return record_opened(link=link)

@@ -18,17 +18,19 @@ from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from couples.models import Partner
-from couples.services import sharing_allowed
+from couples.models import Consent, Partner
+from couples.selectors import consent_in_force
+from couples.services import consent_record, sharing_allowed
 from cyclecare import selectors, services
 from cyclecare.disclosure import Reader, checkin_disclosed, item_disclosed
 from cyclecare.models import CheckIn, CycleEpisode, PartnerLink
@@ -39,6 +41,8 @@ from cyclecare.partner_access import (
     crisis_resources_for,
     partner_link_resolve,
 )
+from cyclecare.reminders.dispatch import reminder_link_opened
+from cyclecare.reminders.messages import first_name, stop_token_read
 
 from .forms import CheckInForm, EpisodeForm, localized
 
@@ -203,7 +207,7 @@ def checkin(request: HttpRequest, token: str) -> HttpResponse:
         if request.method != "POST":
             _begin_partner_session(request, partner)
             # The delivery log shows the link was opened (a mail scanner's GET counts too).
-            services.reminder_link_opened(link=link)
+            reminder_link_opened(link=link)
             form = CheckInForm(instrument=instrument, language=partner.language)
             return _checkin_page(request, token, link, form)
         form = CheckInForm(instrument=instrument, language=partner.language, data=request.POST)
@@ -254,7 +258,7 @@ def home_link(request: HttpRequest, token: str) -> HttpResponse:
     if refusal is not None:
         return refusal
     _begin_partner_session(request, resolved.link.partner)
-    services.reminder_link_opened(link=resolved.link)
+    reminder_link_opened(link=resolved.link)
     return redirect(f"{NAMESPACE}:home")
 
 
@@ -479,3 +483,56 @@ def _episode_view(episode: CycleEpisode, viewer: Partner) -> dict:
         "duration": episode.duration_minutes,
         "by_viewer": episode.reported_by_id == viewer.pk,
     }
+
+
+# REMINDERS: STOP / PAUSE (no login: a signed token in every reminder)
+# ------------------------------------------------------------------------------
+@never_cache
+@csrf_exempt  # the signed token is the credential; mail clients' one-click POST has no CSRF token
+@require_http_methods(["GET", "POST"])
+def reminders_stop(request: HttpRequest, token: str) -> HttpResponse:
+    """Stop (or start again) one channel's reminders for the partner the token names. GET only
+    shows the choice — mail scanners open links; a POST records the partner's own decision as an
+    electronic consent (RFC 8058 one-click POSTs ``List-Unsubscribe=One-Click``)."""
+    found = stop_token_read(token)
+    partner = (
+        Partner.objects.select_related("practice").filter(pk=found[0], is_active=True).first()
+        if found
+        else None
+    )
+    if partner is None:
+        response = render(request, "cyclecare/reminders/stop.html", {"invalid": True}, status=404)
+        return _private_page(response)
+    channel = found[1]
+    kind = Consent.Kind.EMAIL if channel == "email" else Consent.Kind.SMS
+    with translation.override(partner.language):
+        if request.method == "POST":
+            one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+            action = "stop" if one_click else request.POST.get("action", "")
+            if action in ("stop", "resume"):
+                consent_record(
+                    actor=partner,
+                    partner=partner,
+                    kind=kind,
+                    granted=action == "resume",
+                    method=Consent.Method.ELECTRONIC,
+                )
+            if not one_click:
+                return _private_page(HttpResponseRedirect(f"{request.path}?done={action}"))
+        context = {
+            "invalid": False,
+            "first_name": first_name(partner.display_name),
+            "practice_name": partner.practice.name,
+            "channel": channel,
+            "receiving": consent_in_force(partner=partner, kind=kind),
+            "done": request.GET.get("done", "") if request.method == "GET" else "stop",
+        }
+        response = render(request, "cyclecare/reminders/stop.html", context)
+    return _private_page(response)
+
+
+def _private_page(response: HttpResponse) -> HttpResponse:
+    # The URL holds a token: never send it onwards, never index the page.
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import Occurrence, ReminderDelivery
+from cyclecare.reminders import dispatch
 from tests.cyclecare.reminder_world import assign, at, plan, tick, travel, world
 from tests.factories import ClinicianFactory
 
@@ -40,7 +41,7 @@ def log(django_capture_on_commit_callbacks):
     tick(at(NY, 2026, 3, 2, 20, 0), django_capture_on_commit_callbacks)
     sent = ReminderDelivery.objects.get(partner=w.a, status="sent")
     with travel(at(NY, 2026, 3, 2, 20, 5)):
-        services.reminder_link_opened(link=sent.link)
+        dispatch.reminder_link_opened(link=sent.link)
         services.checkin_submit(
             partner=w.a,
             instrument=w.instruments["cycle-checkin"],

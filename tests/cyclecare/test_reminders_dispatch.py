@@ -498,9 +498,9 @@ def test_opening_the_link_is_recorded_once(capture):
     tick(at(NY, 2026, 3, 2, 20, 0), capture)
     with travel(at(NY, 2026, 3, 2, 20, 7)):
         link = partner_link_resolve(token=token_in(mail.outbox[0].body)).link
-        assert services.reminder_link_opened(link=link) == 1
+        assert dispatch.reminder_link_opened(link=link) == 1
     with travel(at(NY, 2026, 3, 2, 20, 9)):
-        assert services.reminder_link_opened(link=link) == 0
+        assert dispatch.reminder_link_opened(link=link) == 0
     assert ReminderDelivery.objects.get(status=Status.SENT).opened_at == at(NY, 2026, 3, 2, 20, 7)
 
 
