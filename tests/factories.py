@@ -2,14 +2,18 @@
 services so the rows are the ones real use creates."""
 
 import datetime
+import secrets
 from types import SimpleNamespace
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, get_application_model
+from rest_framework.test import APIClient
 
-from clinician.models import Clinician, Practice, TherapySession
+from clinician.models import Clinician, IntegrationClient, Practice, TherapySession
 from couples.models import Couple, Partner
+from cyclecare.models import Assignment, CycleEpisode, Occurrence, SafetyFlag
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -73,6 +77,108 @@ class TherapySessionFactory(factory.django.DjangoModelFactory):
     practice = factory.SelfAttribute("couple.practice")
     clinician = factory.SelfAttribute("couple.primary_clinician")
     starts_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
+
+
+class CycleEpisodeFactory(factory.django.DjangoModelFactory):
+    """An episode as the clinician records it in session, at any time (the service refuses
+    none of these fields, but tests need episodes dated in the past without its audit)."""
+
+    class Meta:
+        model = CycleEpisode
+
+    couple = factory.SubFactory(CoupleFactory)
+    practice = factory.SelfAttribute("couple.practice")
+    occurred_at = factory.LazyFunction(timezone.now)
+    source = CycleEpisode.Source.SESSION
+    recorded_by_clinician = factory.SelfAttribute("couple.primary_clinician")
+    intensity = 5
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    """Daily practice homework set by the couple's clinician; ``partners=[...]`` sets who does it."""
+
+    class Meta:
+        model = Assignment
+        skip_postgeneration_save = True
+
+    couple = factory.SubFactory(CoupleFactory)
+    practice = factory.SelfAttribute("couple.practice")
+    assigned_by = factory.SelfAttribute("couple.primary_clinician")
+    kind = Assignment.Kind.PRACTICE
+    title = "Name the cycle"
+    schedule = Assignment.Schedule.DAILY
+    local_time = datetime.time(20)
+    starts_on = factory.LazyFunction(lambda: timezone.localdate() - datetime.timedelta(days=90))
+
+    @factory.post_generation
+    def partners(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.partners.set(extracted)
+
+
+class OccurrenceFactory(factory.django.DjangoModelFactory):
+    """One due instance, in any status and at any time (the planner only makes future pending
+    ones); a completed one was completed when it was due."""
+
+    class Meta:
+        model = Occurrence
+
+    assignment = factory.SubFactory(AssignmentFactory)
+    practice = factory.SelfAttribute("assignment.practice")
+    partner = factory.LazyAttribute(lambda o: o.assignment.couple.partners.first())
+    due_at = factory.LazyFunction(timezone.now)
+    local_due_date = factory.LazyAttribute(lambda o: o.due_at.date())
+    local_due_time = factory.LazyAttribute(lambda o: o.due_at.timetz().replace(tzinfo=None))
+    status = Occurrence.Status.PENDING
+    completed_at = factory.LazyAttribute(
+        lambda o: o.due_at if o.status == Occurrence.Status.COMPLETED else None
+    )
+
+
+class SafetyFlagFactory(factory.django.DjangoModelFactory):
+    """A flag raised by the clinician on the couple's first partner, in any status; an
+    acknowledged or resolved one was acknowledged (and resolved) when it was raised."""
+
+    class Meta:
+        model = SafetyFlag
+
+    couple = factory.SubFactory(CoupleFactory)
+    practice = factory.SelfAttribute("couple.practice")
+    partner = factory.LazyAttribute(lambda o: o.couple.partners.first())
+    source = SafetyFlag.Source.CLINICIAN
+    status = SafetyFlag.Status.OPEN
+    raised_at = factory.LazyFunction(timezone.now)
+    acknowledged_at = factory.LazyAttribute(
+        lambda o: o.raised_at if o.status != SafetyFlag.Status.OPEN else None
+    )
+    resolved_at = factory.LazyAttribute(
+        lambda o: o.raised_at if o.status == SafetyFlag.Status.RESOLVED else None
+    )
+
+
+def integration_client(practice: Practice, scopes: str = "read write", name: str = "Test integration"):
+    """An integration client of ``practice`` with a live bearer token carrying ``scopes``: the
+    OAuth2 application, the client row, the secret, the token and an APIClient sending it."""
+    Application = get_application_model()
+    secret = secrets.token_urlsafe(24)
+    application = Application.objects.create(
+        name=f"{practice.slug}: {name}",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+    )
+    client = IntegrationClient.objects.create(
+        application=application, practice=practice, name=name, scopes=scopes
+    )
+    token = AccessToken.objects.create(
+        application=application,
+        token=secrets.token_urlsafe(30),
+        scope=scopes,
+        expires=timezone.now() + datetime.timedelta(hours=1),
+    )
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}")
+    return SimpleNamespace(client=client, application=application, secret=secret, token=token.token, api=api)
 
 
 def couple_with_partners(clinician: Clinician | None = None, **kwargs) -> tuple[Couple, Partner, Partner]:

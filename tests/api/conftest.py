@@ -1,45 +1,15 @@
 """API fixtures: DRF clients for clinicians (session) and integration clients (real OAuth2
 bearer tokens bound to one practice)."""
 
-import datetime
-import secrets
-from types import SimpleNamespace
-
 import pytest
-from django.utils import timezone
-from oauth2_provider.models import AccessToken, get_application_model
 from rest_framework.test import APIClient
 
-from clinician.models import IntegrationClient
-
-
-def make_integration(practice, scopes: str = "read write", name: str = "Test integration"):
-    """An integration client of ``practice`` with a live bearer token carrying ``scopes``."""
-    Application = get_application_model()
-    secret = secrets.token_urlsafe(24)
-    application = Application.objects.create(
-        name=f"{practice.slug}: {name}",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=secret,
-    )
-    client = IntegrationClient.objects.create(
-        application=application, practice=practice, name=name, scopes=scopes
-    )
-    token = AccessToken.objects.create(
-        application=application,
-        token=secrets.token_urlsafe(30),
-        scope=scopes,
-        expires=timezone.now() + datetime.timedelta(hours=1),
-    )
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}")
-    return SimpleNamespace(client=client, application=application, secret=secret, token=token.token, api=api)
+from tests.factories import integration_client
 
 
 @pytest.fixture
 def integration_for():
-    return make_integration
+    return integration_client
 
 
 @pytest.fixture

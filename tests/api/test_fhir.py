@@ -3,20 +3,18 @@ every other read, without safety flags or note bodies, and audited."""
 
 import datetime
 import json
-import secrets
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
-from oauth2_provider.models import AccessToken, get_application_model
 from rest_framework.test import APIClient
 
 from clinician import services as clinician_services
-from clinician.models import AuditEvent, IntegrationClient
+from clinician.models import AuditEvent
 from cyclecare import services as cycle
 from cyclecare.models import Instrument
-from tests.factories import TherapySessionFactory, build_practice_world, held_session
+from tests.factories import TherapySessionFactory, build_practice_world, held_session, integration_client
 
 NOTE_SENTINEL = "NOTE-BODY-MUST-NOT-LEAVE"
 
@@ -33,22 +31,7 @@ def signed_in(user) -> APIClient:
 
 def integration_api(practice, scopes: str = "read") -> APIClient:
     """A real bearer token of an integration client bound to ``practice``."""
-    Application = get_application_model()
-    application = Application.objects.create(
-        name=f"{practice.slug} EHR",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-    )
-    IntegrationClient.objects.create(application=application, practice=practice, name="EHR", scopes=scopes)
-    token = AccessToken.objects.create(
-        application=application,
-        token=secrets.token_urlsafe(30),
-        scope=scopes,
-        expires=timezone.now() + datetime.timedelta(hours=1),
-    )
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}")
-    return api
+    return integration_client(practice, scopes, name="EHR").api
 
 
 def resources(body: dict, resource_type: str) -> list[dict]:

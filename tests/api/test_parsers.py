@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 import cyclecare.plugin
 from clinician.api.parsers import BoundedJSONParser, RequestBodyTooLarge, nesting_exceeds
 from cyclecare.models import CycleEpisode, Instrument
-from tests.api.conftest import assert_problem, make_integration
-from tests.factories import ClinicianFactory, couple_with_partners
+from tests.api.conftest import assert_problem
+from tests.factories import ClinicianFactory, couple_with_partners, integration_client
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def clinic():
     signed_in = APIClient()
     signed_in.force_authenticate(user=clinician.user)
     return SimpleNamespace(
-        couple=couple, a=a, b=b, clinician_api=signed_in, integration=make_integration(clinician.practice)
+        couple=couple, a=a, b=b, clinician_api=signed_in, integration=integration_client(clinician.practice)
     )
 
 

@@ -17,9 +17,17 @@ from rest_framework.test import APIClient
 
 from clinician.models import Clinician
 from cyclecare import services
-from cyclecare.models import Assignment, Instrument, Occurrence, SafetyFlag
+from cyclecare.models import Assignment, Instrument, SafetyFlag
 from tests.api.conftest import assert_problem
-from tests.factories import ClinicianFactory, PracticeFactory, TherapySessionFactory, couple_with_partners
+from tests.factories import (
+    AssignmentFactory,
+    ClinicianFactory,
+    OccurrenceFactory,
+    PracticeFactory,
+    SafetyFlagFactory,
+    TherapySessionFactory,
+    couple_with_partners,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -76,45 +84,24 @@ def held(couple, days_ago: float, status: str = "held"):
 
 
 def flag(couple, status: str) -> SafetyFlag:
-    now = timezone.now()
-    return SafetyFlag.objects.create(
-        practice_id=couple.practice_id,
-        couple=couple,
-        partner=couple.partners.first(),
-        source=SafetyFlag.Source.CLINICIAN,
-        status=status,
-        raised_at=now,
-        acknowledged_at=now if status != "open" else None,
-        resolved_at=now if status == "resolved" else None,
-    )
+    return SafetyFlagFactory(couple=couple, status=status)
 
 
 def homework(couple) -> Assignment:
-    return Assignment.objects.create(
-        practice_id=couple.practice_id,
-        couple=couple,
-        assigned_by=couple.primary_clinician,
-        kind=Assignment.Kind.PRACTICE,
-        title="Name the cycle",
-        schedule=Assignment.Schedule.DAILY,
-        local_time=datetime.time(20),
-        starts_on=today() - datetime.timedelta(days=90),
-    )
+    return AssignmentFactory(couple=couple, starts_on=today() - datetime.timedelta(days=90))
 
 
 def occurrence(assignment, partner, *, days_ago: int, status: str, due_in_future: bool = False):
     due_at = timezone.now() + (
         datetime.timedelta(hours=1) if due_in_future else -datetime.timedelta(days=days_ago, hours=1)
     )
-    return Occurrence.objects.create(
-        practice_id=assignment.practice_id,
+    return OccurrenceFactory(
         assignment=assignment,
         partner=partner,
         local_due_date=today() - datetime.timedelta(days=days_ago),
         local_due_time=datetime.time(20),
         due_at=due_at,
         status=status,
-        completed_at=due_at if status == "completed" else None,
     )
 
 

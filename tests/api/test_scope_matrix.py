@@ -56,8 +56,8 @@ from cyclecare.models import (
     WebhookEndpoint,
 )
 from cyclecare.services import homework_template_create
-from tests.api.conftest import assert_problem, make_integration
-from tests.factories import build_practice_world
+from tests.api.conftest import assert_problem
+from tests.factories import build_practice_world, integration_client
 
 API_PREFIX = "api/v1/"
 PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -672,7 +672,7 @@ def two_practices(django_db_setup, django_db_blocker):
                     local_time=datetime.time(20, 0),
                 )
             tokens = {
-                world.practice.pk: make_integration(world.practice, scopes=INTEGRATION_SCOPES).token
+                world.practice.pk: integration_client(world.practice, scopes=INTEGRATION_SCOPES).token
                 for world in (own, other)
             }
         except BaseException:

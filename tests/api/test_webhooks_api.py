@@ -1,21 +1,24 @@
 """/api/v1/webhook-endpoints/ and /api/v1/webhook-deliveries/: the practice admin and the
 practice's integration clients only; the secret shown once; the delivery log read-only."""
 
-import datetime
-import secrets
 from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, get_application_model
 from rest_framework.test import APIClient
 
 from clinician import services as clinician_services
-from clinician.models import Clinician, IntegrationClient
+from clinician.models import Clinician
 from cyclecare import services as cycle_services
 from cyclecare import webhooks
 from cyclecare.models import WebhookDelivery, WebhookEndpoint
-from tests.factories import ClinicianFactory, PracticeFactory, couple_with_partners, held_session
+from tests.factories import (
+    ClinicianFactory,
+    PracticeFactory,
+    couple_with_partners,
+    held_session,
+    integration_client,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -32,23 +35,7 @@ def signed_in(user) -> APIClient:
 
 def integration(practice, scopes: str = "read write") -> APIClient:
     """A client of ``practice`` with a live bearer token carrying ``scopes``."""
-    Application = get_application_model()
-    application = Application.objects.create(
-        name=f"{practice.slug} webhooks",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=secrets.token_urlsafe(24),
-    )
-    IntegrationClient.objects.create(application=application, practice=practice, name="EHR", scopes=scopes)
-    token = AccessToken.objects.create(
-        application=application,
-        token=secrets.token_urlsafe(30),
-        scope=scopes,
-        expires=timezone.now() + datetime.timedelta(hours=1),
-    )
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}")
-    return api
+    return integration_client(practice, scopes, name="EHR").api
 
 
 def practice_with_staff(slug: str) -> SimpleNamespace:

@@ -12,7 +12,7 @@ from clinician.models import AuditEvent
 from clinician.writes import KeyBlocks, Writes, key_blocks, together
 from cyclecare import services, webhooks
 from cyclecare.models import CheckIn, Instrument, WebhookDelivery
-from tests.api.conftest import make_integration
+from tests.factories import integration_client
 
 ANSWERS = {
     "cycle_showed_up": True,
@@ -179,7 +179,7 @@ def test_a_check_in_runs_a_hosts_receivers_on_every_database(subscribed, receive
 def test_a_check_in_through_the_api_succeeds_with_a_hosts_receiver(subscribed, received):
     partner = subscribed.couples[0].a
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
-    api = make_integration(subscribed.practice, scopes="read write").api
+    api = integration_client(subscribed.practice, scopes="read write").api
     response = api.post(
         "/api/v1/checkins/",
         {"partner": partner.pk, "instrument": instrument.pk, "answers": ANSWERS},

@@ -26,9 +26,8 @@ from cyclecare import services, webhooks
 from cyclecare.disclosure import Reader, checkin_disclosed, clinician_only_items
 from cyclecare.models import CheckIn, Instrument, SafetyFlag, WebhookDelivery, WebhookEvent
 from cyclecare.partner_access import partner_link_issue
-from tests.api.conftest import make_integration
 from tests.api.test_scope_matrix import ROUTES
-from tests.factories import ClinicianFactory, build_practice_world
+from tests.factories import ClinicianFactory, build_practice_world, integration_client
 
 pytestmark = pytest.mark.django_db
 
@@ -283,7 +282,7 @@ def test_the_treating_clinician_sees_the_safety_answers(clinic):
 
 @pytest.mark.parametrize("scopes", SCOPES)
 def test_no_integration_token_sees_a_safety_answer(clinic, scopes):
-    integration = make_integration(clinic.world.practice, scopes=scopes)
+    integration = integration_client(clinic.world.practice, scopes=scopes)
     seen = assert_no_leaks(api_responses(integration.api, clinic), clinic, f"a token with {scopes!r}")
     if "read" in scopes.split():
         assert seen > 20  # the walk reached the data, not only refusals
@@ -387,7 +386,7 @@ def test_an_item_an_instrument_marks_clinician_only_is_the_treating_clinicians_a
     assert checkin_disclosed(checkin, to=Reader.TREATING).answers == {"mood": 3, "worry": 4}
     for reader in (Reader.AUTHOR, Reader.PARTNER, Reader.OUTSIDE):
         assert checkin_disclosed(checkin, to=reader).answers == {"mood": 3}
-    row = make_integration(clinic.world.practice).api.get(f"/api/v1/checkins/{checkin.pk}/").json()
+    row = integration_client(clinic.world.practice).api.get(f"/api/v1/checkins/{checkin.pk}/").json()
     assert row["answers"] == {"mood": 3}
     row = session_api(clinic.world.clinician.user).get(f"/api/v1/checkins/{checkin.pk}/").json()
     assert row["answers"] == {"mood": 3, "worry": 4}

@@ -11,14 +11,21 @@ from clinician import services as clinician_services
 from clinician.selectors import notes_visible_to, sessions_visible_to_clinically
 from cyclecare import scoring, trends
 from cyclecare import services as cycle
-from cyclecare.models import Assignment, CycleEpisode, Occurrence, SafetyFlag
+from cyclecare.models import SafetyFlag
 from cyclecare.selectors import (
     checkins_visible_to,
     episodes_visible_to,
     occurrences_visible_to,
     safety_flags_visible_to,
 )
-from tests.factories import ClinicianFactory, couple_with_partners, held_session
+from tests.factories import (
+    AssignmentFactory,
+    ClinicianFactory,
+    CycleEpisodeFactory,
+    OccurrenceFactory,
+    couple_with_partners,
+    held_session,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,12 +44,9 @@ def world():
 def episode(
     couple, at, *, pursuer=None, withdrawer=None, intensity=5, minutes=None, attempted=False, worked=None
 ):
-    return CycleEpisode.objects.create(
-        practice_id=couple.practice_id,
+    return CycleEpisodeFactory(
         couple=couple,
         occurred_at=at,
-        source=CycleEpisode.Source.SESSION,
-        recorded_by_clinician=couple.primary_clinician,
         pursuer=pursuer,
         withdrawer=withdrawer,
         intensity=intensity,
@@ -110,31 +114,13 @@ def test_metrics_of_weeks_without_episodes_are_empty_not_zero():
 
 
 def _assignment(couple, partners):
-    assignment = Assignment.objects.create(
-        practice_id=couple.practice_id,
-        couple=couple,
-        assigned_by=couple.primary_clinician,
-        kind=Assignment.Kind.PRACTICE,
-        title="Notice the first move",
-        schedule=Assignment.Schedule.DAILY,
-        local_time=datetime.time(20),
-        starts_on=datetime.date(2026, 1, 1),
+    return AssignmentFactory(
+        couple=couple, partners=partners, title="Notice the first move", starts_on=datetime.date(2026, 1, 1)
     )
-    assignment.partners.set(partners)
-    return assignment
 
 
 def occurrence(assignment, partner, due_at, status):
-    return Occurrence.objects.create(
-        practice_id=assignment.practice_id,
-        assignment=assignment,
-        partner=partner,
-        local_due_date=due_at.date(),
-        local_due_time=due_at.timetz().replace(tzinfo=None),
-        due_at=due_at,
-        status=status,
-        completed_at=due_at if status == Occurrence.Status.COMPLETED else None,
-    )
+    return OccurrenceFactory(assignment=assignment, partner=partner, due_at=due_at, status=status)
 
 
 def test_adherence_counts_due_and_completed_per_partner_and_week(world):
