@@ -281,9 +281,9 @@ def test_a_signed_in_non_staff_user_cannot_open_the_admin_login(client, clinicia
 # THE API IS NOT ASKED FOR TWO-FACTOR
 # ------------------------------------------------------------------------------
 def test_token_calls_are_unaffected_and_session_calls_need_two_factor(client, clinician, require_2fa):
-    from tests.api.conftest import make_integration
+    from tests.factories import integration_client
 
-    integration = make_integration(clinician.practice)
+    integration = integration_client(clinician.practice)
     assert integration.api.get("/api/v1/couples/").status_code == 200
 
     client.force_login(clinician.user)
