@@ -31,7 +31,7 @@ from django.views.decorators.http import require_http_methods
 from couples.models import Consent, Partner
 from couples.selectors import consent_in_force
 from couples.services import consent_record, sharing_allowed
-from cyclecare import selectors, services
+from cyclecare import charts, selectors, services
 from cyclecare.disclosure import Reader, checkin_disclosed, item_disclosed
 from cyclecare.models import CheckIn, CycleEpisode, PartnerLink
 from cyclecare.partner_access import (
@@ -467,7 +467,7 @@ def _history(partner: Partner) -> dict:
         if item is not None and isinstance(value, int | float) and not isinstance(value, bool):
             scale = (item["min"], item["max"])
             points.append((own.submitted_at, value))
-    return {"checkins": checkins, "chart_points": points, "chart_scale": scale}
+    return {"checkins": checkins, "history_chart": charts.history_chart(points, scale)}
 
 
 def _episode_view(episode: CycleEpisode, viewer: Partner) -> dict:

@@ -2,7 +2,7 @@
 
 Every read goes through the scoped selectors (the couple itself through ``couple_get_for``, so a
 couple out of the user's clinical scope is a 404); the figures come from ``cyclecare.trends``
-(aggregated in SQL) and are drawn by ``cyclecare.workspace.charts``. The page costs a fixed number of
+(aggregated in SQL) and are drawn by ``cyclecare.charts``. The page costs a fixed number of
 queries however long the couple's history.
 """
 
@@ -21,10 +21,9 @@ from clinician.conf import cyclecare_settings
 from clinician.models import Clinician, TherapySession
 from clinician.selectors import notes_visible_to, sessions_visible_to_clinically
 from couples.selectors import couple_get_for
+from cyclecare import charts, trends
 from cyclecare import selectors as cycle
-from cyclecare import trends
 
-from .. import charts
 from .common import clinician_required
 
 # The timeline shows this many weeks at a time (with "earlier" / "later" links), plus the

@@ -1,17 +1,22 @@
-"""Server-rendered SVG charts for the clinician pages: no JavaScript, no CDN, no inline styles
-(colours and strokes come from CSS classes under the strict CSP).
+"""The one way cyclecare draws a data chart: server-rendered SVG, no JavaScript, no CDN, no
+inline styles (colours and strokes come from ``static/charts/charts.css`` classes under the
+strict CSP).
 
-Every chart is an ``<svg role="img">`` named by its ``<title>`` and described by its ``<desc>``,
-and carries a data table (``Chart.table``) that the page shows under it — the text alternative.
+Every chart is a ``Chart``: an ``<svg role="img">`` named by its ``<title>`` and described by its
+``<desc>``, with a data table (``Chart.table``) of the same numbers — the text alternative.
+``templates/charts/chart.html`` renders both; the clinician workspace (the couple page) and the
+partner pages include it, so this module sits in the cycle domain floor and imports no page.
+The cycle map's loop is a diagram, not a data chart (boxes of words, no axes, no numbers to
+tabulate), so it stays with its page (``cyclecare.workspace.cyclemap_diagram``).
 """
 
 import datetime
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape as _escape  # plain strings only: no lazy-translation wrapper per cell
 
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
@@ -19,8 +24,26 @@ from django.utils.translation import gettext as _
 
 from cyclecare.trends import Adherence, DyadicOutcome, EpisodeWeek
 
-WIDTH, HEIGHT = 600, 230
-LEFT, RIGHT, TOP, BOTTOM = 44, 590, 14, 196  # the plot area inside the view box
+
+@dataclass(frozen=True)
+class Layout:
+    """A chart's view box and the plot area inside it (SVG user units; CSS scales the whole to
+    the column). ``css`` is added to the ``<svg>``'s class so a layout can be styled."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    dot_radius: float = 2.5
+    css: str = ""
+
+
+# A workspace column (about 26rem and wider) and a phone column (the partner pages, 360 px):
+# the compact box keeps its labels legible when scaled to a phone's width.
+WIDE = Layout(600, 230, 44, 590, 14, 196)
+COMPACT = Layout(320, 170, 30, 306, 12, 140, dot_radius=4.5, css="chart-svg--compact")
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,7 @@ class Chart:
     table_rows: list[list[str]]
     note: str = ""
     alert: str = ""
-    extra: dict = field(default_factory=dict)
+    caption: str = ""  # a short line under the drawing, when the page shows one
 
     @property
     def table(self) -> SafeString:
@@ -85,29 +108,33 @@ def _date_format(value: datetime.date, fmt: str, language: str) -> str:
 # DRAWING
 # ------------------------------------------------------------------------------
 class _Plot:
-    def __init__(self, x_min: float, x_max: float, y_min: float, y_max: float) -> None:
+    def __init__(self, layout: Layout, x_min: float, x_max: float, y_min: float, y_max: float) -> None:
+        self.layout = layout
         self.x_min, self.x_max = x_min, x_max if x_max > x_min else x_min + 1
         self.y_min, self.y_max = y_min, y_max if y_max > y_min else y_min + 1
 
     def x(self, value: float) -> float:
-        return LEFT + (value - self.x_min) / (self.x_max - self.x_min) * (RIGHT - LEFT)
+        box = self.layout
+        return box.left + (value - self.x_min) / (self.x_max - self.x_min) * (box.right - box.left)
 
     def y(self, value: float) -> float:
+        box = self.layout
         clamped = min(max(value, self.y_min), self.y_max)
-        return BOTTOM - (clamped - self.y_min) / (self.y_max - self.y_min) * (BOTTOM - TOP)
+        return box.bottom - (clamped - self.y_min) / (self.y_max - self.y_min) * (box.bottom - box.top)
 
 
 def _n(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _frame(chart_id: str, title: str, desc: str, body: str) -> SafeString:
+def _frame(layout: Layout, chart_id: str, title: str, desc: str, body: str) -> SafeString:
     return format_html(
-        '<svg class="chart-svg" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title" '
-        'aria-describedby="{}-desc" focusable="false">'
+        '<svg class="chart-svg{}" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title" '
+        'aria-describedby="{}-desc" focusable="false" xmlns="http://www.w3.org/2000/svg">'
         '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}</svg>',
-        WIDTH,
-        HEIGHT,
+        f" {layout.css}" if layout.css else "",
+        layout.width,
+        layout.height,
         chart_id,
         chart_id,
         chart_id,
@@ -119,26 +146,41 @@ def _frame(chart_id: str, title: str, desc: str, body: str) -> SafeString:
 
 
 def _axes(plot: _Plot, y_ticks: Sequence[float], x_ticks: Sequence[tuple[float, str]], y_format) -> str:
+    box = plot.layout
     parts = [
         format_html(
             '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>'
             '<text class="tick tick-y" x="{}" y="{}">{}</text>',
-            LEFT,
+            box.left,
             _n(plot.y(tick)),
-            RIGHT,
+            box.right,
             _n(plot.y(tick)),
-            LEFT - 6,
+            box.left - 6,
             _n(plot.y(tick) + 4),
             y_format(tick),
         )
         for tick in y_ticks
     ]
+    # The first and last x ticks are marked, so a narrow layout can keep them inside its box.
+    edges = {0: " tick-x--first", len(x_ticks) - 1: " tick-x--last"} if len(x_ticks) > 1 else {}
     parts += [
-        format_html('<text class="tick tick-x" x="{}" y="{}">{}</text>', _n(plot.x(x)), BOTTOM + 18, label)
-        for x, label in x_ticks
+        format_html(
+            '<text class="tick tick-x{}" x="{}" y="{}">{}</text>',
+            edges.get(n, ""),
+            _n(plot.x(x)),
+            box.bottom + 18,
+            label,
+        )
+        for n, (x, label) in enumerate(x_ticks)
     ]
     parts.append(
-        format_html('<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, BOTTOM, RIGHT, BOTTOM)
+        format_html(
+            '<line class="axis" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+            box.left,
+            box.bottom,
+            box.right,
+            box.bottom,
+        )
     )
     return "".join(parts)
 
@@ -155,7 +197,7 @@ def _line(plot: _Plot, series: Series) -> str:
             continue
         px, py = _n(plot.x(x)), _n(plot.y(y))
         segments[-1].append(f"{px},{py}")
-        dots.append(f'<circle class="dot {css}" cx="{px}" cy="{py}" r="2.5"/>')
+        dots.append(f'<circle class="dot {css}" cx="{px}" cy="{py}" r="{plot.layout.dot_radius}"/>')
     paths = "".join(
         f'<polyline class="line {css}" points="{" ".join(points)}"/>'
         for points in segments
@@ -164,15 +206,15 @@ def _line(plot: _Plot, series: Series) -> str:
     return paths + "".join(dots)
 
 
-def _legend(series: Sequence[Series], extra: Sequence[tuple[str, str]] = ()) -> str:
+def _legend(layout: Layout, series: Sequence[Series], extra: Sequence[tuple[str, str]] = ()) -> str:
     items = [(s.css, s.label) for s in series] + list(extra)
     return "".join(
         format_html(
             '<rect class="swatch {}" x="{}" y="2" width="10" height="10"/>'
             '<text class="legend" x="{}" y="11">{}</text>',
             css,
-            LEFT + 8 + n * 150,
-            LEFT + 22 + n * 150,
+            layout.left + 8 + n * 150,
+            layout.left + 22 + n * 150,
             label,
         )
         for n, (css, label) in enumerate(items)
@@ -180,26 +222,32 @@ def _legend(series: Sequence[Series], extra: Sequence[tuple[str, str]] = ()) -> 
 
 
 def bar_svg(
-    *, chart_id: str, title: str, desc: str, values: Sequence[float], x_ticks: Sequence[tuple[float, str]]
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    values: Sequence[float],
+    x_ticks: Sequence[tuple[float, str]],
+    layout: Layout = WIDE,
 ) -> SafeString:
     """Bars of ``values`` (one per slot, slot i at x = i)."""
     top = max([*values, 1])
     y_max = _nice(top)
-    plot = _Plot(-0.5, len(values) - 0.5, 0, y_max)
-    width = max((RIGHT - LEFT) / max(len(values), 1) * 0.7, 1)
+    plot = _Plot(layout, -0.5, len(values) - 0.5, 0, y_max)
+    width = max((layout.right - layout.left) / max(len(values), 1) * 0.7, 1)
     bars = "".join(
         format_html(
             '<rect class="bar" x="{}" y="{}" width="{}" height="{}"/>',
             _n(plot.x(i) - width / 2),
             _n(plot.y(value)),
             _n(width),
-            _n(BOTTOM - plot.y(value)),
+            _n(layout.bottom - plot.y(value)),
         )
         for i, value in enumerate(values)
         if value
     )
     ticks = _ticks(0, y_max)
-    return _frame(chart_id, title, desc, _axes(plot, ticks, x_ticks, _int) + bars)
+    return _frame(layout, chart_id, title, desc, _axes(plot, ticks, x_ticks, _int) + bars)
 
 
 def line_svg(
@@ -214,30 +262,35 @@ def line_svg(
     y_format=None,
     rules: Sequence[Rule] = (),
     bands: Sequence[Band] = (),
+    y_ticks: Sequence[float] | None = None,
+    layout: Layout = WIDE,
 ) -> SafeString:
-    plot = _Plot(x_range[0], x_range[1], y_range[0], y_range[1])
+    """Lines of ``series`` over shaded ``bands`` and horizontal ``rules``; a point whose y is
+    None breaks its line. Five y ticks from ``y_range`` unless ``y_ticks`` are given."""
+    plot = _Plot(layout, x_range[0], x_range[1], y_range[0], y_range[1])
     body = [
         format_html(
             '<rect class="band {}" x="{}" y="{}" width="{}" height="{}"/>',
             band.css,
-            LEFT,
+            layout.left,
             _n(plot.y(band.high)),
-            RIGHT - LEFT,
+            layout.right - layout.left,
             _n(plot.y(band.low) - plot.y(band.high)),
         )
         for band in bands
     ]
-    body.append(_axes(plot, _ticks(*y_range), x_ticks, y_format or _int))
+    ticks = _ticks(*y_range) if y_ticks is None else y_ticks
+    body.append(_axes(plot, ticks, x_ticks, y_format or _int))
     body += [
         format_html(
             '<line class="rule {}" x1="{}" y1="{}" x2="{}" y2="{}"/>'
             '<text class="rule-label" x="{}" y="{}">{}</text>',
             rule.css,
-            LEFT,
+            layout.left,
             _n(plot.y(rule.y)),
-            RIGHT,
+            layout.right,
             _n(plot.y(rule.y)),
-            RIGHT - 4,
+            layout.right - 4,
             _n(plot.y(rule.y) - 4),
             rule.label,
         )
@@ -245,8 +298,8 @@ def line_svg(
     ]
     body += [_line(plot, s) for s in series]
     if len(series) > 1 or bands:
-        body.append(_legend(series, [(band.css, band.label) for band in bands[:1]]))
-    return _frame(chart_id, title, desc, "".join(body))
+        body.append(_legend(layout, series, [(band.css, band.label) for band in bands[:1]]))
+    return _frame(layout, chart_id, title, desc, "".join(body))
 
 
 def _nice(value: float) -> float:
@@ -504,3 +557,70 @@ def outcome_chart(outcome: DyadicOutcome, names: dict[int, str], *, zone: dateti
         "chart-outcome", title, desc, svg, [_("Date"), _("Partner"), _("Total")], rows, note=note, alert=alert
     )
     return chart
+
+
+# THE PARTNER PAGES' CHART
+# ------------------------------------------------------------------------------
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def history_chart(
+    points: Sequence[tuple[datetime.datetime, float]], scale: tuple[float, float] = (0, 10)
+) -> Chart | None:
+    """The partner's own answers over their last check-ins (``points`` oldest first, on
+    ``scale``), in the partner's time zone (the active one); None without a point, so the page
+    says the chart is still to come."""
+    if not points:
+        return None
+    low, high = scale
+    local = [timezone.localtime(when) for when, _value in points]
+    values = [value for _when, value in points]
+    count = len(points)
+    # One check-in sits in the middle of the plot, not on its left edge.
+    x_range = (0, count - 1) if count > 1 else (-1, 1)
+    # Translators: a day and month under the chart (Django date format), e.g. 3/14.
+    axis = _("n/j")
+    x_ticks = [(0, formats.date_format(local[0], axis))]
+    if count > 1:
+        x_ticks.append((count - 1, formats.date_format(local[-1], axis)))
+    title = _("How connected you felt at your last check-ins")
+    desc = _(
+        "From %(first)s to %(last)s. Lowest %(low)s, highest %(high)s, most recent %(latest)s, "
+        "on a scale from %(min)s to %(max)s."
+    ) % {
+        "first": formats.date_format(local[0], "MONTH_DAY_FORMAT"),
+        "last": formats.date_format(local[-1], "MONTH_DAY_FORMAT"),
+        "low": _number(min(values)),
+        "high": _number(max(values)),
+        "latest": _number(values[-1]),
+        "min": _number(low),
+        "max": _number(high),
+    }
+    svg = line_svg(
+        chart_id="chart-connection",
+        title=title,
+        desc=desc,
+        series=[Series(title, "series-a", list(enumerate(values)))],
+        x_range=x_range,
+        y_range=(low, high),
+        x_ticks=x_ticks,
+        y_format=_number,
+        y_ticks=(low, (low + high) / 2, high),
+        layout=COMPACT,
+    )
+    # Translators: a date and time in a short table cell (Django date format).
+    cell = _("M j, P")
+    rows = [
+        [formats.date_format(moment, cell), _number(value)]
+        for moment, value in reversed(list(zip(local, values, strict=True)))
+    ]
+    return Chart(
+        "chart-connection",
+        title,
+        desc,
+        svg,
+        [_("Check-in"), _("Connection")],
+        rows,
+        caption=_("How connected you felt (0 not at all, 10 very), oldest to newest."),
+    )
