@@ -48,12 +48,12 @@ SHAREABLE = ("shareable", "joint")
 
 def clinician_only_items(definition: dict) -> frozenset[str]:
     """Codes of the items whose answers only the treating clinician sees."""
-    screen = scores_clinician_only(definition)
-    return frozenset(
-        item["code"]
-        for item in definition.get("items", [])
-        if screen or item.get("safety") or item.get("privacy") == "clinician"
-    )
+    items = definition.get("items", [])
+    return frozenset(item["code"] for item in items if _clinician_only(item, definition))
+
+
+def _clinician_only(item: dict, definition: dict) -> bool:
+    return scores_clinician_only(definition) or bool(item.get("safety")) or item.get("privacy") == "clinician"
 
 
 def scores_clinician_only(definition: dict) -> bool:
@@ -74,7 +74,7 @@ def item_disclosed(item: dict, definition: dict, *, to: Reader) -> bool:
     """Whether ``to`` may see this item's answer."""
     if to is Reader.TREATING:
         return True
-    if item["code"] in clinician_only_items(definition):
+    if _clinician_only(item, definition):
         return False
     if to is Reader.PARTNER:
         return item.get("privacy", "private") in SHAREABLE
@@ -98,7 +98,6 @@ class Disclosed:
     total_score: Decimal | None
     subscale_scores: dict[str, Any] = field(default_factory=dict)
     clinical: bool | None = None
-    withheld: frozenset[str] = frozenset()
 
 
 def checkin_disclosed(checkin, *, to: Reader) -> Disclosed:
@@ -110,13 +109,11 @@ def checkin_disclosed(checkin, *, to: Reader) -> Disclosed:
         for code, value in (checkin.answers or {}).items()
         if code in items and item_disclosed(items[code], definition, to=to)
     }
-    withheld = frozenset(code for code in (checkin.answers or {}) if code not in answers)
     if to is not Reader.TREATING and (to is Reader.PARTNER or scores_clinician_only(definition)):
-        return Disclosed(answers=answers, total_score=None, withheld=withheld)
+        return Disclosed(answers=answers, total_score=None)
     return Disclosed(
         answers=answers,
         total_score=checkin.total_score,
         subscale_scores=dict(checkin.subscale_scores or {}),
         clinical=scoring.in_clinical_range(definition, checkin.total_score),
-        withheld=withheld,
     )
