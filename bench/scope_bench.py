@@ -58,7 +58,6 @@ def main() -> None:
 
 
 def run() -> None:
-    from clinician import selectors as clinician_selectors
     from couples import selectors as couples_selectors
     from cyclecare import selectors as cycle_selectors
 
@@ -78,7 +77,7 @@ def run() -> None:
         user = get_user_model().objects.get(pk=user.pk)
         cases = {
             "couples_visible_to": lambda u=user: list(couples_selectors.couples_visible_to(user=u)),
-            "notes_visible_to (caseload)": lambda u=user: list(clinician_selectors.notes_visible_to(user=u)),
+            "notes_visible_to (caseload)": lambda u=user: list(couples_selectors.notes_visible_to(user=u)),
             "checkins_visible_to (last 100)": lambda u=user: list(
                 cycle_selectors.checkins_visible_to(user=u).order_by("-submitted_at")[:100]
             ),

@@ -13,16 +13,7 @@ from django.db import transaction
 from . import services
 from .audit import audit_record
 from .forms import add_service_errors
-from .models import (
-    Addendum,
-    AuditEvent,
-    Clinician,
-    IntegrationClient,
-    NoteCoSignature,
-    Practice,
-    SessionNote,
-    TherapySession,
-)
+from .models import AuditEvent, Clinician, IntegrationClient, Practice
 from .permissions import acting_clinician
 
 
@@ -161,39 +152,6 @@ class ClinicianAdmin(PracticeScopedAdmin):
         )
         # The admin goes on with ``obj`` (its change-log entry, the redirect to its page).
         obj.pk, obj._state.adding, obj._state.db = created.pk, False, created._state.db
-
-
-@admin.register(TherapySession)
-class TherapySessionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "couple", "clinician", "kind", "modality", "starts_at", "status")
-    list_filter = ("status", "kind", "modality")
-    date_hierarchy = "starts_at"
-
-
-class AddendumInline(admin.TabularInline):
-    model = Addendum
-    extra = 0
-    fields = ("author", "created_at", "body")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(SessionNote)
-class SessionNoteAdmin(ReadOnlyAdmin):
-    list_display = ("id", "session", "author", "format", "status", "signed_at")
-    list_filter = ("status", "format")
-    inlines = [AddendumInline]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("session", "author")
-
-
-@admin.register(NoteCoSignature)
-class NoteCoSignatureAdmin(ReadOnlyAdmin):
-    list_display = ("note", "supervisor", "signed_at")
 
 
 @admin.register(AuditEvent)

@@ -8,6 +8,14 @@ from .models import AuditEvent
 from .principals import PracticePrincipal
 
 
+def record_label(model: type[models.Model]) -> str:
+    """The name of a model's rows in the records others keep: the audit trail's ``target_type``
+    and the ids of FHIR resources. It is the model's ``_meta.label``, except for a model that
+    moved between apps, which keeps its old label in ``record_label`` (DECISIONS 48): the trail
+    is append-only and integrations hold the ids, so neither may change with the code's layout."""
+    return getattr(model, "record_label", model._meta.label)
+
+
 def _actor(actor: object) -> tuple[str, str]:
     if actor is None:
         return AuditEvent.ActorKind.SYSTEM, ""
@@ -52,7 +60,7 @@ def audit_event(
         actor_kind=kind,
         actor_id=actor_id,
         action=action,
-        target_type=target._meta.label_lower,
+        target_type=record_label(type(target)).lower(),
         target_id=str(target.pk),
         changes=sorted(set(changes)),
     )

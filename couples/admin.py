@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from clinician.admin import ReadOnlyAdmin
 
-from .models import Consent, Couple, Partner
+from .models import Addendum, Consent, Couple, NoteCoSignature, Partner, SessionNote, TherapySession
 
 
 class PartnerInline(admin.TabularInline):
@@ -42,3 +42,36 @@ class PartnerAdmin(ReadOnlyAdmin):
 class ConsentAdmin(ReadOnlyAdmin):
     list_display = ("partner", "kind", "granted", "method", "recorded_at")
     list_filter = ("kind", "granted")
+
+
+@admin.register(TherapySession)
+class TherapySessionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "couple", "clinician", "kind", "modality", "starts_at", "status")
+    list_filter = ("status", "kind", "modality")
+    date_hierarchy = "starts_at"
+
+
+class AddendumInline(admin.TabularInline):
+    model = Addendum
+    extra = 0
+    fields = ("author", "created_at", "body")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SessionNote)
+class SessionNoteAdmin(ReadOnlyAdmin):
+    list_display = ("id", "session", "author", "format", "status", "signed_at")
+    list_filter = ("status", "format")
+    inlines = [AddendumInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("session", "author")
+
+
+@admin.register(NoteCoSignature)
+class NoteCoSignatureAdmin(ReadOnlyAdmin):
+    list_display = ("note", "supervisor", "signed_at")

@@ -1,11 +1,14 @@
-"""Couples, their partners, and each partner's recorded consents."""
+"""Couples, their partners, each partner's recorded consents, and the couple's clinical record:
+sessions, their notes (signed → locked), co-signatures and addenda."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from clinician.fields import EncryptedText
 from clinician.validators import validate_time_zone
 
 phone_validator = RegexValidator(
@@ -213,3 +216,284 @@ class Consent(models.Model):
     def __str__(self) -> str:
         verb = "granted" if self.granted else "withdrew"
         return f"Partner #{self.partner_id} {verb} {self.get_kind_display()} consent"
+
+
+class TherapySession(models.Model):
+    """A scheduled or held session with a couple, jointly or with one partner."""
+
+    # Its name in the audit trail and FHIR ids from before it moved here (clinician.audit.record_label).
+    record_label = "clinician.TherapySession"
+
+    class Kind(models.TextChoices):
+        JOINT = "joint", _("Joint")
+        INDIVIDUAL = "individual", _("Individual")
+
+    class Modality(models.TextChoices):
+        IN_PERSON = "in_person", _("In person")
+        VIDEO = "video", _("Video")
+        PHONE = "phone", _("Phone")
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        HELD = "held", _("Held")
+        CANCELLED = "cancelled", _("Cancelled")
+        NO_SHOW = "no_show", _("No-show")
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey(Couple, on_delete=models.PROTECT, related_name="sessions", db_index=False)
+    clinician = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, related_name="sessions", db_index=False
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.JOINT)
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="individual_sessions",
+        help_text=_("The partner seen, for an individual session."),
+    )
+    modality = models.CharField(max_length=12, choices=Modality.choices, default=Modality.IN_PERSON)
+    starts_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField(default=50)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    attendees = models.ManyToManyField(Partner, blank=True, related_name="attended_sessions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "clinician_therapysession"  # moved from clinician; the table stays (DECISIONS 48)
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="joint") & Q(partner__isnull=True))
+                | (Q(kind="individual") & Q(partner__isnull=False)),
+                name="session_individual_has_partner",
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=5) & Q(duration_minutes__lte=480),
+                name="session_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["scheduled", "held", "cancelled", "no_show"]),
+                name="session_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["practice", "starts_at"]),
+            models.Index(fields=["couple", "starts_at"]),
+            models.Index(fields=["clinician", "status", "starts_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} session #{self.pk} on {self.starts_at:%Y-%m-%d}"
+
+
+class SessionNoteQuerySet(models.QuerySet):
+    """Bulk writes cannot reach a signed note either."""
+
+    def update(self, **kwargs):
+        if self.filter(status=SessionNote.Status.SIGNED).exists():
+            raise ValidationError(_("A signed note cannot be changed; add an addendum."), code="signed")
+        return super().update(**kwargs)
+
+    def delete(self):
+        if self.filter(status=SessionNote.Status.SIGNED).exists():
+            raise ValidationError(_("A signed note cannot be deleted."), code="signed")
+        return super().delete()
+
+
+class SessionNote(models.Model):
+    """One note per held session: DAP, SOAP or BIRP sections plus the cycle section.
+
+    Draft → signed. A signed note never changes again (guarded in save(), delete() and the
+    queryset, below every view and the API); later information goes into an Addendum.
+    """
+
+    # Its name in the audit trail and FHIR ids from before it moved here (clinician.audit.record_label).
+    record_label = "clinician.SessionNote"
+
+    class Format(models.TextChoices):
+        DAP = "dap", "DAP"
+        SOAP = "soap", "SOAP"
+        BIRP = "birp", "BIRP"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SIGNED = "signed", _("Signed")
+
+    class PartnerMove(models.TextChoices):
+        PURSUE = "pursue", _("Pursue")
+        WITHDRAW = "withdraw", _("Withdraw")
+        MIXED = "mixed", _("Mixed")
+        NOT_SEEN = "not_seen", _("Not seen")
+
+    # Which encrypted sections each format uses, in the order they are written.
+    SECTIONS = {
+        Format.DAP: ("data", "assessment", "plan"),
+        Format.SOAP: ("subjective", "objective", "assessment", "plan"),
+        Format.BIRP: ("behavior", "intervention", "response", "plan"),
+    }
+    CYCLE_TEXT_FIELDS = (
+        "partner_a_position",
+        "partner_b_position",
+        "interventions",
+        "homework_assigned",
+        "safety_review",
+    )
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    session = models.OneToOneField(TherapySession, on_delete=models.PROTECT, related_name="note")
+    author = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="notes")
+    format = models.CharField(max_length=4, choices=Format.choices, default=Format.DAP)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+
+    # Note body (PHI, encrypted at rest).
+    data = EncryptedText()
+    subjective = EncryptedText()
+    objective = EncryptedText()
+    behavior = EncryptedText()
+    intervention = EncryptedText()
+    response = EncryptedText()
+    assessment = EncryptedText()
+    plan = EncryptedText()
+
+    # Cycle section. Stage and step are structured (reports use them); the rest is PHI.
+    eft_stage = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    eft_step = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(9)]
+    )
+    partner_a_move = models.CharField(max_length=10, choices=PartnerMove.choices, blank=True)
+    partner_b_move = models.CharField(max_length=10, choices=PartnerMove.choices, blank=True)
+    partner_a_position = EncryptedText()
+    partner_b_position = EncryptedText()
+    interventions = EncryptedText()
+    homework_assigned = EncryptedText()
+    safety_review = EncryptedText()
+
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    signed_content_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionNoteQuerySet.as_manager()
+
+    class Meta:
+        db_table = "clinician_sessionnote"  # moved from clinician; the table stays (DECISIONS 48)
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(status="draft") & Q(signed_at__isnull=True) & Q(signed_by__isnull=True))
+                | (Q(status="signed") & Q(signed_at__isnull=False) & Q(signed_by__isnull=False)),
+                name="note_signed_has_signer",
+            ),
+            models.CheckConstraint(
+                condition=Q(eft_step__isnull=True) | Q(eft_step__gte=1, eft_step__lte=9),
+                name="note_eft_step_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(eft_stage__isnull=True)
+                | Q(eft_stage=1, eft_step__isnull=True)
+                | Q(eft_stage=1, eft_step__lte=4)
+                | Q(eft_stage=2, eft_step__isnull=True)
+                | Q(eft_stage=2, eft_step__gte=5, eft_step__lte=7)
+                | Q(eft_stage=3, eft_step__isnull=True)
+                | Q(eft_stage=3, eft_step__gte=8),
+                name="note_eft_step_in_stage",
+            ),
+        ]
+        indexes = [models.Index(fields=["practice", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} note for session #{self.session_id} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        if self._signed_in_database():
+            raise ValidationError(_("A signed note cannot be changed; add an addendum."), code="signed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self._signed_in_database():
+            raise ValidationError(_("A signed note cannot be deleted."), code="signed")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def is_signed(self) -> bool:
+        return self.status == self.Status.SIGNED
+
+    @property
+    def needs_cosignature(self) -> bool:
+        return self.is_signed and self.signed_by.is_prelicensed and not hasattr(self, "cosignature")
+
+    @property
+    def record_partner(self):
+        """Whose record the note is part of: the partner seen in an individual session, else
+        None (a joint session's note is the couple's record)."""
+        return self.session.partner if self.session.kind == TherapySession.Kind.INDIVIDUAL else None
+
+    def section_values(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self.SECTIONS[self.format]}
+
+    def _signed_in_database(self) -> bool:
+        return (
+            self.pk is not None
+            and type(self)._base_manager.filter(pk=self.pk, status=self.Status.SIGNED).exists()
+        )
+
+
+class NoteCoSignature(models.Model):
+    """A supervisor's co-signature of a pre-licensed clinician's signed note.
+
+    Its own row, so that co-signing never writes to the signed note.
+    """
+
+    # Its name in the audit trail and FHIR ids from before it moved here (clinician.audit.record_label).
+    record_label = "clinician.NoteCoSignature"
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    note = models.OneToOneField(SessionNote, on_delete=models.PROTECT, related_name="cosignature")
+    supervisor = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, related_name="cosignatures"
+    )
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "clinician_notecosignature"  # moved from clinician; the table stays (DECISIONS 48)
+
+    def __str__(self) -> str:
+        return f"Co-signature of note #{self.note_id} by {self.supervisor}"
+
+
+class Addendum(models.Model):
+    """Information added to a signed note. Append-only."""
+
+    # Its name in the audit trail and FHIR ids from before it moved here (clinician.audit.record_label).
+    record_label = "clinician.Addendum"
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    note = models.ForeignKey(SessionNote, on_delete=models.PROTECT, related_name="addenda")
+    author = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="addenda")
+    body = EncryptedText(blank=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "clinician_addendum"  # moved from clinician; the table stays (DECISIONS 48)
+        ordering = ["created_at"]
+        verbose_name_plural = "addenda"
+
+    def __str__(self) -> str:
+        return f"Addendum #{self.pk} to note #{self.note_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and type(self)._base_manager.filter(pk=self.pk).exists():
+            raise ValidationError(_("An addendum cannot be changed once written."), code="immutable")
+        super().save(*args, **kwargs)

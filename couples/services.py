@@ -1,20 +1,28 @@
-"""Writes for couples, partners and consents. Validated, transactional, audited."""
+"""Writes for couples, partners and consents, and for their clinical record: sessions, notes
+(draft → signed → co-signed), addenda. Validated, transactional, audited."""
 
 import datetime
+import hashlib
+import json
+from collections.abc import Iterable
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clinician import events
 from clinician.audit import audit_record
 from clinician.models import Clinician
 from clinician.permissions import (
+    acting_clinician,
     is_integration,
     require_clinician,
     require_couple_access,
+    require_treating_access,
 )
 
-from .models import Consent, Couple, Partner
+from .models import Addendum, Consent, Couple, NoteCoSignature, Partner, SessionNote, TherapySession
 
 PARTNER_FIELDS = (
     "display_name",
@@ -249,3 +257,336 @@ def _validate_partner(partner: Partner) -> None:
     if (partner.quiet_hours_start is None) != (partner.quiet_hours_end is None):
         raise ValidationError({"quiet_hours_end": "Give both ends of the quiet hours, or neither."})
     partner.validate_constraints()
+
+
+# Sessions, notes and addenda: the couple's clinical record.
+
+# Allow for clocks and slow forms: "in the past" means more than this before now.
+SCHEDULING_GRACE = datetime.timedelta(minutes=5)
+
+
+@transaction.atomic
+def session_schedule(
+    *,
+    user: AbstractBaseUser,
+    couple,
+    starts_at: datetime.datetime,
+    kind: str = TherapySession.Kind.JOINT,
+    partner=None,
+    modality: str = TherapySession.Modality.IN_PERSON,
+    duration_minutes: int = 50,
+    clinician: Clinician | None = None,
+) -> TherapySession:
+    """Book a session with a couple (joint) or one partner (individual), in the future."""
+    acting = require_couple_access(user, couple)
+    if couple.status == "discharged":
+        raise ValidationError({"couple": "This couple has been discharged."})
+    if couple.status == "separated":
+        raise ValidationError({"couple": "This couple has separated; book sessions in a partner's own case."})
+    if timezone.is_naive(starts_at):
+        raise ValidationError({"starts_at": "Give the time with its time zone."})
+    if starts_at < timezone.now() - SCHEDULING_GRACE:
+        raise ValidationError(
+            {"starts_at": ValidationError("A scheduled session must be in the future.", code="past")}
+        )
+    if kind == TherapySession.Kind.INDIVIDUAL:
+        if partner is None or partner.couple_id != couple.pk or not partner.is_active:
+            raise ValidationError({"partner": "Choose an active partner of this couple."})
+    elif partner is not None:
+        raise ValidationError({"partner": "A joint session is with both partners."})
+    seen_by = clinician or couple.primary_clinician
+    if seen_by.practice_id != couple.practice_id or seen_by.role == Clinician.Role.PRACTICE_ADMIN:
+        raise ValidationError({"clinician": "Choose a treating clinician of this practice."})
+    may_assign = acting is None or acting.role == Clinician.Role.PRACTICE_ADMIN
+    if seen_by != couple.primary_clinician and not may_assign and seen_by != acting:
+        raise ValidationError({"clinician": "Book sessions for yourself or the couple's clinician."})
+    session = TherapySession(
+        practice_id=couple.practice_id,
+        couple=couple,
+        clinician=seen_by,
+        kind=kind,
+        partner=partner,
+        modality=modality,
+        starts_at=starts_at,
+        duration_minutes=duration_minutes,
+    )
+    session.full_clean()
+    session.save()
+    audit_record(actor=user, action="session.schedule", target=session)
+    return session
+
+
+@transaction.atomic
+def session_reschedule(
+    *, user: AbstractBaseUser, session: TherapySession, starts_at: datetime.datetime
+) -> TherapySession:
+    """Move a scheduled session to another future time."""
+    session = (
+        TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
+    )
+    require_couple_access(user, session.couple)
+    if session.status != TherapySession.Status.SCHEDULED:
+        raise ValidationError({"status": "Only a scheduled session can be moved."})
+    if timezone.is_naive(starts_at):
+        raise ValidationError({"starts_at": "Give the time with its time zone."})
+    if starts_at < timezone.now() - SCHEDULING_GRACE:
+        raise ValidationError(
+            {"starts_at": ValidationError("A scheduled session must be in the future.", code="past")}
+        )
+    session.starts_at = starts_at
+    session.full_clean()
+    session.save(update_fields=["starts_at", "updated_at"])
+    audit_record(actor=user, action="session.reschedule", target=session, changes=["starts_at"])
+    return session
+
+
+@transaction.atomic
+def session_record_outcome(
+    *,
+    user: AbstractBaseUser,
+    session: TherapySession,
+    status: str,
+    attendees: Iterable = (),
+) -> TherapySession:
+    """Mark a session held (with who attended), cancelled or a no-show."""
+    session = (
+        TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
+    )
+    require_couple_access(user, session.couple)
+    if status == TherapySession.Status.SCHEDULED or status not in TherapySession.Status.values:
+        raise ValidationError({"status": "Choose held, cancelled or no-show."})
+    if session.status != TherapySession.Status.SCHEDULED:
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    f"This session is already {session.get_status_display().lower()}.", code="invalid_state"
+                )
+            }
+        )
+    attendees = list(attendees)
+    if status == TherapySession.Status.NO_SHOW and session.starts_at > timezone.now() + SCHEDULING_GRACE:
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    "A no-show can be recorded only once the session has started; cancel it instead.",
+                    code="not_started",
+                )
+            }
+        )
+    if status == TherapySession.Status.HELD:
+        if session.starts_at > timezone.now() + SCHEDULING_GRACE:
+            raise ValidationError({"status": "A session cannot be held before it starts."})
+        if not attendees:
+            raise ValidationError({"attendees": "Record who attended."})
+        allowed = (
+            {session.partner_id}
+            if session.partner_id
+            else set(session.couple.partners.filter(is_active=True).values_list("pk", flat=True))
+        )
+        if any(p.pk not in allowed for p in attendees):
+            raise ValidationError({"attendees": "Attendees must be partners seen in this session."})
+    elif attendees:
+        raise ValidationError({"attendees": "Only a held session has attendees."})
+    session.status = status
+    session.save(update_fields=["status", "updated_at"])
+    session.attendees.set(attendees)
+    audit_record(actor=user, action=f"session.{status}", target=session, changes=["status", "attendees"])
+    return session
+
+
+NOTE_EDITABLE_FIELDS = frozenset(
+    {"format", "eft_stage", "eft_step", "partner_a_move", "partner_b_move"}
+    | {name for sections in SessionNote.SECTIONS.values() for name in sections}
+    | set(SessionNote.CYCLE_TEXT_FIELDS)
+)
+
+
+@transaction.atomic
+def note_create(
+    *,
+    user: AbstractBaseUser,
+    session: TherapySession,
+    format: str = SessionNote.Format.DAP,
+    **content: object,
+) -> SessionNote:
+    """Start the draft note of a held session. One note per session."""
+    session = (
+        TherapySession.objects.select_for_update(of=("self",)).select_related("couple").get(pk=session.pk)
+    )
+    author = require_treating_access(
+        user, session.couple, field="session", message="Notes are written by the treating clinician."
+    )
+    if session.status != TherapySession.Status.HELD:
+        raise ValidationError({"session": "Notes are written for held sessions."})
+    if SessionNote.objects.filter(session=session).exists():
+        raise ValidationError(
+            {"session": ValidationError("This session already has a note.", code="duplicate")}
+        )
+    _reject_unknown(content)
+    note = SessionNote(
+        practice_id=session.practice_id, session=session, author=author, format=format, **content
+    )
+    note.full_clean()
+    note.save()
+    audit_record(actor=user, action="note.create", target=note, changes=content)
+    return note
+
+
+@transaction.atomic
+def note_start(
+    *, user: AbstractBaseUser, session: TherapySession, format: str = SessionNote.Format.DAP
+) -> tuple[SessionNote, bool]:
+    """The held session's note: its existing note, or a new empty draft (``created`` True).
+
+    Idempotent — a repeated or concurrent start returns the one note, whoever's it is: the
+    session row is locked first, and the note's one-to-one on the session backs that up.
+    """
+    session = TherapySession.objects.select_for_update(of=("self",)).get(pk=session.pk)
+    existing = SessionNote.objects.filter(session=session).first()
+    if existing is not None:
+        return existing, False
+    if format not in SessionNote.Format.values:
+        raise ValidationError({"format": "Choose DAP, SOAP or BIRP."})
+    return note_create(user=user, session=session, format=format), True
+
+
+@transaction.atomic
+def note_update_draft(*, user: AbstractBaseUser, note: SessionNote, **changes: object) -> SessionNote:
+    """Autosave a draft. A signed note refuses every change (see SessionNote.save)."""
+    _reject_unknown(changes)
+    note = SessionNote.objects.select_for_update(of=("self",)).select_related("author").get(pk=note.pk)
+    if note.is_signed:
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    "This note is signed and cannot be changed; add an addendum.", code="signed"
+                )
+            }
+        )
+    if acting_clinician(user) != note.author:
+        raise ValidationError({"author": "Only the note's author can edit the draft."})
+    for name, value in changes.items():
+        setattr(note, name, value)
+    note.full_clean()
+    note.save(update_fields=[*changes, "updated_at"])
+    audit_record(actor=user, action="note.update", target=note, changes=changes)
+    return note
+
+
+def note_content_digest(note: SessionNote) -> str:
+    content = {name: getattr(note, name) for name in sorted(NOTE_EDITABLE_FIELDS)}
+    content["session_id"] = note.session_id
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@transaction.atomic
+def note_sign(*, user: AbstractBaseUser, note: SessionNote) -> SessionNote:
+    """Sign a complete draft: it is locked for ever (signer, time and a content digest kept)."""
+    note = (
+        SessionNote.objects.select_for_update(of=("self",))
+        .select_related("author", "session")
+        .get(pk=note.pk)
+    )
+    if note.is_signed:
+        raise ValidationError({"status": ValidationError("This note is already signed.", code="signed")})
+    signer = acting_clinician(user)
+    if signer != note.author:
+        raise ValidationError({"author": "Only the note's author can sign it."})
+    empty = [name for name, value in note.section_values().items() if not value.strip()]
+    if empty:
+        raise ValidationError(
+            {name: ValidationError("Write this section before signing.", code="empty") for name in empty}
+        )
+    # What is signed is what the format shows: text left in another format's sections (the
+    # draft switched format) is dropped, so the digest and the printed note cover the same words.
+    hidden = {
+        name: ""
+        for sections in SessionNote.SECTIONS.values()
+        for name in sections
+        if name not in SessionNote.SECTIONS[note.format] and getattr(note, name)
+    }
+    for name, value in hidden.items():
+        setattr(note, name, value)
+    note.status = SessionNote.Status.SIGNED
+    note.signed_at = timezone.now()
+    note.signed_by = signer
+    note.signed_content_sha256 = note_content_digest(note)
+    note.full_clean()
+    # The only write that may turn a draft into a signed note; every later save is refused.
+    SessionNote.objects.filter(pk=note.pk, status=SessionNote.Status.DRAFT).update(
+        **hidden,
+        status=note.status,
+        signed_at=note.signed_at,
+        signed_by=signer,
+        signed_content_sha256=note.signed_content_sha256,
+        updated_at=note.signed_at,
+    )
+    audit_record(actor=user, action="note.sign", target=note, changes=["status", *hidden])
+    events.publish(
+        "note.signed",
+        practice_id=note.practice_id,
+        data={
+            "note_id": note.pk,
+            "session_id": note.session_id,
+            "couple_id": note.session.couple_id,
+            "signed_at": note.signed_at,
+        },
+    )
+    return note
+
+
+@transaction.atomic
+def note_cosign(*, user: AbstractBaseUser, note: SessionNote) -> NoteCoSignature:
+    """A supervisor co-signs a pre-licensed clinician's signed note (the note itself is untouched)."""
+    note = (
+        SessionNote.objects.select_for_update(of=("self",))
+        .select_related("author", "signed_by")
+        .get(pk=note.pk)
+    )
+    supervisor = acting_clinician(user)
+    if not note.is_signed:
+        raise ValidationError({"status": "Only a signed note can be co-signed."})
+    if not note.signed_by.is_prelicensed:
+        raise ValidationError({"note": "This note does not need a co-signature."})
+    if supervisor is None or note.signed_by.supervisor_id != supervisor.pk:
+        raise ValidationError(
+            {
+                "supervisor": ValidationError(
+                    "Only the author's supervisor can co-sign.", code="not_supervisor"
+                )
+            }
+        )
+    if NoteCoSignature.objects.filter(note=note).exists():
+        raise ValidationError({"note": "This note is already co-signed."})
+    cosignature = NoteCoSignature.objects.create(
+        practice_id=note.practice_id, note=note, supervisor=supervisor, signed_at=timezone.now()
+    )
+    audit_record(actor=user, action="note.cosign", target=note)
+    return cosignature
+
+
+@transaction.atomic
+def addendum_add(*, user: AbstractBaseUser, note: SessionNote, body: str) -> Addendum:
+    """Add to a signed note. The treating clinician or their supervisor may write one."""
+    note = SessionNote.objects.select_related("session__couple").get(pk=note.pk)
+    author = require_treating_access(
+        user,
+        note.session.couple,
+        field="note",
+        message="Addenda are written by the treating clinician or supervisor.",
+    )
+    if not note.is_signed:
+        raise ValidationError({"note": "Edit the draft instead; addenda follow signing."})
+    if not body or not body.strip():
+        raise ValidationError({"body": "Write the addendum."})
+    addendum = Addendum(practice_id=note.practice_id, note=note, author=author, body=body.strip())
+    addendum.full_clean()
+    addendum.save()
+    audit_record(actor=user, action="note.addendum", target=addendum)
+    return addendum
+
+
+def _reject_unknown(fields: dict) -> None:
+    unknown = set(fields) - NOTE_EDITABLE_FIELDS
+    if unknown:
+        raise ValidationError({name: "Not a field of a session note." for name in sorted(unknown)})

@@ -32,17 +32,9 @@ from django.utils import timezone
 from clinician import services as clinician_services
 from clinician.audit import audit_record
 from clinician.conf import cyclecare_settings
-from clinician.models import (
-    Addendum,
-    AuditEvent,
-    Clinician,
-    NoteCoSignature,
-    Practice,
-    SessionNote,
-    TherapySession,
-)
+from clinician.models import AuditEvent, Clinician, Practice
 from couples import services as couple_services
-from couples.models import Consent, Couple, Partner
+from couples.models import Addendum, Consent, Couple, NoteCoSignature, Partner, SessionNote, TherapySession
 
 from . import services
 from .models import (
@@ -1124,7 +1116,7 @@ class _Seeder:
 
         # The next session, booked the ordinary way.
         next_day = today + datetime.timedelta(days=rng.randint(1, 6))
-        clinician_services.session_schedule(
+        couple_services.session_schedule(
             user=user,
             couple=couple,
             starts_at=datetime.datetime.combine(next_day, datetime.time(spec.session_hour), tzinfo=zone),
@@ -1287,7 +1279,7 @@ class _Seeder:
             session.save()
             audit_record(actor=None, action="seed.session", target=session)
             attendees = [partners[session_plan.seat]] if individual else list(partners.values())
-            clinician_services.session_record_outcome(
+            couple_services.session_record_outcome(
                 user=user,
                 session=session,
                 status=session_plan.status,
@@ -1321,17 +1313,17 @@ class _Seeder:
             )
             if session_plan.kind == TherapySession.Kind.JOINT:
                 previous_day = session_plan.day
-            note = clinician_services.note_create(
+            note = couple_services.note_create(
                 user=user, session=session, format=spec.note_format, eft_stage=_stage(step), eft_step=step
             )
-            note = clinician_services.note_update_draft(user=user, note=note, **content)
+            note = couple_services.note_update_draft(user=user, note=note, **content)
             if latest and spec.leave_latest_note_draft:
                 continue
-            note = clinician_services.note_sign(user=user, note=note)
+            note = couple_services.note_sign(user=user, note=note)
             if clinician.is_prelicensed:
                 self.prelicensed_notes.append(note)
             if spec.addendum_week is not None and session_plan.week == spec.addendum_week:
-                clinician_services.addendum_add(
+                couple_services.addendum_add(
                     user=user,
                     note=note,
                     body=f"Late entry: {names['w']} emailed the day after the session to add that the "
@@ -1476,7 +1468,7 @@ class _Seeder:
         notes = sorted(self.prelicensed_notes, key=lambda note: note.session.starts_at)
         for note in notes[:-1]:
             supervisor = note.author.supervisor
-            clinician_services.note_cosign(user=supervisor.user, note=note)
+            couple_services.note_cosign(user=supervisor.user, note=note)
 
 
 MODELS_COUNTED = (

@@ -51,11 +51,9 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from fhir.resources.R4B.resource import Resource
 
-from clinician.audit import audit_record
-from clinician.models import TherapySession
-from clinician.selectors import sessions_visible_to
-from couples.models import Couple, Partner
-from couples.selectors import couple_get_for, partners_visible_to
+from clinician.audit import audit_record, record_label
+from couples.models import Couple, Partner, TherapySession
+from couples.selectors import couple_get_for, partners_visible_to, sessions_visible_to
 
 from .disclosure import Disclosed, Reader, checkin_disclosed
 from .models import Assignment, CheckIn
@@ -153,7 +151,7 @@ def couple_bundle(*, user, couple_id: int) -> dict[str, Any]:
 def _uuid(obj: models.Model, suffix: str = "") -> uuid.UUID:
     """A stable id from the model label and primary key; ``suffix`` names a row's second
     resource (a check-in's score)."""
-    name = f"{obj._meta.label}:{obj.pk}"
+    name = f"{record_label(type(obj))}:{obj.pk}"
     return uuid.uuid5(UUID_NAMESPACE, f"{name}:{suffix}" if suffix else name)
 
 
@@ -166,7 +164,7 @@ def _reference(obj: models.Model, resource_type: str, display: str = "") -> dict
 
 def _identifier(obj: models.Model) -> list[dict]:
     """The row's id in cyclecare's REST API, so an integration can match the two."""
-    return [{"system": f"urn:cyclecare:{obj._meta.label_lower}", "value": str(obj.pk)}]
+    return [{"system": f"urn:cyclecare:{record_label(type(obj)).lower()}", "value": str(obj.pk)}]
 
 
 def _quantity(value: Decimal | float | int) -> dict:

@@ -83,7 +83,7 @@ class CycleEpisode(models.Model):
         "couples.Partner", on_delete=models.PROTECT, null=True, blank=True, related_name="reported_episodes"
     )
     session = models.ForeignKey(
-        "clinician.TherapySession",
+        "couples.TherapySession",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

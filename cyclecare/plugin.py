@@ -113,9 +113,9 @@ API_SETTINGS = {
         # Tags (Swagger UI sections) from the first path part after /api/v1/.
         "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
         "ENUM_NAME_OVERRIDES": {
-            "PartnerMoveEnum": "clinician.models.SessionNote.PartnerMove",
+            "PartnerMoveEnum": "couples.models.SessionNote.PartnerMove",
             # Several models have a "kind" or a "status"; name each set after its model.
-            "SessionKindEnum": "clinician.models.TherapySession.Kind",
+            "SessionKindEnum": "couples.models.TherapySession.Kind",
             "CoupleStatusEnum": "couples.models.Couple.Status",
             "ConsentKindEnum": "couples.models.Consent.Kind",
             "AssignmentKindEnum": "cyclecare.models.Assignment.Kind",

@@ -18,9 +18,9 @@ from django.db.models import Count, F, Q, Window
 from django.db.models.functions import FirstValue, RowNumber
 from django.utils import timezone
 
-from clinician.models import Clinician, Practice, TherapySession
+from clinician.models import Clinician, Practice
 from clinician.permissions import NOTHING, acting_clinician, couple_scope, practice_id_of, row_scope
-from couples.models import Couple
+from couples.models import Couple, TherapySession
 
 from . import scoring
 from .disclosure import scored_checkins_for_outsiders

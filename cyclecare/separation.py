@@ -30,10 +30,9 @@ from django.utils import timezone
 
 from clinician import events
 from clinician.audit import audit_record
-from clinician.models import SessionNote, TherapySession
 from clinician.permissions import require_treating_access
-from clinician.services import session_record_outcome
-from couples.models import Couple, Partner
+from couples.models import Couple, Partner, SessionNote, TherapySession
+from couples.services import session_record_outcome
 
 from .models import (
     Assignment,

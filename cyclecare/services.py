@@ -19,9 +19,9 @@ from django.utils import timezone
 from clinician import events, writes
 from clinician.audit import audit_event, audit_record
 from clinician.conf import cyclecare_settings
-from clinician.models import Clinician, Practice, TherapySession
+from clinician.models import Clinician, Practice
 from clinician.permissions import acting_clinician, require_couple_access, require_treating_access
-from couples.models import Couple, Partner
+from couples.models import Couple, Partner, TherapySession
 from couples.services import require_sharing_allowed
 
 from . import queue, scoring

@@ -11,8 +11,8 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, get_application_model
 from rest_framework.test import APIClient
 
-from clinician.models import Clinician, IntegrationClient, Practice, TherapySession
-from couples.models import Couple, Partner
+from clinician.models import Clinician, IntegrationClient, Practice
+from couples.models import Couple, Partner, TherapySession
 from cyclecare.models import Assignment, CycleEpisode, Occurrence, SafetyFlag
 
 
@@ -214,7 +214,7 @@ def build_practice_world(name: str, *, practice_rows: bool = False) -> SimpleNam
     partner A, so outcome reports have a row); and on each couple a reminder for partner A's
     occurrence. Off by default: tests that count a practice's instruments, deliveries or
     reminders expect the plain world."""
-    from clinician import services as clinician_services
+    from couples import services as couple_services
     from couples.services import consent_record
     from cyclecare import services as cycle
     from cyclecare import webhooks
@@ -269,9 +269,9 @@ def build_practice_world(name: str, *, practice_rows: bool = False) -> SimpleNam
         couple, a, b = couple_with_partners(treating)
         user = treating.user
         session = held_session(couple)
-        note = clinician_services.note_create(user=user, session=session, data="d", assessment="a", plan="p")
-        clinician_services.note_sign(user=user, note=note)
-        addendum = clinician_services.addendum_add(user=user, note=note, body="later")
+        note = couple_services.note_create(user=user, session=session, data="d", assessment="a", plan="p")
+        couple_services.note_sign(user=user, note=note)
+        addendum = couple_services.addendum_add(user=user, note=note, body="later")
         cycle_map = cycle.cycle_map_save(
             user=user,
             couple=couple,

@@ -9,9 +9,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 
 from clinician import selectors as clinician_selectors
-from clinician.models import Addendum, Clinician, SessionNote, TherapySession
+from clinician.models import Clinician
 from couples import selectors as couples_selectors
-from couples.models import Consent, Couple, Partner
+from couples.models import Addendum, Consent, Couple, Partner, SessionNote, TherapySession
 from cyclecare import selectors as cycle_selectors
 from cyclecare.models import Assignment, CheckIn, CycleEpisode, CycleMap, Occurrence, SafetyFlag
 from cyclecare.reminders import selectors as reminder_selectors
@@ -172,7 +172,7 @@ def test_scope_inside_a_practice(tenants, role, clinical_couples, administrative
     administrative = couples_selectors.couples_visible_to(user=user, purpose="administrative")
     assert {c.pk for c in administrative} == expect(administrative_couples)
     # Note bodies, answers and safety flags are clinical, whatever the role.
-    assert {n.session.couple_id for n in clinician_selectors.notes_visible_to(user=user)} == expect(
+    assert {n.session.couple_id for n in couples_selectors.notes_visible_to(user=user)} == expect(
         clinical_couples
     )
     assert {c.couple_id for c in cycle_selectors.checkins_visible_to(user=user)} == expect(clinical_couples)
@@ -184,7 +184,7 @@ def test_scope_inside_a_practice(tenants, role, clinical_couples, administrative
 def test_admin_cannot_open_a_note_they_do_not_treat(tenants):
     world = tenants["a"]
     with pytest.raises(Http404):
-        clinician_selectors.note_get_for(user=world.admin.user, note_id=world.couples[0].note.pk)
+        couples_selectors.note_get_for(user=world.admin.user, note_id=world.couples[0].note.pk)
 
 
 def test_partner_scope_is_their_own(tenants):

@@ -10,23 +10,22 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from clinician import selectors, services
 from clinician.api.fields import IdFilter, IsoDateTimeFilter, ScopedPrimaryKeyRelatedField
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.views import IDEMPOTENCY_PARAMETER
 from clinician.api.viewsets import ScopedViewSet
-from clinician.models import Addendum, SessionNote, TherapySession
-from couples import selectors as couples_selectors
+from couples import selectors, services
+from couples.models import Addendum, SessionNote, TherapySession
 
 
 # SERIALIZERS
 # ------------------------------------------------------------------------------
 def _schedulable_couples(*, user):
-    return couples_selectors.couples_visible_to(user=user, purpose="administrative")
+    return selectors.couples_visible_to(user=user, purpose="administrative")
 
 
 def _schedulable_partners(*, user):
-    return couples_selectors.partners_visible_to(user=user, purpose="administrative")
+    return selectors.partners_visible_to(user=user, purpose="administrative")
 
 
 class TherapySessionSerializer(serializers.ModelSerializer):

@@ -15,7 +15,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from clinician import selectors as clinician_selectors
 from clinician.api.fields import IdFilter, IsoDateTimeFilter, ScopedPrimaryKeyRelatedField
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.pagination import NewestFirstCursorPagination
@@ -119,7 +118,7 @@ class EpisodeRecordSerializer(serializers.Serializer):
     trigger = serializers.CharField(**TEXT)
     notes = serializers.CharField(**TEXT)
     session = ScopedPrimaryKeyRelatedField(
-        selector=clinician_selectors.sessions_visible_to_clinically,
+        selector=couples_selectors.sessions_visible_to_clinically,
         required=False,
         allow_null=True,
         help_text="The session the episode was seen in.",

@@ -25,8 +25,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from clinician.conf import cyclecare_settings
-from clinician.models import TherapySession
-from couples.models import Couple
+from couples.models import Couple, TherapySession
 
 from ..models import Assignment, Occurrence, ReminderDelivery, SafetyFlag
 from ..services import local_to_utc

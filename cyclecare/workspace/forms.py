@@ -5,7 +5,7 @@ the service's, whose ValidationError the view hands back to the form
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from clinician.models import SessionNote, TherapySession
+from couples.models import SessionNote, TherapySession
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 TEXT_MAX = 20_000  # the API's limit for a note section or an addendum

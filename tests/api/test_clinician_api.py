@@ -5,7 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from clinician.models import AuditEvent, SessionNote
+from clinician.models import AuditEvent
+from couples.models import SessionNote
 from tests.api.conftest import assert_problem
 from tests.factories import ClinicianFactory, couple_with_partners, held_session
 

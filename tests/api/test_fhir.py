@@ -10,8 +10,8 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 from rest_framework.test import APIClient
 
-from clinician import services as clinician_services
 from clinician.models import AuditEvent
+from couples import services as couple_services
 from cyclecare import services as cycle
 from cyclecare.models import Instrument
 from tests.factories import TherapySessionFactory, build_practice_world, held_session, integration_client
@@ -56,10 +56,10 @@ def world(db):
     treated = alpha.couples[0]
     user = alpha.clinician.user
     session = held_session(treated.couple, days_ago=8)
-    note = clinician_services.note_create(
+    note = couple_services.note_create(
         user=user, session=session, data=NOTE_SENTINEL, assessment=NOTE_SENTINEL, plan=NOTE_SENTINEL
     )
-    clinician_services.note_sign(user=user, note=note)
+    couple_services.note_sign(user=user, note=note)
     upcoming = TherapySessionFactory(
         couple=treated.couple,
         kind="individual",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from clinician.api.throttling import PrincipalRateThrottle
-from clinician.models import TherapySession
+from couples.models import TherapySession
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db

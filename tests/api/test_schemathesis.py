@@ -256,7 +256,7 @@ def _held_session_without_note(w: SimpleNamespace):
 
 def _draft_note(w: SimpleNamespace):
     """A complete draft by alpha's supervisor (the signed-in clinician), on a new held session."""
-    from clinician.services import note_create
+    from couples.services import note_create
 
     return note_create(
         user=w.supervisor.user, session=_held_session_without_note(w), data="d", assessment="a", plan="p"

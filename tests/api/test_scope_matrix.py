@@ -35,10 +35,10 @@ from rest_framework.relations import ManyRelatedField, RelatedField
 from rest_framework.test import APIClient
 
 from clinician.api.permissions import integrations_may_call
-from clinician.models import AuditEvent, Clinician, SessionNote, TherapySession
+from clinician.models import AuditEvent, Clinician
 from couples.api import serializers as couples_serializers
 from couples.api import sessions as sessions_api
-from couples.models import Couple, Partner
+from couples.models import Couple, Partner, SessionNote, TherapySession
 from cyclecare.api import checkins as checkins_api
 from cyclecare.api import cycle as cycle_api
 from cyclecare.api import homework as homework_api

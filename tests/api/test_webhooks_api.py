@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clinician import services as clinician_services
 from clinician.models import Clinician
+from couples import services as couple_services
 from cyclecare import services as cycle_services
 from cyclecare import webhooks
 from cyclecare.models import WebhookDelivery, WebhookEndpoint
@@ -165,7 +165,7 @@ def test_the_delivery_log_is_read_only_and_filterable(alpha, bravo):
     )
     webhooks.webhook_endpoint_create(user=bravo.admin.user, url=HOOK_URL, events=["note.signed"])
     couple, a, b = couple_with_partners(alpha.clinician)
-    note = clinician_services.note_create(
+    note = couple_services.note_create(
         user=alpha.clinician.user,
         session=held_session(couple),
         data="private words",
@@ -173,7 +173,7 @@ def test_the_delivery_log_is_read_only_and_filterable(alpha, bravo):
         plan="p",
     )
     # No on_commit here: the rows wait in the outbox, as they would before the worker picks them up.
-    clinician_services.note_sign(user=alpha.clinician.user, note=note)
+    couple_services.note_sign(user=alpha.clinician.user, note=note)
     cycle_services.episode_record(
         actor=alpha.clinician.user,
         couple=couple,

@@ -2,8 +2,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InternalError, connection, transaction
 
-from clinician import selectors, services
 from clinician.models import AuditEvent
+from couples import selectors, services
 from tests.factories import couple_with_partners, held_session
 
 pytestmark = pytest.mark.django_db

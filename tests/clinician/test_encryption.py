@@ -5,9 +5,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
-from clinician import services
 from clinician.management.commands.rotate_phi_keys import encrypted_columns
-from clinician.models import Addendum, SessionNote
+from couples import services
+from couples.models import Addendum, SessionNote
 from tests.factories import couple_with_partners, held_session
 
 pytestmark = pytest.mark.django_db
@@ -56,10 +56,10 @@ def test_every_free_text_phi_column_is_encrypted():
         f"{model._meta.label}.{field.name}" for model, fields in encrypted_columns() for field in fields
     }
     for expected in (
-        "clinician.SessionNote.data",
-        "clinician.SessionNote.plan",
-        "clinician.SessionNote.safety_review",
-        "clinician.Addendum.body",
+        "couples.SessionNote.data",
+        "couples.SessionNote.plan",
+        "couples.SessionNote.safety_review",
+        "couples.Addendum.body",
         "cyclecare.CycleEpisode.notes",
         "cyclecare.CycleEpisode.trigger",
         "cyclecare.CheckIn.answers",

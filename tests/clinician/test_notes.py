@@ -4,8 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InternalError, connection, transaction
 
-from clinician import services
-from clinician.models import Addendum, NoteCoSignature, SessionNote
+from couples import services
+from couples.models import Addendum, NoteCoSignature, SessionNote
 from tests.factories import ClinicianFactory, couple_with_partners, held_session
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +172,7 @@ def test_signing_drops_text_left_in_another_formats_sections(draft):
 
 
 def test_cosignature_queue_lists_the_supervisors_unsigned_notes_only(draft):
-    from clinician import selectors
+    from couples import selectors
 
     supervisor = draft.author.supervisor
     assert not selectors.notes_awaiting_cosignature(user=supervisor.user).exists()  # a draft

@@ -5,8 +5,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinician import services
-from clinician.models import TherapySession
+from couples import services
+from couples.models import TherapySession
 from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from clinician import services as clinician_services
-from clinician.models import Addendum
 from couples import selectors as couple_selectors
+from couples import services as couple_services
+from couples.models import Addendum
 from cyclecare import services as cycle
 from cyclecare.models import Assignment, CycleEpisode, CycleMap
 from tests.factories import couple_with_partners
@@ -66,7 +66,7 @@ def clinical_writes(world, couple):
         ),
         (
             "addendum",
-            lambda user: clinician_services.addendum_add(user=user, note=couple.note, body="seen later"),
+            lambda user: couple_services.addendum_add(user=user, note=couple.note, body="seen later"),
             lambda: Addendum.objects.filter(note=couple.note).count(),
         ),
     ]

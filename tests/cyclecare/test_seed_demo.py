@@ -17,8 +17,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from clinician.conf import cyclecare_settings
-from clinician.models import Addendum, AuditEvent, Clinician, Practice, SessionNote, TherapySession
-from couples.models import Consent, Couple
+from clinician.models import AuditEvent, Clinician, Practice
+from couples.models import Addendum, Consent, Couple, SessionNote, TherapySession
 from cyclecare.models import CheckIn, CycleEpisode, CycleMap, Occurrence, ReminderDelivery, SafetyFlag
 
 pytestmark = pytest.mark.django_db

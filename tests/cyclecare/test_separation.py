@@ -19,13 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinician import events
-from clinician import services as clinician_services
-from clinician.models import AuditEvent, Clinician, SessionNote, TherapySession
+from clinician.models import AuditEvent, Clinician
 from clinician.principals import PracticePrincipal
-from clinician.selectors import notes_visible_to
 from couples import selectors as couple_selectors
 from couples import services
-from couples.models import Couple, Partner
+from couples.models import Couple, Partner, SessionNote, TherapySession
+from couples.selectors import notes_visible_to
 from cyclecare import selectors as cycle_selectors
 from cyclecare import separation
 from cyclecare import services as cycle
@@ -79,10 +78,8 @@ def world():
 
     # Joint: a held session with a signed note, an episode seen in it, a cycle map, joint homework.
     joint_session = held_session(couple, days_ago=7)
-    joint_note = clinician_services.note_create(
-        user=user, session=joint_session, data="d", assessment="a", plan="p"
-    )
-    clinician_services.note_sign(user=user, note=joint_note)
+    joint_note = services.note_create(user=user, session=joint_session, data="d", assessment="a", plan="p")
+    services.note_sign(user=user, note=joint_note)
     joint_episode = cycle.episode_record(
         actor=user,
         couple=couple,
@@ -147,8 +144,8 @@ def world():
     )
     a_session = held_session(couple, days_ago=5, kind="individual", partner=a)
     a_session.attendees.set([a])
-    a_note = clinician_services.note_create(user=user, session=a_session, data="d", assessment="a", plan="p")
-    clinician_services.note_sign(user=user, note=a_note)
+    a_note = services.note_create(user=user, session=a_session, data="d", assessment="a", plan="p")
+    services.note_sign(user=user, note=a_note)
     a_session_episode = cycle.episode_record(
         actor=user,
         couple=couple,
@@ -272,7 +269,7 @@ def test_a_signed_individual_note_follows_its_session_unchanged(world):
     after = SessionNote.objects.values().get(pk=world.a_note.pk)
     assert after == before  # not one column written: it is still signed, with the same digest
     assert (
-        clinician_services.note_content_digest(SessionNote.objects.get(pk=world.a_note.pk))
+        services.note_content_digest(SessionNote.objects.get(pk=world.a_note.pk))
         == (before["signed_content_sha256"])
     )
     # The treating clinician reads it in Alex's individual case.
@@ -351,7 +348,7 @@ def test_the_closed_couple_takes_no_new_joint_work(world):
     separate(world, [world.a])
     couple = Couple.objects.get(pk=world.couple.pk)
     with pytest.raises(ValidationError) as scheduled:
-        clinician_services.session_schedule(
+        services.session_schedule(
             user=world.user, couple=couple, starts_at=timezone.now() + datetime.timedelta(days=1)
         )
     assert "couple" in scheduled.value.error_dict

@@ -7,8 +7,8 @@ import zoneinfo
 import pytest
 from django.utils import timezone
 
-from clinician import services as clinician_services
-from clinician.selectors import notes_visible_to, sessions_visible_to_clinically
+from couples import services as couple_services
+from couples.selectors import notes_visible_to, sessions_visible_to_clinically
 from cyclecare import scoring, trends
 from cyclecare import services as cycle
 from cyclecare.models import SafetyFlag
@@ -298,7 +298,7 @@ def test_timeline_merges_every_kind_newest_first_without_note_bodies(world):
     clinician, couple, a, b = world
     user = clinician.user
     session = held_session(couple, days_ago=3)
-    note = clinician_services.note_create(user=user, session=session, data="secret words", plan="p")
+    note = couple_services.note_create(user=user, session=session, data="secret words", plan="p")
     e = cycle.episode_record(
         actor=a,
         couple=couple,

@@ -16,9 +16,9 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from clinician import events
-from clinician import services as clinician_services
 from clinician.models import Clinician
 from clinician.principals import PracticePrincipal
+from couples import services as couple_services
 from cyclecare import services, tasks, webhooks
 from cyclecare.models import Occurrence, WebhookDelivery
 from cyclecare.schedule import BEAT_SCHEDULE
@@ -89,7 +89,7 @@ def build_practice(name: str) -> SimpleNamespace:
     clinician = ClinicianFactory(practice=practice)
     couple, a, b = couple_with_partners(clinician)
     session = held_session(couple)
-    note = clinician_services.note_create(
+    note = couple_services.note_create(
         user=clinician.user, session=session, data=NOTE_TEXT, assessment="Stage 1, step 2", plan="Map it"
     )
     return SimpleNamespace(
@@ -111,7 +111,7 @@ def alpha() -> SimpleNamespace:
 
 def sign_note(world: SimpleNamespace, django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        clinician_services.note_sign(user=world.clinician.user, note=world.note)
+        couple_services.note_sign(user=world.clinician.user, note=world.note)
 
 
 # DELIVERY
@@ -303,7 +303,7 @@ def test_a_delivery_is_sent_once_even_if_enqueued_twice(alpha, receiver, django_
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
-    clinician_services.note_sign(user=alpha.clinician.user, note=alpha.note)  # enqueue "lost"
+    couple_services.note_sign(user=alpha.clinician.user, note=alpha.note)  # enqueue "lost"
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     assert webhooks.webhook_deliver(delivery_id=delivery.pk) == "delivered"
     assert webhooks.webhook_deliver(delivery_id=delivery.pk) == "skipped"
@@ -325,7 +325,7 @@ def test_the_claim_is_committed_before_the_post(receiver):
             connections.close_all()
 
     receiver.on_request = look_from_another_connection
-    clinician_services.note_sign(user=world.clinician.user, note=world.note)
+    couple_services.note_sign(user=world.clinician.user, note=world.note)
 
     (request,) = receiver.requests
     assert request.seen_status == WebhookDelivery.Status.SENDING
@@ -336,7 +336,7 @@ def test_reconciler_returns_a_delivery_stuck_in_sending(alpha, receiver):
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
-    clinician_services.note_sign(user=alpha.clinician.user, note=alpha.note)
+    couple_services.note_sign(user=alpha.clinician.user, note=alpha.note)
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     # A worker claimed it and died before recording anything.
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="sending", last_attempt_at=timezone.now())
@@ -354,7 +354,7 @@ def test_a_deactivated_endpoint_gets_nothing_more(alpha, receiver, django_captur
     endpoint = webhooks.webhook_endpoint_create(
         user=alpha.admin.user, url=receiver.url, events=["note.signed"]
     )
-    clinician_services.note_sign(user=alpha.clinician.user, note=alpha.note)  # waiting in the outbox
+    couple_services.note_sign(user=alpha.clinician.user, note=alpha.note)  # waiting in the outbox
     webhooks.webhook_endpoint_deactivate(user=alpha.admin.user, endpoint=endpoint)
     assert tasks.webhook_deliveries_dispatch() == 1
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
@@ -494,7 +494,7 @@ def test_the_outbox_row_shares_the_services_transaction(alpha, receiver, django_
     webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=["note.signed"])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
-            clinician_services.note_sign(user=alpha.clinician.user, note=alpha.note)
+            couple_services.note_sign(user=alpha.clinician.user, note=alpha.note)
             assert WebhookDelivery.objects.count() == 1  # written with the signature…
             raise RuntimeError("the request failed after signing")
     assert WebhookDelivery.objects.count() == 0  # …and rolled back with it
@@ -511,7 +511,7 @@ def test_a_failing_subscriber_fails_the_write(alpha):
     events.subscribe(broken)
     try:
         with pytest.raises(RuntimeError):
-            clinician_services.note_sign(user=alpha.clinician.user, note=alpha.note)
+            couple_services.note_sign(user=alpha.clinician.user, note=alpha.note)
     finally:
         events.unsubscribe(broken)
     alpha.note.refresh_from_db()

@@ -4,7 +4,7 @@ for display), and find PHI models read-only."""
 import pytest
 from playwright.sync_api import expect
 
-from clinician import services
+from couples import services
 from tests.factories import UserFactory, couple_with_partners, held_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from clinician.models import Addendum, SessionNote, TherapySession
+from couples.models import Addendum, SessionNote, TherapySession
 from tests.factories import ClinicianFactory, couple_with_partners, held_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

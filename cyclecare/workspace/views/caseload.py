@@ -30,7 +30,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from clinician.models import Clinician, TherapySession
+from clinician.models import Clinician
+from couples.models import TherapySession
 from couples.selectors import couples_visible_to, partners_visible_to
 from cyclecare import trends
 from cyclecare.selectors import (

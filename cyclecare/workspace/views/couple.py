@@ -18,9 +18,9 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from clinician.audit import audit_record
 from clinician.conf import cyclecare_settings
-from clinician.models import Clinician, TherapySession
-from clinician.selectors import notes_visible_to, sessions_visible_to_clinically
-from couples.selectors import couple_get_for
+from clinician.models import Clinician
+from couples.models import TherapySession
+from couples.selectors import couple_get_for, notes_visible_to, sessions_visible_to_clinically
 from cyclecare import charts, trends
 from cyclecare import selectors as cycle
 

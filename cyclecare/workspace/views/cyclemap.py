@@ -22,9 +22,9 @@ from django.utils.translation import gettext_lazy
 
 from clinician.forms import add_service_errors
 from clinician.models import Clinician
-from clinician.selectors import get_or_404, sessions_visible_to_clinically
+from clinician.selectors import get_or_404
 from couples.models import Couple, Partner
-from couples.selectors import couple_get_for
+from couples.selectors import couple_get_for, sessions_visible_to_clinically
 from cyclecare import services
 from cyclecare.models import CycleMap, Move
 from cyclecare.selectors import cycle_maps_visible_to, episodes_visible_to

@@ -17,9 +17,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from clinician import selectors, services
 from clinician.forms import add_service_errors
-from clinician.models import Clinician, SessionNote, TherapySession
+from clinician.models import Clinician
+from clinician.selectors import get_or_404
+from couples import selectors, services
+from couples.models import SessionNote, TherapySession
 from cyclecare.selectors import episodes_visible_to
 
 from ..forms import SECTION_LABELS, AddendumForm, NoteForm, NoteStartForm
@@ -31,7 +33,7 @@ SIGNED_MESSAGE = gettext_lazy("This note is signed and cannot be changed; add an
 
 def _note_for_write(request: HttpRequest, note_id: int) -> SessionNote:
     """The note in the user's clinical scope (else 404), without a read event."""
-    return selectors.get_or_404(selectors.notes_visible_to(user=request.user), note_id)
+    return get_or_404(selectors.notes_visible_to(user=request.user), note_id)
 
 
 def _partners(session: TherapySession) -> list:

@@ -15,9 +15,10 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinician import selectors, services
 from clinician.forms import add_service_errors
-from clinician.models import Clinician, SessionNote, TherapySession
+from clinician.models import Clinician
+from couples import selectors, services
+from couples.models import SessionNote, TherapySession
 from couples.selectors import couple_get_for, couples_visible_to
 
 from ..forms import SessionOutcomeForm, SessionRescheduleForm, SessionScheduleForm

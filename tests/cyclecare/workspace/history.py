@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from clinician.models import Clinician, SessionNote, TherapySession
-from couples.models import Couple, Partner
+from clinician.models import Clinician
+from couples.models import Couple, Partner, SessionNote, TherapySession
 from cyclecare import services as cycle
 from cyclecare.models import Assignment, CheckIn, CycleEpisode, Occurrence, SafetyFlag
 

@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinician import services as clinician_services
 from clinician.models import AuditEvent
+from couples import services as couple_services
 from cyclecare import services as cycle
 from cyclecare.models import SafetyFlag
 from tests.cyclecare.workspace.history import build_history
@@ -100,10 +100,10 @@ def test_timeline_merges_sessions_notes_episodes_checkins_and_flags(client, clin
     couple, a, b = couple
     user = clinician.user
     written = held_session(couple, days_ago=10)
-    note = clinician_services.note_create(
+    note = couple_services.note_create(
         user=user, session=written, data="BODY-TEXT-NEVER-SHOWN", assessment="a", plan="p"
     )
-    clinician_services.note_sign(user=user, note=note)
+    couple_services.note_sign(user=user, note=note)
     unwritten = held_session(couple, days_ago=3)
     cycle.episode_record(
         actor=user,

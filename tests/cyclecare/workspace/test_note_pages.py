@@ -7,8 +7,9 @@ from django.urls import reverse
 from django.utils.html import escape
 from rest_framework.test import APIClient
 
-from clinician import services
-from clinician.models import Addendum, AuditEvent, NoteCoSignature, SessionNote
+from clinician.models import AuditEvent
+from couples import services
+from couples.models import Addendum, NoteCoSignature, SessionNote
 from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners, held_session
 
 pytestmark = pytest.mark.django_db
@@ -425,7 +426,7 @@ def test_an_individual_sessions_note_says_whose_record_it_is(client, world):
     listing = client.get(url("sessions", couple_id=couple.pk)).content.decode()
     assert "Individual · Ana" in listing and "Ana's own disclosure" not in listing
     # The records as selectors give them: joint notes for the couple, own individual notes per partner.
-    from clinician import selectors
+    from couples import selectors
 
     joint, _ = services.note_start(user=clinician.user, session=world[4])
     assert list(selectors.notes_in_couple_record(user=clinician.user, couple_id=couple.pk)) == [joint]

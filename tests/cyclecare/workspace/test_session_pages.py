@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from clinician.models import AuditEvent, TherapySession
+from clinician.models import AuditEvent
+from couples.models import TherapySession
 from tests.factories import (
     ClinicianFactory,
     TherapySessionFactory,
