@@ -2,6 +2,7 @@
 for display), and find PHI models read-only."""
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from couples import services
@@ -28,7 +29,7 @@ def test_operator_reads_a_signed_note_in_the_admin(page, artifacts_dir):
     expect(page.get_by_text(a.display_name, exact=True)).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "admin-couple.png"), full_page=True)
 
-    page.goto(f"/admin/clinician/sessionnote/{note.pk}/change/")
+    page.goto(reverse("admin:couples_sessionnote_change", args=[note.pk]))
     expect(page.get_by_text("Named the cycle together.")).to_be_visible()
     # Read-only: no save button on PHI.
     expect(page.get_by_role("button", name="Save")).to_have_count(0)
