@@ -1,17 +1,22 @@
 """Admin: operators manage practices and clinicians here; PHI rows are read-only views.
 
 Every write of clinical data goes through the services (validated and audited), so the admin
-shows PHI models without add/change/delete. A staff user who is a practice admin manages only their
-own practice; PHI is visible here to the operator (superuser) alone.
+shows PHI models without add/change/delete; its actions call the services. A staff user who is a
+practice admin sees only their own practice, and of PHI only what their pages show them for
+administration (``ReadOnlyAdmin.scoped``); each PHI row shown is audited (``PhiAdmin``).
 """
+
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import messages as django_messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from . import services
-from .audit import audit_record
+from .audit import audit_record, audit_record_many
 from .forms import add_service_errors
 from .models import AuditEvent, Clinician, IntegrationClient, Practice
 from .permissions import acting_clinician
@@ -40,12 +45,33 @@ class PracticeScopedAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """PHI and history: viewable by the operator (superuser), never written from the admin.
-    Clinicians read PHI through their own pages, which apply clinical scope."""
+    """History and PHI: viewable, never written from the admin (the services write, validated
+    and audited). The operator (superuser) sees every practice. A practice admin sees a model
+    only if it names ``scoped``, the selector its own pages and API use, which is asked with
+    ``purpose="administrative"``: administration (who is in care, schedules, reminder delivery),
+    never clinical content, which stays on the treating clinician's pages."""
+
+    #: The selector (``user=…, purpose=…`` → QuerySet) that scopes a practice admin's rows.
+    scoped: Callable[..., QuerySet] | None = None
+
+    def _scoped(self, request) -> QuerySet | None:
+        selector = type(self).scoped
+        if request.user.is_superuser or selector is None or not _is_practice_admin(request.user):
+            return None
+        return selector(user=request.user, purpose="administrative")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        return queryset if request.user.is_superuser else queryset.none()
+        if request.user.is_superuser:
+            return queryset
+        scoped = self._scoped(request)
+        return queryset.none() if scoped is None else queryset.filter(pk__in=scoped.values("pk"))
+
+    def has_view_permission(self, request, obj=None):
+        return may_view(request, type(self).scoped)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -55,6 +81,62 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PhiAdmin(ReadOnlyAdmin):
+    """A model whose rows are PHI: every row a list or a detail page shows is a read, appended to
+    the audit trail as ``admin.view`` (one event per row, by id, never values). Row actions call
+    the services, one row at a time, and report each refusal (``run_service``)."""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            audit_record_many(actor=request.user, action="admin.view", targets=changelist.result_list)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        context = getattr(response, "context_data", {})
+        shown = context.get("original")
+        if shown is not None:
+            # The row, and the rows its inlines show with it (a couple's partners, a note's addenda).
+            inline_rows = [
+                form.instance
+                for inline in context.get("inline_admin_formsets", [])
+                for form in inline.formset.forms
+                if form.instance.pk is not None
+            ]
+            audit_record_many(actor=request.user, action="admin.view", targets=[shown, *inline_rows])
+        return response
+
+    def run_service(self, request, queryset, service, done: str, **arguments) -> None:
+        """Call ``service(user=…, <model name>=row, **arguments)`` for each selected row, each in
+        its own transaction: a refused row is reported and changes nothing; the others go on."""
+        name = self.model._meta.model_name
+        succeeded = 0
+        for row in queryset:
+            try:
+                with transaction.atomic():
+                    service(user=request.user, **{name: row}, **arguments)
+            except (ValidationError, PermissionDenied) as refused:
+                messages = getattr(refused, "messages", None) or [str(refused)]
+                self.message_user(request, f"{row}: {' '.join(messages)}", level=django_messages.ERROR)
+            else:
+                succeeded += 1
+        if succeeded:
+            self.message_user(request, done.format(count=succeeded), level=django_messages.SUCCESS)
+
+
+def may_view(request, scoped: Callable[..., QuerySet] | None) -> bool:
+    """Whether the admin shows rows a ``scoped`` selector governs (an inline asks it too): the
+    operator always; a practice admin where the model has a selector for them."""
+    return request.user.is_superuser or (scoped is not None and _is_practice_admin(request.user))
+
+
+def _is_practice_admin(user) -> bool:
+    clinician = acting_clinician(user)
+    return clinician is not None and clinician.role == Clinician.Role.PRACTICE_ADMIN
 
 
 @admin.register(Practice)

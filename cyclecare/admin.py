@@ -6,10 +6,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from clinician.admin import ReadOnlyAdmin
+from clinician.admin import PhiAdmin, ReadOnlyAdmin
 from clinician.models import Practice
 
-from . import instrument_files, services
+from . import instrument_files, selectors, services
 from .disclosure import Reader, checkin_disclosed
 from .models import (
     Assignment,
@@ -24,6 +24,7 @@ from .models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .reminders.selectors import reminder_deliveries_visible_to
 
 
 class CycleMapPositionInline(admin.StackedInline):
@@ -39,13 +40,13 @@ class CycleMapPositionInline(admin.StackedInline):
 
 
 @admin.register(CycleMap)
-class CycleMapAdmin(ReadOnlyAdmin):
+class CycleMapAdmin(PhiAdmin):
     list_display = ("couple", "version", "created_by", "created_at")
     inlines = [CycleMapPositionInline]
 
 
 @admin.register(CycleEpisode)
-class CycleEpisodeAdmin(ReadOnlyAdmin):
+class CycleEpisodeAdmin(PhiAdmin):
     list_display = ("id", "couple", "occurred_at", "source", "intensity", "repair_attempted", "repair_worked")
     list_filter = ("source", "repair_attempted")
     date_hierarchy = "occurred_at"
@@ -144,20 +145,26 @@ class InstrumentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(ReadOnlyAdmin):
+class AssignmentAdmin(PhiAdmin):
+    """Homework is a clinical write (the treating clinician's pages): no actions here."""
+
+    scoped = selectors.assignments_visible_to
     list_display = ("title", "couple", "kind", "schedule", "status", "starts_on", "ends_on")
-    list_filter = ("status", "kind", "schedule")
+    list_filter = ("status", "kind", "schedule", "practice", "assigned_by")
+    list_select_related = ("couple",)
+    search_fields = ("title", "couple__label")
+    date_hierarchy = "starts_on"
 
 
 @admin.register(Occurrence)
-class OccurrenceAdmin(ReadOnlyAdmin):
+class OccurrenceAdmin(PhiAdmin):
     list_display = ("id", "assignment", "partner", "due_at", "status")
     list_filter = ("status",)
     date_hierarchy = "due_at"
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(ReadOnlyAdmin):
+class CheckInAdmin(PhiAdmin):
     """The operator reads a check-in as any outsider does (``disclosure``): no safety answers,
     no safety screen's scores."""
 
@@ -189,9 +196,23 @@ class HomeworkTemplateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReminderDelivery)
-class ReminderDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "occurrence", "channel", "kind", "status", "attempts", "sent_at", "opened_at")
-    list_filter = ("status", "channel", "kind")
+class ReminderDeliveryAdmin(PhiAdmin):
+    scoped = reminder_deliveries_visible_to
+    list_display = (
+        "id",
+        "couple",
+        "partner",
+        "channel",
+        "kind",
+        "status",
+        "attempts",
+        "sent_at",
+        "opened_at",
+    )
+    list_filter = ("status", "channel", "kind", "practice")
+    list_select_related = ("couple", "partner")
+    search_fields = ("couple__label", "partner__display_name")
+    date_hierarchy = "next_attempt_at"
     exclude = ("link",)
 
 
