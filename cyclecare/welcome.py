@@ -20,7 +20,7 @@ from email.utils import formataddr, parseaddr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -58,29 +58,37 @@ NO_CONSENT = {
 
 # WHO MAY BE WELCOMED, BY WHICH CHANNEL
 # ------------------------------------------------------------------------------
-def welcome_channels(partner: Partner) -> list[str]:
-    """The channels a welcome may go by now: a contact on file and that channel's consent in force."""
-    return [channel for channel in Channel.values if not _channel_blocker(partner, channel)]
+def welcome_channels(partner: Partner, *, consented: set[tuple[int, str]] | None = None) -> list[str]:
+    """The channels a welcome may go by now: a contact on file and that channel's consent in
+    force. ``consented``: the (partner id, consent kind) pairs in force, read in one query for
+    many partners (``consents_in_force``); read here when not given."""
+    return [channel for channel in Channel.values if not _channel_blocker(partner, channel, consented)]
 
 
-def _channel_blocker(partner: Partner, channel: str) -> str:
+def _channel_blocker(partner: Partner, channel: str, consented: set[tuple[int, str]] | None = None) -> str:
     contact = partner.email if channel == Channel.EMAIL else partner.phone
     if not contact:
         return str(NO_CONTACT[channel])
-    if not consent_in_force(partner=partner, kind=CONSENT_KIND[channel]):
+    kind = CONSENT_KIND[channel]
+    in_force = (
+        (partner.pk, kind) in consented
+        if consented is not None
+        else consent_in_force(partner=partner, kind=kind)
+    )
+    if not in_force:
         return str(NO_CONSENT[channel])
     return ""
 
 
-def welcome_blockers(partner: Partner) -> str:
+def welcome_blockers(partner: Partner, *, consented: set[tuple[int, str]] | None = None) -> str:
     """Why no welcome can go to this partner, in words for the clinician ("" when one can)."""
     if not partner.is_active:
         return str(_("This partner is no longer in treatment."))
     if partner.couple.status != Couple.Status.ACTIVE:
         return str(_("The case is not active, so no welcome is sent."))
-    if welcome_channels(partner):
+    if welcome_channels(partner, consented=consented):
         return ""
-    reasons = [_channel_blocker(partner, channel) for channel in Channel.values]
+    reasons = [_channel_blocker(partner, channel, consented) for channel in Channel.values]
     return str(_("No welcome for %(name)s: %(reasons)s.")) % {
         "name": partner.display_name,
         "reasons": "; ".join(reasons),
@@ -311,36 +319,70 @@ class WelcomeStatus:
     blocker: str
 
 
+def partners_with_welcome(partners: QuerySet[Partner]) -> QuerySet[Partner]:
+    """``partners`` annotated with what ``welcome_status_for`` shows — the first welcome sent and
+    opened, one on its way, the last one's status, the first check-in and the email and SMS
+    consents in force — as subqueries of the one partner query (the couple page prefetches its
+    partners with it, so the welcome costs no query of its own)."""
+    welcomes = WelcomeMessage.objects.filter(partner_id=OuterRef("pk"))
+
+    def latest_consent(kind: str) -> Subquery:
+        return Subquery(
+            Consent.objects.filter(partner_id=OuterRef("pk"), kind=kind)
+            .order_by("-recorded_at", "-id")
+            .values("granted")[:1]
+        )
+
+    return partners.annotate(
+        welcome_sent_at=Subquery(
+            welcomes.filter(sent_at__isnull=False).order_by("sent_at").values("sent_at")[:1]
+        ),
+        welcome_opened_at=Subquery(
+            welcomes.filter(opened_at__isnull=False).order_by("opened_at").values("opened_at")[:1]
+        ),
+        welcome_pending=Exists(welcomes.filter(status__in=[Status.PENDING, Status.SENDING])),
+        welcome_last_status=Subquery(welcomes.order_by("-created_at", "-id").values("status")[:1]),
+        first_checkin_at=Subquery(
+            CheckIn.objects.filter(partner_id=OuterRef("pk"))
+            .order_by("submitted_at")
+            .values("submitted_at")[:1]
+        ),
+        email_consent=latest_consent(Consent.Kind.EMAIL),
+        sms_consent=latest_consent(Consent.Kind.SMS),
+    )
+
+
 def welcome_status_for(*, partners: list[Partner]) -> list[WelcomeStatus]:
     """Per partner: when a welcome was first sent, first opened, the first check-in, whether
-    one is on its way or the last one failed, and why none can be sent (three queries). The
-    caller passes partners it read through a scoped selector."""
-    ids = [partner.pk for partner in partners]
-    rows = list(
-        WelcomeMessage.objects.filter(partner_id__in=ids)
-        .order_by("created_at", "pk")
-        .values("partner_id", "status", "sent_at", "opened_at")
-    )
-    first_checkins = dict(
-        CheckIn.objects.filter(partner_id__in=ids)
-        .values("partner_id")
-        .annotate(first=Min("submitted_at"))
-        .values_list("partner_id", "first")
-    )
+    one is on its way or the last one failed, and why none can be sent. The partners come
+    from ``partners_with_welcome`` (over a scoped selector's queryset); others are read again
+    with it (one query)."""
+    if any(not hasattr(partner, "welcome_pending") for partner in partners):
+        ids = [partner.pk for partner in partners]
+        annotated = {
+            p.pk: p
+            for p in partners_with_welcome(Partner.objects.filter(pk__in=ids).select_related("couple"))
+        }
+        partners = [annotated[partner.pk] for partner in partners]
     result = []
     for partner in partners:
-        own = [row for row in rows if row["partner_id"] == partner.pk]
-        sent = [row["sent_at"] for row in own if row["sent_at"]]
-        opened = [row["opened_at"] for row in own if row["opened_at"]]
+        consented = {
+            (partner.pk, kind)
+            for kind, granted in (
+                (Consent.Kind.EMAIL, partner.email_consent),
+                (Consent.Kind.SMS, partner.sms_consent),
+            )
+            if granted
+        }
         result.append(
             WelcomeStatus(
                 partner=partner,
-                sent_at=min(sent) if sent else None,
-                opened_at=min(opened) if opened else None,
-                first_checkin_at=first_checkins.get(partner.pk),
-                pending=any(row["status"] in (Status.PENDING, Status.SENDING) for row in own),
-                failed=bool(own) and own[-1]["status"] == Status.FAILED,
-                blocker=welcome_blockers(partner),
+                sent_at=partner.welcome_sent_at,
+                opened_at=partner.welcome_opened_at,
+                first_checkin_at=partner.first_checkin_at,
+                pending=partner.welcome_pending,
+                failed=partner.welcome_last_status == Status.FAILED,
+                blocker=welcome_blockers(partner, consented=consented),
             )
         )
     return result
