@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinician.audit import audit_record
 from clinician.conf import cyclecare_settings
-from clinician.permissions import require_couple_access
+from clinician.permissions import Purpose, require_couple_access, row_scope
 from couples.models import Consent, Couple, Partner
 from couples.selectors import consent_in_force
 
@@ -302,6 +302,12 @@ def welcomes_enqueue_due(*, now: datetime.datetime | None = None) -> int:
 
 # WHAT THE CLINICIAN SEES
 # ------------------------------------------------------------------------------
+def welcome_messages_visible_to(*, user, purpose: Purpose = "administrative") -> QuerySet[WelcomeMessage]:
+    """The welcome log: each welcome, by which channel, sent or not and why (our reason, never
+    PHI), opened. Scoped like the reminder log."""
+    return WelcomeMessage.objects.filter(row_scope(user, purpose=purpose)).select_related("partner")
+
+
 def welcome_link_opened(*, link: PartnerLink) -> int:
     """Stamp the welcome that carried this link as opened (the partner page's GET of a valid
     home link calls it). The first open only counts."""

@@ -228,3 +228,11 @@ def test_a_partner_of_another_couple_by_id_is_404(client, clinician, django_capt
     other_partner = second.partners.first()
     resend = reverse("cyclecare:clinician:welcome_resend", args=[first.pk, other_partner.pk])
     assert client.post(resend).status_code == 404
+
+
+def test_the_welcomes_are_in_the_couples_delivery_log(client, clinician, django_capture_on_commit_callbacks):
+    post(client, form_data(), django_capture_on_commit_callbacks)
+    couple = Couple.objects.get()
+    page = client.get(reverse("cyclecare:clinician:deliveries", args=[couple.pk])).content.decode()
+    assert 'id="welcome-log"' in page
+    assert len(re.findall(r'<tr data-welcome="\d+" class="delivery delivery--sent">', page)) == 2
