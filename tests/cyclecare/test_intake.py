@@ -2,11 +2,14 @@
 every bad input refused with nothing saved and nothing sent, a double submit makes one case."""
 
 import datetime
+import threading
+from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -361,3 +364,41 @@ def test_a_partner_of_an_existing_couple_can_still_be_added(clinician):
         partner_add(
             user=clinician.user, couple=couple, display_name="Bo", time_zone="UTC", preferred_channel="none"
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_posts_of_one_form_make_one_couple(postgres):
+    """PostgreSQL: both requests pass the "already made?" look-up; the unique token decides,
+    and the loser returns the winner's couple with nothing of its own left behind."""
+    clinician = ClinicianFactory()
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+    real_validate = intake_module.intake_validate
+
+    def validate_then_wait(**kwargs):
+        real_validate(**kwargs)
+        barrier.wait(timeout=10)  # both are past the look-up before either writes
+
+    def submit():
+        try:
+            results.append(
+                couple_intake(
+                    user=clinician.user, label="R & C", partners=[alex(), bo()], intake_token="same"
+                )
+            )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with mock.patch.object(intake_module, "intake_validate", validate_then_wait):
+        threads = [threading.Thread(target=submit) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    assert sorted(result.created for result in results) == [False, True]
+    assert results[0].couple.pk == results[1].couple.pk
+    assert Couple.objects.count() == 1 and Partner.objects.count() == 2 and Intake.objects.count() == 1
+    assert WelcomeMessage.objects.count() == 2
