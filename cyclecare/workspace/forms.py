@@ -352,7 +352,8 @@ class IntakeForm(AccessibleErrorsMixin, forms.Form):
             filled = [
                 name for name in PARTNER_FIELDS if name not in ("time_zone", "language", "preferred_channel")
             ]
-            if any(data.get(f"b_{name}") for name in filled):
+            consents = [f"b_consent_{kind}" for kind, _label in CONSENT_KINDS]
+            if any(data.get(f"b_{name}") for name in filled) or any(data.get(name) for name in consents):
                 self.add_error(
                     "b_display_name", _("An individual case has one partner: leave partner B empty.")
                 )

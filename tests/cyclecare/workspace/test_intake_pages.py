@@ -150,6 +150,17 @@ def test_an_individual_case_from_the_same_page(client, clinician, django_capture
         ({"b_phone": "", "b_preferred_channel": "none"}, "b_consent_sms", "mobile"),
         ({"b_display_name": ""}, "b_display_name", "required"),
         ({"kind": "individual"}, "b_display_name", "leave partner B empty"),
+        (
+            {
+                "kind": "individual",
+                "b_display_name": "",
+                "b_phone": "",
+                "b_quiet_hours_start": "",
+                "b_quiet_hours_end": "",
+            },
+            "b_display_name",
+            "leave partner B empty",
+        ),
     ],
 )
 def test_bad_input_is_shown_on_its_field_and_nothing_is_saved_or_sent(
