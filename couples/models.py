@@ -195,6 +195,9 @@ class Consent(models.Model):
         SHARING = "sharing", _("Sharing with partner")
 
     class Method(models.TextChoices):
+        # How the clinician took the decision: face to face in a session, by word outside one
+        # (the phone), or on a signed form; a partner's own decision on a page is electronic.
+        IN_SESSION = "in_session", _("In session")
         WRITTEN = "written", _("Written")
         VERBAL = "verbal", _("Verbal, documented by clinician")
         ELECTRONIC = "electronic", _("Electronic, by the partner")

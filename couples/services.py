@@ -65,9 +65,11 @@ def couple_create(
     primary_clinician: Clinician | None = None,
     started_on: datetime.date | None = None,
     eft_step: int | None = None,
+    kind: str = Couple.Kind.COUPLE,
 ) -> Couple:
-    """Open a couple's case. The primary clinician defaults to the user; a practice admin or an
-    integration client names one."""
+    """Open a couple's case (or, with ``kind=individual``, an individual case: one partner).
+    The primary clinician defaults to the user; a practice admin or an integration client names
+    one."""
     if is_integration(user):
         if primary_clinician is None:
             raise ValidationError({"primary_clinician": "Name the couple's treating clinician."})
@@ -91,6 +93,7 @@ def couple_create(
         label=label.strip(),
         started_on=started_on or timezone.localdate(),
         eft_step=eft_step,
+        kind=kind,
     )
     couple.full_clean()
     couple.save()
@@ -162,8 +165,9 @@ def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **de
         )
     taken = set(couple.partners.filter(is_active=True).values_list("seat", flat=True))
     free = [seat for seat in Partner.Seat.values if seat not in taken]
-    if couple.kind == Couple.Kind.INDIVIDUAL:
+    if couple.kind == Couple.Kind.INDIVIDUAL and couple.partners.exists():
         # Its one partner's shared items would reach whoever joined; a new couple is a new case.
+        # (An individual case opened at intake takes its one partner here.)
         raise ValidationError(
             {"couple": ValidationError("An individual case has one partner.", code="individual_case")}
         )

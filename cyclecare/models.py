@@ -620,3 +620,81 @@ class ReminderDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.channel} for occurrence #{self.occurrence_id} ({self.status})"
+
+
+class Intake(models.Model):
+    """The one couple an intake form made. Its token is the form's one-time nonce: a repeated
+    POST of the same form (a double click, a reload, a retried request) finds this row and
+    returns the couple it made instead of opening a second case. Unique per practice in the
+    database, so two concurrent POSTs cannot both create."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    couple = models.OneToOneField("couples.Couple", on_delete=models.PROTECT, related_name="intake")
+    token = models.CharField(max_length=64)
+    recorded_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["practice", "token"], name="intake_token_once")]
+
+    def __str__(self) -> str:
+        return f"Intake of couple #{self.couple_id}"
+
+
+class WelcomeMessage(models.Model):
+    """One welcome to one partner by one channel, with their home link: the outbox row and its
+    log. PENDING → SENDING (claimed and committed before the send) → SENT / FAILED, as
+    reminders do; a resend is a new row. Opened is stamped when the partner follows the link
+    the message carried (a mail scanner's GET counts too)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("Text message")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Not sent")
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey("couples.Couple", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, related_name="welcome_messages", db_index=False
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, help_text=_("Why, in our words; never PHI."))
+    link = models.ForeignKey(
+        PartnerLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="welcome_messages"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="welcome_sent_has_time"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="welcome_due_idx"),
+            models.Index(fields=["partner", "created_at"], name="welcome_partner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Welcome by {self.channel} to partner #{self.partner_id} ({self.status})"

@@ -28,4 +28,9 @@ BEAT_SCHEDULE = {
         "task": "cyclecare.tasks.reminders_dispatch",
         "schedule": 60.0,
     },
+    # Welcomes are sent on commit; this picks up a lost task, a due retry or a lost worker.
+    "cyclecare-welcomes-dispatch": {
+        "task": "cyclecare.tasks.welcomes_dispatch",
+        "schedule": 60.0,
+    },
 }

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services, webhooks
+from . import services, webhooks, welcome
 from .reminders import dispatch, planner
 
 
@@ -78,3 +78,18 @@ def reminders_plan() -> int:
     """Periodic: materialise the next hours' occurrences, reminders and nudges."""
     result = planner.plan_periodic(budget_seconds=480)
     return result.reminders_created + result.nudges_created
+
+
+# WELCOMES
+# ------------------------------------------------------------------------------
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def welcome_send(welcome_ids: list[int]) -> dict:
+    """Send welcomes by id. Idempotent: each row is claimed before it is sent."""
+    return welcome.welcomes_send(welcome_ids=welcome_ids)
+
+
+@shared_task(time_limit=55, soft_time_limit=45)
+def welcomes_dispatch() -> int:
+    """Periodic, every minute: welcomes whose task was lost, whose retry is due, or whose
+    worker died mid-send."""
+    return welcome.welcomes_enqueue_due()

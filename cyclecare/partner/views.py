@@ -43,6 +43,7 @@ from cyclecare.partner_access import (
 )
 from cyclecare.reminders.dispatch import reminder_link_opened
 from cyclecare.reminders.messages import first_name, stop_token_read
+from cyclecare.welcome import welcome_link_opened
 
 from .forms import CheckInForm, EpisodeForm, localized
 
@@ -259,6 +260,7 @@ def home_link(request: HttpRequest, token: str) -> HttpResponse:
         return refusal
     _begin_partner_session(request, resolved.link.partner)
     reminder_link_opened(link=resolved.link)
+    welcome_link_opened(link=resolved.link)
     return redirect(f"{NAMESPACE}:home")
 
 

@@ -5,7 +5,8 @@ the service's, whose ValidationError the view hands back to the form
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from couples.models import SessionNote, TherapySession
+from couples.models import Consent, Couple, Partner, SessionNote, TherapySession
+from cyclecare.intake import ConsentIntake, PartnerIntake
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 TEXT_MAX = 20_000  # the API's limit for a note section or an addendum
@@ -233,3 +234,159 @@ class AddendumForm(AccessibleErrorsMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         error_messages={"required": _("Write the addendum.")},
     )
+
+
+# INTAKE
+# ------------------------------------------------------------------------------
+SEATS = ("a", "b")
+CONSENT_KINDS = (
+    ("treatment", _("Treatment")),
+    ("email", _("Email messages")),
+    ("sms", _("Text messages")),
+    ("sharing", _("Sharing check-ins with their partner (if they choose)")),
+)
+CLINICIAN_METHODS = [(value, label) for value, label in Consent.Method.choices if value != "electronic"]
+PARTNER_FIELDS = (
+    "display_name",
+    "pronouns",
+    "email",
+    "phone",
+    "time_zone",
+    "language",
+    "preferred_channel",
+    "quiet_hours_start",
+    "quiet_hours_end",
+)
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%H:%M")
+
+
+class IntakeForm(AccessibleErrorsMixin, forms.Form):
+    """A new couple (two partners) or an individual case (one), each partner's details and
+    consents. Field names are the service's: ``a_<field>`` / ``b_<field>`` per partner, so
+    ``cyclecare.intake``'s errors land on the field they name. The one-time ``intake_token``
+    makes a repeated POST return the first case."""
+
+    intake_token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    kind = forms.ChoiceField(
+        label=_("Who is coming to therapy?"),
+        choices=[
+            (Couple.Kind.COUPLE, _("A couple (two partners)")),
+            (Couple.Kind.INDIVIDUAL, _("One partner on their own (individual case)")),
+        ],
+        initial=Couple.Kind.COUPLE,
+        widget=forms.RadioSelect,
+    )
+    label = forms.CharField(
+        label=_("Case label"),
+        max_length=120,
+        help_text=_("How the clinic refers to them, e.g. “Rivera & Chen”. Seen by clinic staff only."),
+    )
+
+    def __init__(self, *args, time_zone: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for seat in SEATS:
+            optional = seat == "b"  # required for a couple, checked in clean()
+            self.fields[f"{seat}_display_name"] = forms.CharField(
+                label=_("Name"), max_length=120, required=not optional
+            )
+            self.fields[f"{seat}_pronouns"] = forms.CharField(
+                label=_("Pronouns (optional)"), max_length=40, required=False
+            )
+            self.fields[f"{seat}_email"] = forms.EmailField(label=_("Email"), required=False)
+            self.fields[f"{seat}_phone"] = forms.CharField(
+                label=_("Mobile"),
+                max_length=16,
+                required=False,
+                help_text=_("International form, e.g. +15551234567."),
+                widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off", "inputmode": "tel"}),
+            )
+            self.fields[f"{seat}_time_zone"] = forms.CharField(
+                label=_("Time zone"),
+                max_length=64,
+                initial=time_zone,
+                required=not optional,
+                help_text=_("Type to search, e.g. America/Chicago."),
+                widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off"}),
+            )
+            self.fields[f"{seat}_language"] = forms.ChoiceField(
+                label=_("Language"), choices=Partner.Language.choices, initial=Partner.Language.ENGLISH
+            )
+            self.fields[f"{seat}_preferred_channel"] = forms.ChoiceField(
+                label=_("Reminders by"), choices=Partner.Channel.choices, initial=Partner.Channel.EMAIL
+            )
+            self.fields[f"{seat}_quiet_hours_start"] = forms.TimeField(
+                label=_("Quiet hours from"), required=False, widget=TimeInput()
+            )
+            self.fields[f"{seat}_quiet_hours_end"] = forms.TimeField(
+                label=_("Quiet hours until"), required=False, widget=TimeInput()
+            )
+            for kind, label in CONSENT_KINDS:
+                self.fields[f"{seat}_consent_{kind}"] = forms.BooleanField(label=label, required=False)
+            self.fields[f"{seat}_consent_method"] = forms.ChoiceField(
+                label=_("How consent was given"),
+                choices=CLINICIAN_METHODS,
+                initial=Consent.Method.IN_SESSION,
+            )
+
+    def partner_fields(self, seat: str) -> dict:
+        """The bound fields of one partner, grouped for the template."""
+        return {
+            "details": [self[f"{seat}_{name}"] for name in PARTNER_FIELDS],
+            "consents": [self[f"{seat}_consent_{kind}"] for kind, _label in CONSENT_KINDS],
+            "method": self[f"{seat}_consent_method"],
+        }
+
+    def seats(self) -> list[tuple[str, dict]]:
+        return [(seat, self.partner_fields(seat)) for seat in SEATS]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == Couple.Kind.INDIVIDUAL:
+            filled = [
+                name for name in PARTNER_FIELDS if name not in ("time_zone", "language", "preferred_channel")
+            ]
+            consents = [f"b_consent_{kind}" for kind, _label in CONSENT_KINDS]
+            if any(data.get(f"b_{name}") for name in filled) or any(data.get(name) for name in consents):
+                self.add_error(
+                    "b_display_name", _("An individual case has one partner: leave partner B empty.")
+                )
+        else:
+            for name in ("display_name", "time_zone"):
+                if not data.get(f"b_{name}") and f"b_{name}" not in self.errors:
+                    self.add_error(f"b_{name}", _("This field is required."))
+        return data
+
+    def kind_value(self) -> str:
+        return self.cleaned_data["kind"]
+
+    def partner_intakes(self) -> list[PartnerIntake]:
+        """What the service takes: one PartnerIntake per partner, the ticked consents with
+        the partner's method."""
+        seats = SEATS[:1] if self.kind_value() == Couple.Kind.INDIVIDUAL else SEATS
+        intakes = []
+        for seat in seats:
+            data = {name: self.cleaned_data.get(f"{seat}_{name}") for name in PARTNER_FIELDS}
+            method = self.cleaned_data[f"{seat}_consent_method"]
+            intakes.append(
+                PartnerIntake(
+                    **{
+                        name: value if value is not None else ""
+                        for name, value in data.items()
+                        if name not in ("quiet_hours_start", "quiet_hours_end")
+                    },
+                    quiet_hours_start=data["quiet_hours_start"],
+                    quiet_hours_end=data["quiet_hours_end"],
+                    consents=tuple(
+                        ConsentIntake(kind=kind, granted=True, method=method)
+                        for kind, _label in CONSENT_KINDS
+                        if self.cleaned_data.get(f"{seat}_consent_{kind}")
+                    ),
+                )
+            )
+        return intakes

@@ -5,7 +5,7 @@ sign-out are the platform's (``clinician.views.auth``), listed here so that thei
 
 from clinician.views import auth
 
-from .views import caseload, couple, cyclemap, homework, notes, separation, sessions
+from .views import caseload, couple, cyclemap, homework, intake, notes, separation, sessions
 
 app_name = "clinician"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     *caseload.urlpatterns,
     *auth.urlpatterns,
     *couple.urlpatterns,
+    *intake.urlpatterns,
     *sessions.urlpatterns,
     *notes.urlpatterns,
     *cyclemap.urlpatterns,

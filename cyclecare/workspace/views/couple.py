@@ -1,6 +1,6 @@
 """The couple page: one timeline, the between-session charts and the cycle metrics.
 
-Every read goes through the scoped selectors (the couple itself through ``couple_get_for``, so a
+Every read goes through the scoped selectors (the couple itself through ``couples_visible_to``, so a
 couple out of the user's clinical scope is a 404); the figures come from ``cyclecare.trends``
 (aggregated in SQL) and are drawn by ``cyclecare.charts``. The page costs a fixed number of
 queries however long the couple's history.
@@ -9,6 +9,7 @@ queries however long the couple's history.
 import datetime
 import zoneinfo
 
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -19,10 +20,12 @@ from django.utils.translation import gettext_lazy as _lazy
 from clinician.audit import audit_record
 from clinician.conf import cyclecare_settings
 from clinician.models import Clinician
-from couples.models import TherapySession
-from couples.selectors import couple_get_for, notes_visible_to, sessions_visible_to_clinically
+from clinician.selectors import get_or_404
+from couples.models import Partner, TherapySession
+from couples.selectors import couples_visible_to, notes_visible_to, sessions_visible_to_clinically
 from cyclecare import charts, trends
 from cyclecare import selectors as cycle
+from cyclecare.welcome import partners_with_welcome, welcome_status_for
 
 from .common import clinician_required
 
@@ -58,7 +61,14 @@ def couple_page(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
     # cyclecare depends on clinician, not the other way round: only the pages reach back.
 
     user = request.user
-    couple = couple_get_for(user=user, couple_id=couple_id)
+    # The clinical scope's couple (else 404), its active partners read with their welcome.
+    partners_now = partners_with_welcome(Partner.objects.filter(is_active=True).order_by("seat"))
+    couple = get_or_404(
+        couples_visible_to(user=user)
+        .prefetch_related(None)
+        .prefetch_related(Prefetch("partners", queryset=partners_now, to_attr="active_partners")),
+        couple_id,
+    )
     zone = zoneinfo.ZoneInfo(clinician.practice.time_zone)
     now = timezone.now()
     today = now.astimezone(zone).date()
@@ -132,6 +142,7 @@ def couple_page(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
             "ahead_weeks": AHEAD_WEEKS,
             "adherence_recent": [(names[pid], adherence_recent[pid]) for pid in partner_ids],
             "supervised": couple.primary_clinician_id != clinician.pk,
+            "welcomes": welcome_status_for(partners=partners),
         },
     )
 

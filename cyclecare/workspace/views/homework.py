@@ -33,6 +33,7 @@ from cyclecare import services
 from cyclecare.models import Assignment, HomeworkTemplate
 from cyclecare.reminders.selectors import homework_templates_available_to, reminder_deliveries_visible_to
 from cyclecare.selectors import assignments_visible_to
+from cyclecare.welcome import welcome_messages_visible_to
 
 from .common import clinician_required
 
@@ -331,6 +332,9 @@ def assignment_status(
     return redirect(reverse("cyclecare:clinician:homework", args=[couple.pk]) + "#assignments")
 
 
+WELCOMES_SHOWN = 20
+
+
 @clinician_required
 def deliveries(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
     """The reminder log of one couple: per occurrence, each reminder or nudge — when, by which
@@ -352,6 +356,9 @@ def deliveries(request: HttpRequest, clinician: Clinician, couple_id: int) -> Ht
             "couple": couple,
             "page": page,
             "time_zone": couple.practice.time_zone,
+            "welcomes": welcome_messages_visible_to(user=request.user, purpose="clinical")
+            .filter(couple=couple)
+            .order_by("-created_at", "-id")[:WELCOMES_SHOWN],
         },
     )
 
