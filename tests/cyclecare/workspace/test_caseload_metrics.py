@@ -12,7 +12,7 @@ from cyclecare import services as cycle
 from cyclecare import trends
 from cyclecare.models import Assignment, CycleEpisode, Occurrence
 from tests.cyclecare.workspace.history import build_history
-from tests.factories import ClinicianFactory, couple_with_partners
+from tests.factories import ClinicianFactory, couple_with_partners, shipped_instrument
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def test_each_partner_has_days_since_checkin_and_adherence(client):
     couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
     a.display_name = "Mei"
     a.save(update_fields=["display_name"])
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     now = timezone.now()
     assignment = Assignment.objects.create(
         practice_id=couple.practice_id,

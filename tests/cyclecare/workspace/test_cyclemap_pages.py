@@ -21,20 +21,6 @@ pytestmark = pytest.mark.django_db
 FIELDS = ("trigger", "perception", "surface_emotion", "move_detail", "underlying_emotion", "longing")
 
 
-@pytest.fixture
-def clinician():
-    return ClinicianFactory(display_name="Dr Okafor")
-
-
-@pytest.fixture
-def case(clinician):
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    return couple, a, b
-
-
 def url(name: str, couple, *args) -> str:
     return reverse(f"cyclecare:clinician:{name}", args=[couple.pk, *args])
 
