@@ -14,7 +14,14 @@ from rest_framework.test import APIClient
 from clinician.models import Clinician, IntegrationClient, Practice, TherapySession
 from couples.models import Couple, Partner
 from cyclecare import services as cycle_services
-from cyclecare.models import Assignment, CycleEpisode, Instrument, Occurrence, SafetyFlag
+from cyclecare.models import (
+    Assignment,
+    CycleEpisode,
+    Instrument,
+    Occurrence,
+    ReminderDelivery,
+    SafetyFlag,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -134,6 +141,22 @@ class OccurrenceFactory(factory.django.DjangoModelFactory):
     completed_at = factory.LazyAttribute(
         lambda o: o.due_at if o.status == Occurrence.Status.COMPLETED else None
     )
+
+
+class ReminderDeliveryFactory(factory.django.DjangoModelFactory):
+    """A reminder row as the planner writes it (it bulk-creates them): for the occurrence's
+    partner, by email, pending, first tried when the occurrence is due; pass ``status``,
+    ``sent_at`` and the rest for a later state."""
+
+    class Meta:
+        model = ReminderDelivery
+
+    occurrence = factory.SubFactory(OccurrenceFactory)
+    practice = factory.SelfAttribute("occurrence.practice")
+    couple = factory.LazyAttribute(lambda o: o.occurrence.assignment.couple)
+    partner = factory.SelfAttribute("occurrence.partner")
+    channel = ReminderDelivery.Channel.EMAIL
+    next_attempt_at = factory.SelfAttribute("occurrence.due_at")
 
 
 class SafetyFlagFactory(factory.django.DjangoModelFactory):
@@ -382,15 +405,5 @@ def build_practice_world(name: str, *, practice_rows: bool = False) -> SimpleNam
                 )
                 for score, days_ago in ((1, 14), (3, 1))
             ]
-            # The row the reminder planner writes for a due occurrence (it bulk-creates them).
-            from cyclecare.models import ReminderDelivery
-
-            case.reminder = ReminderDelivery.objects.create(
-                practice=practice,
-                couple=couple,
-                occurrence=occurrence,
-                partner=a,
-                channel=ReminderDelivery.Channel.EMAIL,
-                next_attempt_at=occurrence.due_at,
-            )
+            case.reminder = ReminderDeliveryFactory(occurrence=occurrence, partner=a)
     return world

@@ -45,6 +45,7 @@ from cyclecare.reminders.dispatch import reminders_send
 from cyclecare.reminders.planner import couples_on_hold
 from tests.factories import (
     ClinicianFactory,
+    ReminderDeliveryFactory,
     TherapySessionFactory,
     couple_with_partners,
     daily_checkin,
@@ -116,9 +117,7 @@ def world():
         local_due_date=timezone.localdate(),
         local_due_time=datetime.time(20),
     )
-    joint_reminder = ReminderDelivery.objects.create(
-        practice=couple.practice,
-        couple=couple,
+    joint_reminder = ReminderDeliveryFactory(
         occurrence=pending_b,
         partner=b,
         channel="email",
@@ -168,9 +167,7 @@ def world():
         local_due_date=timezone.localdate(),
         local_due_time=datetime.time(9),
     )
-    a_reminder = ReminderDelivery.objects.create(
-        practice=couple.practice,
-        couple=couple,
+    a_reminder = ReminderDeliveryFactory(
         occurrence=a_occurrence,
         partner=a,
         channel="email",
