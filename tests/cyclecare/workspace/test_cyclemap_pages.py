@@ -289,6 +289,22 @@ def test_bad_episode_input_gets_a_clear_message(client, clinician, case, changes
     assert not CycleEpisode.objects.exists()
 
 
+def test_a_refusal_the_form_did_not_foresee_is_shown_on_the_form(client, clinician, case, monkeypatch):
+    """The form checks what it can (cyclecare.forms.EpisodeForm); the service has the last word,
+    and its refusal reaches the page next to the field it names, with nothing saved."""
+    couple, a, b = case
+
+    def refuse(**kwargs):
+        raise ValidationError({"intensity": "Refused by the service."})
+
+    monkeypatch.setattr(cycle, "episode_record", refuse)
+    client.force_login(clinician.user)
+    response = client.post(url("episode_new", couple), episode_post(a, b))
+    assert response.status_code == 400
+    assert "Refused by the service." in response.content.decode()
+    assert not CycleEpisode.objects.exists()
+
+
 def test_another_couples_partner_or_session_cannot_be_chosen(client, clinician, case):
     couple, a, b = case
     _, stranger, _ = couple_with_partners(clinician)
