@@ -53,6 +53,20 @@ def tenants(db):
     return {"a": build_practice_world("alpha"), "b": build_practice_world("bravo")}
 
 
+@pytest.fixture
+def clinician():
+    """A clinician of a practice of their own, named as the page tests read it."""
+    from tests.factories import ClinicianFactory
+
+    return ClinicianFactory(display_name="Dr Okafor")
+
+
+@pytest.fixture
+def on_the_minute(settings):
+    """Reminders spread over one minute, so a reminder goes out in the minute it is due."""
+    settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters and other cached state never leak from one test into the next."""

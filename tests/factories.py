@@ -13,7 +13,15 @@ from rest_framework.test import APIClient
 
 from clinician.models import Clinician, IntegrationClient, Practice
 from couples.models import Couple, Partner, TherapySession
-from cyclecare.models import Assignment, CycleEpisode, Occurrence, SafetyFlag
+from cyclecare import services as cycle_services
+from cyclecare.models import (
+    Assignment,
+    CycleEpisode,
+    Instrument,
+    Occurrence,
+    ReminderDelivery,
+    SafetyFlag,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -135,6 +143,22 @@ class OccurrenceFactory(factory.django.DjangoModelFactory):
     )
 
 
+class ReminderDeliveryFactory(factory.django.DjangoModelFactory):
+    """A reminder row as the planner writes it (it bulk-creates them): for the occurrence's
+    partner, by email, pending, first tried when the occurrence is due; pass ``status``,
+    ``sent_at`` and the rest for a later state."""
+
+    class Meta:
+        model = ReminderDelivery
+
+    occurrence = factory.SubFactory(OccurrenceFactory)
+    practice = factory.SelfAttribute("occurrence.practice")
+    couple = factory.LazyAttribute(lambda o: o.occurrence.assignment.couple)
+    partner = factory.SelfAttribute("occurrence.partner")
+    channel = ReminderDelivery.Channel.EMAIL
+    next_attempt_at = factory.SelfAttribute("occurrence.due_at")
+
+
 class SafetyFlagFactory(factory.django.DjangoModelFactory):
     """A flag raised by the clinician on the couple's first partner, in any status; an
     acknowledged or resolved one was acknowledged (and resolved) when it was raised."""
@@ -181,11 +205,59 @@ def integration_client(practice: Practice, scopes: str = "read write", name: str
     return SimpleNamespace(client=client, application=application, secret=secret, token=token.token, api=api)
 
 
-def couple_with_partners(clinician: Clinician | None = None, **kwargs) -> tuple[Couple, Partner, Partner]:
+def couple_with_partners(
+    clinician: Clinician | None = None, *, names: tuple[str, str] | None = None, **kwargs
+) -> tuple[Couple, Partner, Partner]:
+    """A couple of ``clinician`` (a new one by default) with partner A in Chicago and partner B
+    in New York; ``names`` gives them display names."""
     couple = CoupleFactory(primary_clinician=clinician or ClinicianFactory(), **kwargs)
-    a = PartnerFactory(couple=couple, seat=1, time_zone="America/Chicago")
-    b = PartnerFactory(couple=couple, seat=2, time_zone="America/New_York")
+    named = [{"display_name": name} for name in names] if names else [{}, {}]
+    a = PartnerFactory(couple=couple, seat=1, time_zone="America/Chicago", **named[0])
+    b = PartnerFactory(couple=couple, seat=2, time_zone="America/New_York", **named[1])
     return couple, a, b
+
+
+def practice_with_staff(slug: str, **practice_fields) -> SimpleNamespace:
+    """A practice with a practice admin and a clinician."""
+    practice = PracticeFactory(slug=slug, **practice_fields)
+    return SimpleNamespace(
+        practice=practice,
+        admin=ClinicianFactory(practice=practice, role=Clinician.Role.PRACTICE_ADMIN),
+        clinician=ClinicianFactory(practice=practice),
+    )
+
+
+def shipped_instruments() -> dict[str, Instrument]:
+    """The instruments cyclecare ships, installed (again: it is idempotent), by code."""
+    return {instrument.code: instrument for instrument in cycle_services.instruments_install_shipped()}
+
+
+def shipped_instrument(code: str = "cycle-checkin") -> Instrument:
+    """One shipped instrument, installed: by default the daily cycle check-in."""
+    return shipped_instruments()[code]
+
+
+def daily_checkin(
+    couple: Couple,
+    partners: list[Partner],
+    *,
+    instrument: Instrument | None = None,
+    local_time: datetime.time = datetime.time(20),
+    starts_on: datetime.date | None = None,
+) -> Assignment:
+    """The daily check-in, assigned through the service by the couple's clinician: at 20:00
+    from today, on the shipped cycle check-in unless told otherwise."""
+    return cycle_services.assignment_create(
+        user=couple.primary_clinician.user,
+        couple=couple,
+        partners=partners,
+        kind="check_in",
+        title="Daily check-in",
+        schedule="daily",
+        local_time=local_time,
+        starts_on=starts_on or timezone.localdate(),
+        instrument=instrument or shipped_instrument(),
+    )
 
 
 def held_session(couple: Couple, *, days_ago: int = 1, **kwargs) -> TherapySession:
@@ -333,15 +405,5 @@ def build_practice_world(name: str, *, practice_rows: bool = False) -> SimpleNam
                 )
                 for score, days_ago in ((1, 14), (3, 1))
             ]
-            # The row the reminder planner writes for a due occurrence (it bulk-creates them).
-            from cyclecare.models import ReminderDelivery
-
-            case.reminder = ReminderDelivery.objects.create(
-                practice=practice,
-                couple=couple,
-                occurrence=occurrence,
-                partner=a,
-                channel=ReminderDelivery.Channel.EMAIL,
-                next_attempt_at=occurrence.due_at,
-            )
+            case.reminder = ReminderDeliveryFactory(occurrence=occurrence, partner=a)
     return world

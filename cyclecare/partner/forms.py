@@ -1,4 +1,5 @@
-"""Partner-page forms: a check-in drawn from its instrument's definition, and an episode log.
+"""Partner-page forms: a check-in drawn from its instrument's definition, and an episode log
+(``cyclecare.forms.EpisodeForm`` in the partner's words).
 
 The check-in form is not a Django ``Form``: its fields come from the instrument (data), the
 service (``checkin_submit``) is the one validator of answers, and the form only turns the POST
@@ -6,17 +7,16 @@ into answers, refuses anything it did not render, and shows the service's errors
 item they name — in the partner's language.
 """
 
-import datetime
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from couples.models import Partner
+from cyclecare.forms import YES_NO, EpisodeForm, answered_yes, repair_outcome
 
 # Fields the check-in form renders besides the items.
 CSRF_FIELD = "csrfmiddlewaretoken"
@@ -225,24 +225,35 @@ class EpisodeRole:
     UNSURE = "unsure"
 
 
-YES_NO = [("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]
-
-
-class EpisodeForm(forms.Form):
-    """A partner's own log of an episode. Times are read in the partner's zone (the view
-    activates it), and the service has the last word on every rule."""
+class PartnerEpisodeForm(EpisodeForm):
+    """A partner's own log of an episode (the fields and their checks are ``EpisodeForm``'s).
+    Times are read in the partner's zone (the view activates it); who pursued is said as
+    "which way did each of you move"; a yes/no pair of radios asks about repair; the service
+    has the last word on every rule."""
 
     # Errors come from the server in the partner's language, not from the browser's bubbles.
     use_required_attribute = False
+    labels = {
+        "occurred_at": gettext_lazy("When did it happen?"),
+        "intensity": gettext_lazy("How intense was it? (0 barely, 10 the most)"),
+        "duration_minutes": gettext_lazy("About how many minutes did it last?"),
+        "trigger": gettext_lazy("What set it off? (optional)"),
+        "notes": gettext_lazy("Anything else you want to remember? (optional)"),
+    }
+    repair_unconfirmed = gettext_lazy("Say a repair was tried before saying whether it helped.")
+    field_order = [
+        "occurred_at",
+        "intensity",
+        "role",
+        "duration_minutes",
+        "repair_attempted",
+        "repair_worked",
+        "trigger",
+        "notes",
+        "shared_with_partner",
+        "form_nonce",
+    ]
 
-    occurred_at = forms.DateTimeField(
-        label=gettext_lazy("When did it happen?"),
-        input_formats=["%Y-%m-%dT%H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-    intensity = forms.IntegerField(
-        label=gettext_lazy("How intense was it? (0 barely, 10 the most)"), min_value=0, max_value=10
-    )
     role = forms.ChoiceField(
         label=gettext_lazy("Which way did each of you move?"),
         choices=[
@@ -252,36 +263,21 @@ class EpisodeForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
-    duration_minutes = forms.IntegerField(
-        label=gettext_lazy("About how many minutes did it last?"),
-        min_value=0,
-        max_value=24 * 60,
-        required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
-    )
-    repair_attempted = forms.ChoiceField(
+    repair_attempted = forms.TypedChoiceField(
         label=gettext_lazy("Did either of you try to repair?"),
         choices=YES_NO,
+        coerce=answered_yes,
+        empty_value=False,
         widget=forms.RadioSelect,
         required=False,
     )
-    repair_worked = forms.ChoiceField(
+    repair_worked = forms.TypedChoiceField(
         label=gettext_lazy("Did the repair help?"),
         choices=[*YES_NO, ("unsure", gettext_lazy("Not sure"))],
+        coerce=repair_outcome,
+        empty_value=None,
         widget=forms.RadioSelect,
         required=False,
-    )
-    trigger = forms.CharField(
-        label=gettext_lazy("What set it off? (optional)"),
-        max_length=1000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    notes = forms.CharField(
-        label=gettext_lazy("Anything else you want to remember? (optional)"),
-        max_length=2000,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
     )
     shared_with_partner = forms.BooleanField(
         label=gettext_lazy("Let my partner see this episode"),
@@ -289,18 +285,6 @@ class EpisodeForm(forms.Form):
     )
     # One per rendered form: a second POST of the same form (a double tap) saves nothing more.
     form_nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
-
-    def clean_occurred_at(self) -> datetime.datetime:
-        occurred_at = self.cleaned_data["occurred_at"]
-        if occurred_at > timezone.now() + datetime.timedelta(minutes=5):
-            raise forms.ValidationError(_("An episode cannot be in the future."))
-        return occurred_at
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        if cleaned.get("repair_worked") in ("yes", "no") and cleaned.get("repair_attempted") != "yes":
-            self.add_error("repair_worked", _("Say a repair was tried before saying whether it helped."))
-        return cleaned
 
     def service_arguments(self, *, partner: Partner, other: Partner | None) -> dict[str, Any]:
         """The cleaned form as keyword arguments of ``episode_record``."""
@@ -310,16 +294,14 @@ class EpisodeForm(forms.Form):
             pursuer, withdrawer = partner, other
         elif data["role"] == EpisodeRole.PARTNER_PURSUED:
             pursuer, withdrawer = other, partner
-        attempted = data.get("repair_attempted") == "yes"
-        worked = {"yes": True, "no": False}.get(data.get("repair_worked") or "") if attempted else None
         return {
             "occurred_at": data["occurred_at"],
             "intensity": data["intensity"],
             "pursuer": pursuer,
             "withdrawer": withdrawer,
             "duration_minutes": data.get("duration_minutes"),
-            "repair_attempted": attempted,
-            "repair_worked": worked,
+            "repair_attempted": data["repair_attempted"],
+            "repair_worked": data["repair_worked"],
             "trigger": data.get("trigger", ""),
             "notes": data.get("notes", ""),
             "shared_with_partner": bool(data.get("shared_with_partner")),

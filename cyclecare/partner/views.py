@@ -45,7 +45,7 @@ from cyclecare.reminders.dispatch import reminder_link_opened
 from cyclecare.reminders.messages import first_name, stop_token_read
 from cyclecare.welcome import welcome_link_opened
 
-from .forms import CheckInForm, EpisodeForm, localized
+from .forms import CheckInForm, PartnerEpisodeForm, localized
 
 NAMESPACE = "cyclecare:partner"
 SESSION_PARTNER = "cyclecare_partner_id"
@@ -332,14 +332,14 @@ def episode(request: HttpRequest, partner: Partner) -> HttpResponse:
         nonce = secrets.token_urlsafe(12)
         request.session[SESSION_EPISODE_FORMS] = [*open_forms[-9:], nonce]
         now = timezone.localtime().replace(second=0, microsecond=0)
-        form = EpisodeForm(initial={"occurred_at": now, "intensity": 5, "form_nonce": nonce})
+        form = PartnerEpisodeForm(initial={"occurred_at": now, "intensity": 5, "form_nonce": nonce})
         return _page(
             request,
             "partner/episode.html",
             {"form": form, "partner": partner, "may_share": sharing_allowed(partner.couple)},
             partner=partner,
         )
-    form = EpisodeForm(data=request.POST)
+    form = PartnerEpisodeForm(data=request.POST)
     if request.POST.get("form_nonce") not in open_forms:
         # The same form sent twice (a double tap, a reload): the first one counted.
         messages.info(request, _("That episode was already saved."))

@@ -2,11 +2,17 @@
 the service's, whose ValidationError the view hands back to the form
 (``clinician.forms.add_service_errors``)."""
 
+import datetime
+
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from couples.models import Consent, Couple, Partner, SessionNote, TherapySession
+from cyclecare.forms import EpisodeForm
 from cyclecare.intake import ConsentIntake, PartnerIntake
+from cyclecare.models import Assignment, Move
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 TEXT_MAX = 20_000  # the API's limit for a note section or an addendum
@@ -390,3 +396,234 @@ class IntakeForm(AccessibleErrorsMixin, forms.Form):
                 )
             )
         return intakes
+
+
+# CYCLE MAP AND EPISODES
+# ------------------------------------------------------------------------------
+MAP_TEXT_LIMIT = 20_000  # the API's limit for a cycle map's fields
+# The position's fields in the order the clinic reads a map, with the names the page shows.
+POSITION_LABELS = {
+    "trigger": _("Trigger"),
+    "perception": _("Perception (the meaning made of it)"),
+    "surface_emotion": _("Surface emotion"),
+    "move": _("Move"),
+    "move_detail": _("How they pursue or withdraw"),
+    "underlying_emotion": _("Underlying emotion"),
+    "longing": _("Longing / attachment need"),
+}
+POSITION_HELP = {
+    "trigger": _("What sets the cycle off for this partner."),
+    "perception": _("What it means to them: “I don't matter”, “I'm failing”…"),
+    "surface_emotion": _("Secondary: anger, frustration, numbness…"),
+    "move_detail": _("Questions, criticism, following… or shutting down, leaving the room…"),
+    "underlying_emotion": _("Primary: hurt, fear, shame, sadness…"),
+    "longing": _("What they long for: to matter, to be enough, to be close…"),
+}
+TEXT_FIELDS = [name for name in POSITION_LABELS if name != "move"]
+
+
+class PositionForm(forms.Form):
+    """One partner's side of the loop (prefixed by the partner's id)."""
+
+    move = forms.ChoiceField(
+        label=POSITION_LABELS["move"],
+        choices=Move.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose whether this partner pursues or withdraws.")},
+    )
+
+    def __init__(self, *args, partner: Partner, **kwargs):
+        super().__init__(*args, prefix=f"p{partner.pk}", **kwargs)
+        self.partner = partner
+        for name in TEXT_FIELDS:
+            self.fields[name] = forms.CharField(
+                label=POSITION_LABELS[name],
+                help_text=POSITION_HELP[name],
+                required=False,
+                max_length=MAP_TEXT_LIMIT,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+        # The page reads in POSITION_LABELS order.
+        self.order_fields(list(POSITION_LABELS))
+
+
+class MapSummaryForm(forms.Form):
+    summary = forms.CharField(
+        label=_("The loop in the couple's own words"),
+        required=False,
+        max_length=MAP_TEXT_LIMIT,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class ClinicianEpisodeForm(EpisodeForm):
+    """An episode the clinician observed (the fields and their checks are ``EpisodeForm``'s);
+    the time is the practice's local time. The clinician names who pursued and who withdrew,
+    and may link the session it was seen in."""
+
+    field_order = [
+        "occurred_at",
+        "pursuer",
+        "withdrawer",
+        "intensity",
+        "duration_minutes",
+        "repair_attempted",
+        "repair_worked",
+        "trigger",
+        "notes",
+        "session",
+    ]
+
+    pursuer = forms.ChoiceField(label=_("Who pursued"), required=False)
+    withdrawer = forms.ChoiceField(label=_("Who withdrew"), required=False)
+    session = forms.ChoiceField(label=_("Seen in session (optional)"), required=False)
+
+    def __init__(self, *args, partners: list[Partner], sessions, time_zone: str, **kwargs):
+        super().__init__(*args, time_zone=time_zone, **kwargs)
+        self.partners = {str(p.pk): p for p in partners}
+        self.sessions = {str(s.pk): s for s in sessions}
+        who = [("", _("Not recorded"))] + [(str(p.pk), p.display_name) for p in partners]
+        self.fields["pursuer"].choices = who
+        self.fields["withdrawer"].choices = who
+        self.fields["session"].choices = [("", _("No session"))] + [
+            (
+                str(s.pk),
+                f"{timezone.localtime(s.starts_at, self.time_zone):%a %d %b %Y, %H:%M} · "
+                f"{s.get_kind_display()} · {s.get_status_display()}",
+            )
+            for s in sessions
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        data["pursuer"] = self.partners.get(data.get("pursuer") or "")
+        data["withdrawer"] = self.partners.get(data.get("withdrawer") or "")
+        if data["pursuer"] is not None and data["pursuer"] == data["withdrawer"]:
+            self.add_error("withdrawer", _("The pursuer and the withdrawer are different partners."))
+        data["session"] = self.sessions.get(data.get("session") or "")
+        return data
+
+
+# HOMEWORK
+# ------------------------------------------------------------------------------
+WEEKDAY_CHOICES = [
+    ("0", _("Mon")),
+    ("1", _("Tue")),
+    ("2", _("Wed")),
+    ("3", _("Thu")),
+    ("4", _("Fri")),
+    ("5", _("Sat")),
+    ("6", _("Sun")),
+]
+
+
+class HomeworkAssignForm(forms.Form):
+    """The second click: who, and the schedule, prefilled from the template."""
+
+    partners = forms.MultipleChoiceField(
+        label=_("For"),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose one or both partners.")},
+    )
+    schedule = forms.ChoiceField(label=_("Schedule"), choices=Assignment.Schedule.choices)
+    local_time = forms.TimeField(
+        label=_("Time of day (each partner's own time zone)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    weekdays = forms.MultipleChoiceField(
+        label=_("Days"),
+        help_text=_("Only for chosen weekdays (one or more) and weekly (exactly one)."),
+        choices=WEEKDAY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    hours_before_session = forms.IntegerField(
+        label=_("Hours before each session"),
+        help_text=_("Only for the schedule “hours before the next session” (1–168)."),
+        min_value=1,
+        max_value=168,
+        required=False,
+    )
+    starts_on = forms.DateField(label=_("Starts on"), widget=forms.DateInput(attrs={"type": "date"}))
+    ends_on = forms.DateField(
+        label=_("Ends on (optional)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args, couple_partners: list[Partner], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.couple_partners = {str(p.pk): p for p in couple_partners}
+        self.fields["partners"].choices = [(str(p.pk), p.display_name) for p in couple_partners]
+
+    def clean(self):
+        data = super().clean()
+        data["partner_rows"] = [self.couple_partners[pk] for pk in data.get("partners", [])]
+        data["weekday_mask"] = sum(1 << int(day) for day in data.get("weekdays", []))
+        return data
+
+    def overrides(self) -> dict:
+        """The schedule the service validates; fields the schedule does not use are cleared."""
+        data = self.cleaned_data
+        schedule = data["schedule"]
+        before = schedule == Assignment.Schedule.BEFORE_SESSION
+        return {
+            "schedule": schedule,
+            "local_time": None if before else data.get("local_time"),
+            "weekdays": data["weekday_mask"]
+            if schedule in (Assignment.Schedule.WEEKDAYS, Assignment.Schedule.WEEKLY)
+            else 0,
+            "hours_before_session": data.get("hours_before_session") if before else None,
+            "ends_on": data.get("ends_on"),
+        }
+
+
+# SEPARATION
+# ------------------------------------------------------------------------------
+NEITHER, BOTH = "neither", "both"
+SEAT_CODES = {1: "a", 2: "b"}
+
+
+class SeparationForm(forms.Form):
+    """Who continues (a code, never an id), the date, and a reason code — no free text."""
+
+    continuing = forms.ChoiceField(label=_("Who continues?"), widget=forms.RadioSelect)
+    separated_on = forms.DateField(
+        label=_("Date of the separation"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("The day joint work ended. Not in the future."),
+    )
+    separation_reason = forms.ChoiceField(label=_("Reason"))
+
+    def __init__(self, *args, couple, partners, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+
+        self.couple = couple
+        self.partners = {SEAT_CODES[p.seat]: p for p in partners}
+        choices = [(NEITHER, _("Neither partner continues: the case closes"))]
+        for code, partner in self.partners.items():
+            choices.append(
+                (code, _("Only %(name)s continues, individually") % {"name": partner.display_name})
+            )
+        if len(self.partners) == 2:
+            choices.append((BOTH, _("Both continue, each in an individual case of their own")))
+        self.fields["continuing"].choices = choices
+        self.fields["separation_reason"].choices = [
+            ("", _("Choose a reason…")),
+            *Couple.SeparationReason.choices,
+        ]
+
+    def clean_separated_on(self) -> datetime.date:
+        value = self.cleaned_data["separated_on"]
+        if value > timezone.localdate():
+            raise ValidationError(_("The separation date cannot be in the future."))
+        if value < self.couple.started_on:
+            raise ValidationError(_("The separation date is before the couple's treatment started."))
+        return value
+
+    def continuing_partners(self) -> list:
+        code = self.cleaned_data["continuing"]
+        if code == BOTH:
+            return list(self.partners.values())
+        return [self.partners[code]] if code in self.partners else []

@@ -293,10 +293,9 @@ def test_unauthenticated_callers_are_refused(tenants):
 # ------------------------------------------------------------------------------
 def test_clinician_records_a_paper_check_in_and_it_is_scored_and_audited(api_as):
     from clinician.models import AuditEvent
-    from cyclecare.services import instruments_install_shipped
-    from tests.factories import couple_with_partners
+    from tests.factories import couple_with_partners, shipped_instrument
 
-    csi4 = next(i for i in instruments_install_shipped() if i.code == "csi-4")
+    csi4 = shipped_instrument("csi-4")
     couple, a, b = couple_with_partners()
     api = api_as(couple.primary_clinician.user)
     answers = {"csi1": 3, "csi12": 4, "csi19": 3, "csi22": 4}
@@ -315,10 +314,9 @@ def test_clinician_records_a_paper_check_in_and_it_is_scored_and_audited(api_as)
 
 
 def test_a_partner_outside_scope_cannot_be_recorded(api_as):
-    from cyclecare.services import instruments_install_shipped
-    from tests.factories import couple_with_partners
+    from tests.factories import couple_with_partners, shipped_instrument
 
-    csi4 = next(i for i in instruments_install_shipped() if i.code == "csi-4")
+    csi4 = shipped_instrument("csi-4")
     couple, a, b = couple_with_partners()
     other, stranger, _ = couple_with_partners()
     api = api_as(couple.primary_clinician.user)

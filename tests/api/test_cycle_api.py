@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from cyclecare import services as cycle
 from cyclecare.models import Assignment, CycleEpisode, CycleMap, Instrument, Occurrence
 from tests.api.conftest import assert_problem
-from tests.factories import ClinicianFactory, couple_with_partners, held_session
+from tests.factories import ClinicianFactory, couple_with_partners, held_session, shipped_instruments
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 def clinic():
     """A clinician (with a supervisor) treating two couples, a colleague's couple in the same
     practice, and a foreign practice's couple — with the shipped instruments installed."""
-    instruments = {i.code: i for i in cycle.instruments_install_shipped()}
+    instruments = shipped_instruments()
     supervisor = ClinicianFactory(role="supervisor")
     practice = supervisor.practice
     clinician = ClinicianFactory(practice=practice, supervisor=supervisor)

@@ -7,17 +7,15 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clinician.models import Clinician
 from couples import services as couple_services
 from cyclecare import services as cycle_services
 from cyclecare import webhooks
 from cyclecare.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import (
-    ClinicianFactory,
-    PracticeFactory,
     couple_with_partners,
     held_session,
     integration_client,
+    practice_with_staff,
 )
 
 pytestmark = pytest.mark.django_db
@@ -36,15 +34,6 @@ def signed_in(user) -> APIClient:
 def integration(practice, scopes: str = "read write") -> APIClient:
     """A client of ``practice`` with a live bearer token carrying ``scopes``."""
     return integration_client(practice, scopes, name="EHR").api
-
-
-def practice_with_staff(slug: str) -> SimpleNamespace:
-    practice = PracticeFactory(slug=slug)
-    return SimpleNamespace(
-        practice=practice,
-        admin=ClinicianFactory(practice=practice, role=Clinician.Role.PRACTICE_ADMIN),
-        clinician=ClinicianFactory(practice=practice),
-    )
 
 
 @pytest.fixture

@@ -34,11 +34,6 @@ LOCKED = "Too many failed sign-in attempts"
 
 
 @pytest.fixture
-def clinician():
-    return ClinicianFactory(display_name="Dr Okafor")
-
-
-@pytest.fixture
 def require_2fa(settings):
     settings.CYCLECARE = {**settings.CYCLECARE, "REQUIRE_2FA": True}
 

@@ -12,7 +12,7 @@ from couples.services import consent_record
 from cyclecare import services, tasks
 from cyclecare.models import Assignment
 from cyclecare.reminders import planner
-from tests.factories import couple_with_partners
+from tests.factories import couple_with_partners, shipped_instruments
 
 UTC = datetime.UTC
 
@@ -49,7 +49,7 @@ def world(
             consent_record(
                 actor=user, partner=partner, kind=kind, granted=True, method=Consent.Method.WRITTEN
             )
-    instruments = {i.code: i for i in services.instruments_install_shipped()}
+    instruments = shipped_instruments()
     return SimpleNamespace(couple=couple, a=a, b=b, user=user, instruments=instruments)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from cyclecare import services
 from cyclecare.models import Assignment, Occurrence
-from tests.factories import ClinicianFactory, couple_with_partners
+from tests.factories import ClinicianFactory, couple_with_partners, shipped_instruments
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ TODAY = datetime.date(2026, 3, 2)
 
 @pytest.fixture
 def world():
-    instruments = {i.code: i for i in services.instruments_install_shipped()}
+    instruments = shipped_instruments()
     couple, a, b = couple_with_partners()
     return SimpleNamespace(
         couple=couple, a=a, b=b, user=couple.primary_clinician.user, instruments=instruments

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from cyclecare import selectors, services
 from cyclecare.models import CheckIn, Occurrence, SafetyFlag
-from tests.factories import couple_with_partners
+from tests.factories import couple_with_partners, daily_checkin, shipped_instruments
 
 pytestmark = pytest.mark.django_db
 
@@ -22,22 +22,9 @@ CALM = {"cycle_showed_up": True, "my_move": "toward", "intensity": 3, "connectio
 @pytest.fixture
 def world():
     """A couple on a daily check-in, with today's occurrence for each partner."""
-    instruments = {i.code: i for i in services.instruments_install_shipped()}
-    couple, a, b = couple_with_partners()
-    a.display_name, b.display_name = "Marisol Quenby", "Dorian Thistlewood"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    assignment = services.assignment_create(
-        user=couple.primary_clinician.user,
-        couple=couple,
-        partners=[a, b],
-        kind="check_in",
-        title="Daily check-in",
-        schedule="daily",
-        local_time=datetime.time(20, 0),
-        starts_on=timezone.localdate(),
-        instrument=instruments["cycle-checkin"],
-    )
+    instruments = shipped_instruments()
+    couple, a, b = couple_with_partners(names=("Marisol Quenby", "Dorian Thistlewood"))
+    assignment = daily_checkin(couple, [a, b], instrument=instruments["cycle-checkin"])
     occurrences = {
         p.seat: services.occurrence_materialise(
             assignment=assignment,

@@ -13,7 +13,7 @@ from cyclecare.partner_access import (
     partner_link_issue,
     partner_link_resolve,
 )
-from tests.factories import couple_with_partners
+from tests.factories import couple_with_partners, daily_checkin, shipped_instrument
 
 pytestmark = pytest.mark.django_db
 ANSWERS = {"cycle_showed_up": False, "connection": 7}
@@ -22,18 +22,8 @@ ANSWERS = {"cycle_showed_up": False, "connection": 7}
 @pytest.fixture
 def due():
     couple, a, b = couple_with_partners()
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == "cycle-checkin")
-    assignment = services.assignment_create(
-        user=couple.primary_clinician.user,
-        couple=couple,
-        partners=[a, b],
-        kind="check_in",
-        title="Daily check-in",
-        schedule="daily",
-        local_time=datetime.time(20),
-        starts_on=timezone.localdate(),
-        instrument=instrument,
-    )
+    instrument = shipped_instrument()
+    assignment = daily_checkin(couple, [a, b], instrument=instrument)
     occurrence, _ = services.occurrence_materialise(
         assignment=assignment,
         partner=a,

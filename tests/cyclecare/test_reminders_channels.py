@@ -16,14 +16,9 @@ from cyclecare.reminders.messages import SmsReminder
 from tests.cyclecare.fake_providers import sms_provider, smtp_server
 from tests.cyclecare.reminder_world import assign, at, plan, tick, travel, world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_the_minute")]
 NY = "America/New_York"
 Status = ReminderDelivery.Status
-
-
-@pytest.fixture(autouse=True)
-def on_the_minute(settings):
-    settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ Status = ReminderDelivery.Status
 
 
 @pytest.fixture(autouse=True)
-def on_the_minute(settings):
-    settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
+def empty_sms_outbox(on_the_minute):
     LocmemSmsBackend.outbox.clear()
     yield
     LocmemSmsBackend.outbox.clear()

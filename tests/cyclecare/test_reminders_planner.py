@@ -14,12 +14,7 @@ from cyclecare.reminders import bulk, planner
 from tests.cyclecare.reminder_world import UTC, assign, at, plan, world
 from tests.factories import TherapySessionFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def on_the_minute(settings):
-    settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_the_minute")]
 
 
 def dues(zone: str, local_time: datetime.time, start: datetime.datetime, days: int = 3) -> list:

@@ -42,7 +42,15 @@ from cyclecare.models import (
 from cyclecare.partner_access import LinkState, partner_link_issue, partner_link_resolve
 from cyclecare.reminders.dispatch import reminders_send
 from cyclecare.reminders.planner import couples_on_hold
-from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners, held_session
+from tests.factories import (
+    ClinicianFactory,
+    ReminderDeliveryFactory,
+    TherapySessionFactory,
+    couple_with_partners,
+    daily_checkin,
+    held_session,
+    shipped_instrument,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -67,12 +75,9 @@ def world():
     """A couple in treatment with a history of every kind, joint and individual."""
     supervisor = ClinicianFactory(role=Clinician.Role.SUPERVISOR)
     clinician = ClinicianFactory(practice=supervisor.practice, supervisor=supervisor)
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex Rivera", "Bo Chen"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Alex Rivera", "Bo Chen"))
     user = clinician.user
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     for partner in (a, b):
         services.consent_record(actor=user, partner=partner, kind="email", granted=True, method="written")
 
@@ -94,16 +99,8 @@ def world():
         couple=couple,
         positions=[{"partner": a, "move": "pursue"}, {"partner": b, "move": "withdraw"}],
     )
-    joint_homework = cycle.assignment_create(
-        user=user,
-        couple=couple,
-        partners=[a, b],
-        kind="check_in",
-        title="Daily check-in",
-        schedule="daily",
-        local_time=datetime.time(20),
-        starts_on=timezone.localdate() - datetime.timedelta(days=3),
-        instrument=instrument,
+    joint_homework = daily_checkin(
+        couple, [a, b], instrument=instrument, starts_on=timezone.localdate() - datetime.timedelta(days=3)
     )
     done, _ = cycle.occurrence_materialise(
         assignment=joint_homework,
@@ -117,9 +114,7 @@ def world():
         local_due_date=timezone.localdate(),
         local_due_time=datetime.time(20),
     )
-    joint_reminder = ReminderDelivery.objects.create(
-        practice=couple.practice,
-        couple=couple,
+    joint_reminder = ReminderDeliveryFactory(
         occurrence=pending_b,
         partner=b,
         channel="email",
@@ -169,9 +164,7 @@ def world():
         local_due_date=timezone.localdate(),
         local_due_time=datetime.time(9),
     )
-    a_reminder = ReminderDelivery.objects.create(
-        practice=couple.practice,
-        couple=couple,
+    a_reminder = ReminderDeliveryFactory(
         occurrence=a_occurrence,
         partner=a,
         channel="email",

@@ -25,6 +25,7 @@ from tests.factories import (
     OccurrenceFactory,
     couple_with_partners,
     held_session,
+    shipped_instrument,
 )
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +154,7 @@ def test_last_checkin_and_adherence_for_the_caseload(world):
     user = clinician.user
     now = timezone.now()
     assignment = _assignment(couple, [a, b])
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     for days_ago in (1, 3, 20):
         occurrence(assignment, a, now - datetime.timedelta(days=days_ago), "completed")
     occurrence(assignment, a, now - datetime.timedelta(days=2), "missed")
@@ -230,7 +231,7 @@ def csi(partner, instrument, total, days_ago):
 
 def test_dyadic_outcome_uses_the_definition_cutoff_and_has_no_band_without_reliable_change(world):
     clinician, couple, a, b = world
-    shipped = next(i for i in cycle.instruments_install_shipped() if i.code == "csi-4")
+    shipped = shipped_instrument("csi-4")
     csi(a, shipped, 8, 30)
     csi(a, shipped, 12, 2)
     csi(b, shipped, 20, 30)
@@ -248,7 +249,7 @@ def test_dyadic_outcome_uses_the_definition_cutoff_and_has_no_band_without_relia
 
 def test_dyadic_outcome_reliable_change_divergence_and_trajectories(world):
     clinician, couple, a, b = world
-    shipped = next(i for i in cycle.instruments_install_shipped() if i.code == "csi-4")
+    shipped = shipped_instrument("csi-4")
     licensed = cycle.instrument_create(
         practice=clinician.practice,
         code="csi-4",
@@ -271,7 +272,7 @@ def test_dyadic_outcome_reliable_change_divergence_and_trajectories(world):
 
 def test_dyadic_outcome_threshold_from_sd_and_reliability(world):
     clinician, couple, a, b = world
-    shipped = next(i for i in cycle.instruments_install_shipped() if i.code == "csi-4")
+    shipped = shipped_instrument("csi-4")
     instrument = cycle.instrument_create(
         practice=clinician.practice,
         code="csi-4",
@@ -307,7 +308,7 @@ def test_timeline_merges_every_kind_newest_first_without_note_bodies(world):
         pursuer=a,
         withdrawer=b,
     )
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     checkin = cycle.checkin_submit(
         partner=b,
         instrument=instrument,

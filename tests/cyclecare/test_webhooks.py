@@ -16,13 +16,18 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from clinician import events
-from clinician.models import Clinician
 from clinician.principals import PracticePrincipal
 from couples import services as couple_services
 from cyclecare import services, tasks, webhooks
 from cyclecare.models import Occurrence, WebhookDelivery
 from cyclecare.schedule import BEAT_SCHEDULE
-from tests.factories import ClinicianFactory, PracticeFactory, couple_with_partners, held_session
+from tests.factories import (
+    couple_with_partners,
+    daily_checkin,
+    held_session,
+    practice_with_staff,
+    shipped_instruments,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -84,24 +89,17 @@ def allow_local_http(settings):
 def build_practice(name: str) -> SimpleNamespace:
     """A practice with an admin and a clinician treating one couple, with a held session and
     a complete draft note whose text is recognisable."""
-    practice = PracticeFactory(name=f"{name} practice", slug=name)
-    admin = ClinicianFactory(practice=practice, role=Clinician.Role.PRACTICE_ADMIN)
-    clinician = ClinicianFactory(practice=practice)
-    couple, a, b = couple_with_partners(clinician)
+    staff = practice_with_staff(name, name=f"{name} practice")
+    couple, a, b = couple_with_partners(staff.clinician)
     session = held_session(couple)
     note = couple_services.note_create(
-        user=clinician.user, session=session, data=NOTE_TEXT, assessment="Stage 1, step 2", plan="Map it"
-    )
-    return SimpleNamespace(
-        practice=practice,
-        admin=admin,
-        clinician=clinician,
-        couple=couple,
-        a=a,
-        b=b,
+        user=staff.clinician.user,
         session=session,
-        note=note,
+        data=NOTE_TEXT,
+        assessment="Stage 1, step 2",
+        plan="Map it",
     )
+    return SimpleNamespace(**vars(staff), couple=couple, a=a, b=b, session=session, note=note)
 
 
 @pytest.fixture
@@ -452,18 +450,8 @@ def test_checkin_completed_carries_ids_not_answers_or_scores(
     alpha, receiver, django_capture_on_commit_callbacks
 ):
     webhooks.webhook_endpoint_create(user=alpha.admin.user, url=receiver.url, events=["checkin.completed"])
-    instrument = {i.code: i for i in services.instruments_install_shipped()}["cycle-checkin"]
-    assignment = services.assignment_create(
-        user=alpha.clinician.user,
-        couple=alpha.couple,
-        partners=[alpha.a],
-        kind="check_in",
-        title="Daily check-in",
-        schedule="daily",
-        local_time=datetime.time(20, 0),
-        starts_on=timezone.localdate(),
-        instrument=instrument,
-    )
+    instrument = shipped_instruments()["cycle-checkin"]
+    assignment = daily_checkin(alpha.couple, [alpha.a], instrument=instrument)
     occurrence, _ = services.occurrence_materialise(
         assignment=assignment,
         partner=alpha.a,

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import SafetyFlag
-from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners
+from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners, shipped_instrument
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +29,7 @@ PASSWORD = "pw-for-tests-only"
 @pytest.fixture
 def clinician():
     clinician = ClinicianFactory(display_name="Dr Ana Okafor, LMFT")
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     for n, (label, step) in enumerate(
         (
             ("Abbott & Ames", 2),

@@ -18,10 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def clinician():
     clinician = ClinicianFactory(display_name="Dr Ana Okafor")
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", eft_step=4)
-    a.display_name, b.display_name = "Mei", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", eft_step=4, names=("Mei", "Sam"))
     build_history(couple, a, b, days=210)
     couple_with_partners(clinician, label="Abbott & Ames")
     return clinician

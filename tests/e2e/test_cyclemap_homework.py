@@ -21,10 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def case():
     clinician = ClinicianFactory(display_name="Dr Ana Okafor")
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Alex", "Sam"))
     held_session(couple)
     services.cycle_map_save(
         user=clinician.user,

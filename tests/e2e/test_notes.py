@@ -20,10 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def world():
     clinician = ClinicianFactory(display_name="Dr Ana Okafor", credentials="LMFT")
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Mei", "Jordan"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Mei", "Jordan"))
     return clinician, couple, a, b, held_session(couple)
 
 

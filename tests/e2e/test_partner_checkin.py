@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from cyclecare import services
 from cyclecare.models import CheckIn, CycleEpisode
 from cyclecare.partner_access import partner_link_issue
-from tests.factories import couple_with_partners
+from tests.factories import couple_with_partners, shipped_instrument
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -28,11 +28,8 @@ TOUCH_TARGETS = (
 
 @pytest.fixture
 def couple():
-    couple, a, b = couple_with_partners(label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex", "Bo"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == "cycle-checkin")
+    couple, a, b = couple_with_partners(label="Rivera & Chen", names=("Alex", "Bo"))
+    instrument = shipped_instrument()
     assignment = services.assignment_create(
         user=couple.primary_clinician.user,
         couple=couple,

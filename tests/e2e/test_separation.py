@@ -16,10 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def test_choose_review_confirm_and_land_on_the_individual_case(page, live_server, login_as, artifacts_dir):
     clinician = ClinicianFactory(display_name="Dr Ana Okafor")
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Alex", "Sam"))
     held_session(couple)
     csp_errors: list[str] = []
     page.on(

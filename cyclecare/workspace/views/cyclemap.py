@@ -7,10 +7,8 @@ An episode the clinician records is followed by a suggestion of repair practice 
 partners in it, unless they already have it.
 """
 
-import datetime
 import zoneinfo
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,77 +16,20 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from clinician.forms import add_service_errors
 from clinician.models import Clinician
 from clinician.selectors import get_or_404
-from couples.models import Couple, Partner
+from couples.models import Couple
 from couples.selectors import couple_get_for, sessions_visible_to_clinically
 from cyclecare import services
-from cyclecare.models import CycleMap, Move
+from cyclecare.models import CycleMap
 from cyclecare.selectors import cycle_maps_visible_to, episodes_visible_to
 
 from ..cyclemap_diagram import diagram_for
+from ..forms import POSITION_LABELS, ClinicianEpisodeForm, MapSummaryForm, PositionForm
 from .common import clinician_required
 from .homework import repair_suggestions
-
-TEXT_LIMIT = 20_000  # the API's limit for the same fields
-# The position's fields in the order the clinic reads a map, with the names the page shows.
-POSITION_LABELS = {
-    "trigger": gettext_lazy("Trigger"),
-    "perception": gettext_lazy("Perception (the meaning made of it)"),
-    "surface_emotion": gettext_lazy("Surface emotion"),
-    "move": gettext_lazy("Move"),
-    "move_detail": gettext_lazy("How they pursue or withdraw"),
-    "underlying_emotion": gettext_lazy("Underlying emotion"),
-    "longing": gettext_lazy("Longing / attachment need"),
-}
-POSITION_HELP = {
-    "trigger": gettext_lazy("What sets the cycle off for this partner."),
-    "perception": gettext_lazy("What it means to them: “I don't matter”, “I'm failing”…"),
-    "surface_emotion": gettext_lazy("Secondary: anger, frustration, numbness…"),
-    "move_detail": gettext_lazy("Questions, criticism, following… or shutting down, leaving the room…"),
-    "underlying_emotion": gettext_lazy("Primary: hurt, fear, shame, sadness…"),
-    "longing": gettext_lazy("What they long for: to matter, to be enough, to be close…"),
-}
-TEXT_FIELDS = [name for name in POSITION_LABELS if name != "move"]
-
-
-# FORMS
-# ------------------------------------------------------------------------------
-class PositionForm(forms.Form):
-    """One partner's side of the loop (prefixed by the partner's id)."""
-
-    move = forms.ChoiceField(
-        label=POSITION_LABELS["move"],
-        choices=Move.choices,
-        widget=forms.RadioSelect,
-        error_messages={"required": gettext_lazy("Choose whether this partner pursues or withdraws.")},
-    )
-
-    def __init__(self, *args, partner: Partner, **kwargs):
-        super().__init__(*args, prefix=f"p{partner.pk}", **kwargs)
-        self.partner = partner
-        for name in TEXT_FIELDS:
-            self.fields[name] = forms.CharField(
-                label=POSITION_LABELS[name],
-                help_text=POSITION_HELP[name],
-                required=False,
-                max_length=TEXT_LIMIT,
-                widget=forms.Textarea(attrs={"rows": 2}),
-            )
-        # The page reads in POSITION_LABELS order.
-        self.order_fields(list(POSITION_LABELS))
-
-
-class MapSummaryForm(forms.Form):
-    summary = forms.CharField(
-        label=gettext_lazy("The loop in the couple's own words"),
-        required=False,
-        max_length=TEXT_LIMIT,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
 
 
 # VERSIONS
@@ -252,86 +193,6 @@ def cycle_map_version(
     )
 
 
-# EPISODES
-# ------------------------------------------------------------------------------
-REPAIR_WORKED = [("", gettext_lazy("Not known")), ("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No"))]
-
-
-class EpisodeForm(forms.Form):
-    """An episode the clinician observed; the time is the practice's local time."""
-
-    occurred_at = forms.DateTimeField(
-        label=gettext_lazy("When it happened"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-    pursuer = forms.ChoiceField(label=gettext_lazy("Who pursued"), required=False)
-    withdrawer = forms.ChoiceField(label=gettext_lazy("Who withdrew"), required=False)
-    intensity = forms.IntegerField(
-        label=gettext_lazy("Intensity (0 barely – 10 most intense)"),
-        min_value=0,
-        max_value=10,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
-    )
-    duration_minutes = forms.IntegerField(
-        label=gettext_lazy("How long it lasted (minutes, optional)"),
-        min_value=0,
-        max_value=10_000,
-        required=False,
-    )
-    repair_attempted = forms.BooleanField(label=gettext_lazy("A repair was attempted"), required=False)
-    repair_worked = forms.ChoiceField(
-        label=gettext_lazy("Did the repair work?"), choices=REPAIR_WORKED, required=False
-    )
-    trigger = forms.CharField(
-        label=gettext_lazy("What set it off (optional)"),
-        required=False,
-        max_length=TEXT_LIMIT,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-    notes = forms.CharField(
-        label=gettext_lazy("Notes (optional)"),
-        required=False,
-        max_length=TEXT_LIMIT,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    session = forms.ChoiceField(label=gettext_lazy("Seen in session (optional)"), required=False)
-
-    def __init__(self, *args, partners: list[Partner], sessions, time_zone: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.time_zone = zoneinfo.ZoneInfo(time_zone)
-        self.partners = {str(p.pk): p for p in partners}
-        self.sessions = {str(s.pk): s for s in sessions}
-        who = [("", _("Not recorded"))] + [(str(p.pk), p.display_name) for p in partners]
-        self.fields["pursuer"].choices = who
-        self.fields["withdrawer"].choices = who
-        self.fields["session"].choices = [("", _("No session"))] + [
-            (
-                str(s.pk),
-                f"{timezone.localtime(s.starts_at, self.time_zone):%a %d %b %Y, %H:%M} · "
-                f"{s.get_kind_display()} · {s.get_status_display()}",
-            )
-            for s in sessions
-        ]
-
-    def clean_occurred_at(self) -> datetime.datetime:
-        value = self.cleaned_data["occurred_at"]
-        # The clinician types the practice's wall-clock time (fold=0 in a repeated hour).
-        return value.replace(tzinfo=None).replace(tzinfo=self.time_zone)
-
-    def clean(self):
-        data = super().clean()
-        data["pursuer"] = self.partners.get(data.get("pursuer") or "")
-        data["withdrawer"] = self.partners.get(data.get("withdrawer") or "")
-        if data["pursuer"] is not None and data["pursuer"] == data["withdrawer"]:
-            self.add_error("withdrawer", _("The pursuer and the withdrawer are different partners."))
-        data["repair_worked"] = {"yes": True, "no": False}.get(data.get("repair_worked") or "")
-        if data["repair_worked"] is not None and not data.get("repair_attempted"):
-            self.add_error("repair_worked", _("Say a repair was attempted before saying whether it worked."))
-        data["session"] = self.sessions.get(data.get("session") or "")
-        return data
-
-
 @clinician_required
 def episode_new(request: HttpRequest, clinician: Clinician, couple_id: int) -> HttpResponse:
     couple = couple_get_for(user=request.user, couple_id=couple_id)
@@ -342,7 +203,7 @@ def episode_new(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
     form_kwargs = {"partners": couple.active_partners, "sessions": sessions, "time_zone": time_zone}
     status = 200
     if request.method == "POST":
-        form = EpisodeForm(request.POST, **form_kwargs)
+        form = ClinicianEpisodeForm(request.POST, **form_kwargs)
         if form.is_valid():
             try:
                 episode = services.episode_record(actor=request.user, couple=couple, **form.cleaned_data)
@@ -365,7 +226,7 @@ def episode_new(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
             initial["occurred_at"] = timezone.localtime(
                 seen_in.starts_at, zoneinfo.ZoneInfo(time_zone)
             ).replace(tzinfo=None)
-        form = EpisodeForm(initial=initial, **form_kwargs)
+        form = ClinicianEpisodeForm(initial=initial, **form_kwargs)
     return render(
         request,
         "workspace/episode_form.html",

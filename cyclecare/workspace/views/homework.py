@@ -12,7 +12,6 @@ import zoneinfo
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -21,7 +20,6 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from clinician.forms import add_service_errors
@@ -35,19 +33,11 @@ from cyclecare.reminders.selectors import homework_templates_available_to, remin
 from cyclecare.selectors import assignments_visible_to
 from cyclecare.welcome import welcome_messages_visible_to
 
+from ..forms import WEEKDAY_CHOICES, HomeworkAssignForm
 from .common import clinician_required
 
 # The repair practice suggested after an episode, in order of preference (shipped codes).
 REPAIR_TEMPLATE_CODES = ("pause-and-return", "episode-log")
-WEEKDAY_CHOICES = [
-    ("0", gettext_lazy("Mon")),
-    ("1", gettext_lazy("Tue")),
-    ("2", gettext_lazy("Wed")),
-    ("3", gettext_lazy("Thu")),
-    ("4", gettext_lazy("Fri")),
-    ("5", gettext_lazy("Sat")),
-    ("6", gettext_lazy("Sun")),
-]
 DELIVERIES_PER_PAGE = 50
 
 
@@ -130,72 +120,6 @@ def repair_suggestions(*, user, couple: Couple, partners: list[Partner]) -> list
         if remaining:
             suggestions.append(Suggestion(template, remaining, assign_url(couple, template, remaining)))
     return suggestions
-
-
-# FORMS
-# ------------------------------------------------------------------------------
-class HomeworkAssignForm(forms.Form):
-    """The second click: who, and the schedule, prefilled from the template."""
-
-    partners = forms.MultipleChoiceField(
-        label=gettext_lazy("For"),
-        widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": gettext_lazy("Choose one or both partners.")},
-    )
-    schedule = forms.ChoiceField(label=gettext_lazy("Schedule"), choices=Assignment.Schedule.choices)
-    local_time = forms.TimeField(
-        label=gettext_lazy("Time of day (each partner's own time zone)"),
-        required=False,
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-    )
-    weekdays = forms.MultipleChoiceField(
-        label=gettext_lazy("Days"),
-        help_text=gettext_lazy("Only for chosen weekdays (one or more) and weekly (exactly one)."),
-        choices=WEEKDAY_CHOICES,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-    )
-    hours_before_session = forms.IntegerField(
-        label=gettext_lazy("Hours before each session"),
-        help_text=gettext_lazy("Only for the schedule “hours before the next session” (1–168)."),
-        min_value=1,
-        max_value=168,
-        required=False,
-    )
-    starts_on = forms.DateField(
-        label=gettext_lazy("Starts on"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-    ends_on = forms.DateField(
-        label=gettext_lazy("Ends on (optional)"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-
-    def __init__(self, *args, couple_partners: list[Partner], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.couple_partners = {str(p.pk): p for p in couple_partners}
-        self.fields["partners"].choices = [(str(p.pk), p.display_name) for p in couple_partners]
-
-    def clean(self):
-        data = super().clean()
-        data["partner_rows"] = [self.couple_partners[pk] for pk in data.get("partners", [])]
-        data["weekday_mask"] = sum(1 << int(day) for day in data.get("weekdays", []))
-        return data
-
-    def overrides(self) -> dict:
-        """The schedule the service validates; fields the schedule does not use are cleared."""
-        data = self.cleaned_data
-        schedule = data["schedule"]
-        before = schedule == Assignment.Schedule.BEFORE_SESSION
-        return {
-            "schedule": schedule,
-            "local_time": None if before else data.get("local_time"),
-            "weekdays": data["weekday_mask"]
-            if schedule in (Assignment.Schedule.WEEKDAYS, Assignment.Schedule.WEEKLY)
-            else 0,
-            "hours_before_session": data.get("hours_before_session") if before else None,
-            "ends_on": data.get("ends_on"),
-        }
 
 
 def practice_today(couple: Couple) -> datetime.date:

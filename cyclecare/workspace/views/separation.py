@@ -7,9 +7,6 @@ scope (out of scope: 404); the service decides who may separate and refuses bad 
 re-renders the form with its message and changes nothing.
 """
 
-import datetime
-
-from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,54 +20,8 @@ from couples.models import Couple
 from couples.selectors import couple_get_for
 from cyclecare.separation import couple_separate, separation_preview
 
+from ..forms import SeparationForm
 from .common import clinician_required
-
-NEITHER, BOTH = "neither", "both"
-SEAT_CODES = {1: "a", 2: "b"}
-
-
-class SeparationForm(forms.Form):
-    """Who continues (a code, never an id), the date, and a reason code — no free text."""
-
-    continuing = forms.ChoiceField(label=_("Who continues?"), widget=forms.RadioSelect)
-    separated_on = forms.DateField(
-        label=_("Date of the separation"),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        help_text=_("The day joint work ended. Not in the future."),
-    )
-    separation_reason = forms.ChoiceField(label=_("Reason"))
-
-    def __init__(self, *args, couple, partners, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-
-        self.couple = couple
-        self.partners = {SEAT_CODES[p.seat]: p for p in partners}
-        choices = [(NEITHER, _("Neither partner continues: the case closes"))]
-        for code, partner in self.partners.items():
-            choices.append(
-                (code, _("Only %(name)s continues, individually") % {"name": partner.display_name})
-            )
-        if len(self.partners) == 2:
-            choices.append((BOTH, _("Both continue, each in an individual case of their own")))
-        self.fields["continuing"].choices = choices
-        self.fields["separation_reason"].choices = [
-            ("", _("Choose a reason…")),
-            *Couple.SeparationReason.choices,
-        ]
-
-    def clean_separated_on(self) -> datetime.date:
-        value = self.cleaned_data["separated_on"]
-        if value > timezone.localdate():
-            raise ValidationError(_("The separation date cannot be in the future."))
-        if value < self.couple.started_on:
-            raise ValidationError(_("The separation date is before the couple's treatment started."))
-        return value
-
-    def continuing_partners(self) -> list:
-        code = self.cleaned_data["continuing"]
-        if code == BOTH:
-            return list(self.partners.values())
-        return [self.partners[code]] if code in self.partners else []
 
 
 def _closed_reason(couple) -> str | None:

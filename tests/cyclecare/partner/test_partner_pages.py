@@ -21,7 +21,7 @@ from django.utils import timezone
 from cyclecare import services
 from cyclecare.models import CheckIn, CycleEpisode
 from cyclecare.partner_access import LinkState, partner_link_issue, partner_link_resolve
-from tests.factories import couple_with_partners
+from tests.factories import couple_with_partners, daily_checkin, shipped_instrument
 
 pytestmark = pytest.mark.django_db
 
@@ -31,22 +31,9 @@ CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 @pytest.fixture
 def world():
-    couple, a, b = couple_with_partners(label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex Rivera", "Bo Chen"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == "cycle-checkin")
-    assignment = services.assignment_create(
-        user=couple.primary_clinician.user,
-        couple=couple,
-        partners=[a, b],
-        kind="check_in",
-        title="Daily check-in",
-        schedule="daily",
-        local_time=datetime.time(20),
-        starts_on=timezone.localdate(),
-        instrument=instrument,
-    )
+    couple, a, b = couple_with_partners(label="Rivera & Chen", names=("Alex Rivera", "Bo Chen"))
+    instrument = shipped_instrument()
+    assignment = daily_checkin(couple, [a, b], instrument=instrument)
     minutes = iter(range(60))
 
     def link(partner):
@@ -344,7 +331,7 @@ def test_spanish_errors_thanks_and_crisis_resources(world):
 def instrument_page(world, partner, code: str) -> str:
     """The partner's check-in page for a shipped instrument (assigned to them alone), as the
     installed definition draws it."""
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == code)
+    instrument = shipped_instrument(code)
     assignment = services.assignment_create(
         user=world.couple.primary_clinician.user,
         couple=world.couple,

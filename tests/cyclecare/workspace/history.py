@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from clinician.models import Clinician
 from couples.models import Couple, Partner, SessionNote, TherapySession
-from cyclecare import services as cycle
 from cyclecare.models import Assignment, CheckIn, CycleEpisode, Occurrence, SafetyFlag
+from tests.factories import shipped_instruments
 
 CSI_ITEMS = ("csi1", "csi12", "csi19", "csi22")
 
@@ -44,7 +44,7 @@ def build_history(
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     clinician: Clinician = couple.primary_clinician
     practice_id = couple.practice_id
-    instruments = {i.code: i for i in cycle.instruments_install_shipped()}
+    instruments = shipped_instruments()
     checkin_instrument, csi = instruments["cycle-checkin"], instruments["csi-4"]
     start = now - datetime.timedelta(days=days)
     assignment = Assignment.objects.create(

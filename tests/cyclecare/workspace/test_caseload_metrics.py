@@ -10,9 +10,15 @@ from django.utils import timezone
 
 from cyclecare import services as cycle
 from cyclecare import trends
-from cyclecare.models import Assignment, CycleEpisode, Occurrence
+from cyclecare.models import CycleEpisode
 from tests.cyclecare.workspace.history import build_history
-from tests.factories import ClinicianFactory, couple_with_partners
+from tests.factories import (
+    AssignmentFactory,
+    ClinicianFactory,
+    OccurrenceFactory,
+    couple_with_partners,
+    shipped_instrument,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,30 +49,19 @@ def test_each_partner_has_days_since_checkin_and_adherence(client):
     couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
     a.display_name = "Mei"
     a.save(update_fields=["display_name"])
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     now = timezone.now()
-    assignment = Assignment.objects.create(
-        practice_id=couple.practice_id,
+    assignment = AssignmentFactory(
         couple=couple,
-        assigned_by=clinician,
         kind="check_in",
         title="Daily",
         instrument=instrument,
-        schedule="daily",
-        local_time=datetime.time(20),
         starts_on=(now - datetime.timedelta(days=30)).date(),
     )
     for days_ago, status in ((1, "completed"), (2, "missed"), (4, "completed"), (20, "completed")):
         due = now - datetime.timedelta(days=days_ago)
-        Occurrence.objects.create(
-            practice_id=couple.practice_id,
-            assignment=assignment,
-            partner=a,
-            local_due_date=due.date(),
-            local_due_time=datetime.time(20),
-            due_at=due,
-            status=status,
-            completed_at=due if status == "completed" else None,
+        OccurrenceFactory(
+            assignment=assignment, partner=a, local_due_time=datetime.time(20), due_at=due, status=status
         )
     cycle.checkin_submit(
         partner=a,

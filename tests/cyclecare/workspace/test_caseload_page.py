@@ -17,6 +17,7 @@ from tests.factories import (
     TherapySessionFactory,
     UserFactory,
     couple_with_partners,
+    shipped_instrument,
 )
 
 pytestmark = pytest.mark.django_db
@@ -35,11 +36,6 @@ def flag(partner) -> SafetyFlag:
 
 def labels(response) -> list[str]:
     return [couple.label for couple in response.context["couples"]]
-
-
-@pytest.fixture
-def clinician():
-    return ClinicianFactory(display_name="Dr Okafor")
 
 
 # SIGN-IN AND ACCESS
@@ -146,7 +142,7 @@ def test_acknowledged_flags_still_lead_resolved_ones_do_not(client, clinician):
 
 def test_columns_show_stage_status_last_checkin_and_next_session(client, clinician):
     couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", eft_step=6)
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     for partner, days_ago in ((a, 9), (b, 2)):
         cycle.checkin_submit(
             partner=partner,
@@ -240,7 +236,7 @@ def test_a_flag_raised_by_a_safety_answer_is_on_the_very_next_load(client, clini
 
 def test_a_positive_safety_answer_in_a_check_in_raises_the_flag_shown(client, clinician):
     couple, a, _ = couple_with_partners(clinician, label="Quinn")
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     cycle.checkin_submit(
         partner=a,
         instrument=instrument,

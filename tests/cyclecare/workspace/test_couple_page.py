@@ -17,11 +17,11 @@ from cyclecare import services as cycle
 from cyclecare.models import SafetyFlag
 from tests.cyclecare.workspace.history import build_history
 from tests.factories import (
-    ClinicianFactory,
     TherapySessionFactory,
     UserFactory,
     couple_with_partners,
     held_session,
+    shipped_instrument,
 )
 
 pytestmark = pytest.mark.django_db
@@ -33,16 +33,8 @@ def url(couple, **query) -> str:
 
 
 @pytest.fixture
-def clinician():
-    return ClinicianFactory(display_name="Dr Okafor")
-
-
-@pytest.fixture
 def couple(clinician):
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Mei", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Mei", "Sam"))
     return couple, a, b
 
 
@@ -121,7 +113,7 @@ def test_timeline_merges_sessions_notes_episodes_checkins_and_flags(client, clin
         pursuer=a,
         withdrawer=b,
     )
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     cycle.checkin_submit(
         partner=a,
         instrument=instrument,
@@ -219,7 +211,7 @@ def test_charts_are_inline_svg_with_text_alternatives(client, clinician, couple)
 
 def test_dyadic_outcome_chart_with_cutoff_band_and_divergence_alert(client, clinician, couple):
     couple, a, b = couple
-    shipped = next(i for i in cycle.instruments_install_shipped() if i.code == "csi-4")
+    shipped = shipped_instrument("csi-4")
     licensed = cycle.instrument_create(
         practice=clinician.practice,
         code="csi-4",
@@ -243,7 +235,7 @@ def test_dyadic_outcome_chart_with_cutoff_band_and_divergence_alert(client, clin
 
 def test_without_a_reliable_change_threshold_the_chart_says_so(client, clinician, couple):
     couple, a, b = couple
-    shipped = next(i for i in cycle.instruments_install_shipped() if i.code == "csi-4")
+    shipped = shipped_instrument("csi-4")
     csi(a, shipped, 5, 20)
     csi(b, shipped, 19, 2)
     client.force_login(clinician.user)
@@ -258,7 +250,7 @@ def test_without_a_reliable_change_threshold_the_chart_says_so(client, clinician
 # ------------------------------------------------------------------------------
 def test_one_page_level_read_event_not_one_per_checkin(client, clinician, couple):
     couple, a, b = couple
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    instrument = shipped_instrument()
     for days_ago in range(5):
         cycle.checkin_submit(
             partner=a,

@@ -21,20 +21,6 @@ pytestmark = pytest.mark.django_db
 FIELDS = ("trigger", "perception", "surface_emotion", "move_detail", "underlying_emotion", "longing")
 
 
-@pytest.fixture
-def clinician():
-    return ClinicianFactory(display_name="Dr Okafor")
-
-
-@pytest.fixture
-def case(clinician):
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    return couple, a, b
-
-
 def url(name: str, couple, *args) -> str:
     return reverse(f"cyclecare:clinician:{name}", args=[couple.pk, *args])
 
@@ -300,6 +286,22 @@ def test_bad_episode_input_gets_a_clear_message(client, clinician, case, changes
     response = client.post(url("episode_new", couple), episode_post(a, b, **changes))
     assert response.status_code == 400
     assert message in response.content.decode()
+    assert not CycleEpisode.objects.exists()
+
+
+def test_a_refusal_the_form_did_not_foresee_is_shown_on_the_form(client, clinician, case, monkeypatch):
+    """The form checks what it can (cyclecare.forms.EpisodeForm); the service has the last word,
+    and its refusal reaches the page next to the field it names, with nothing saved."""
+    couple, a, b = case
+
+    def refuse(**kwargs):
+        raise ValidationError({"intensity": "Refused by the service."})
+
+    monkeypatch.setattr(cycle, "episode_record", refuse)
+    client.force_login(clinician.user)
+    response = client.post(url("episode_new", couple), episode_post(a, b))
+    assert response.status_code == 400
+    assert "Refused by the service." in response.content.decode()
     assert not CycleEpisode.objects.exists()
 
 

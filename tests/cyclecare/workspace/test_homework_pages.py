@@ -9,25 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cyclecare import services as cycle
-from cyclecare.models import Assignment, HomeworkTemplate, Occurrence, ReminderDelivery
+from cyclecare.models import Assignment, HomeworkTemplate, Occurrence
 from cyclecare.reminders import messages as reminder_messages
-from tests.factories import ClinicianFactory, couple_with_partners
+from tests.factories import ClinicianFactory, ReminderDeliveryFactory, couple_with_partners
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def clinician():
-    return ClinicianFactory(display_name="Dr Okafor")
-
-
-@pytest.fixture
-def case(clinician):
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex", "Sam"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    return couple, a, b
 
 
 @pytest.fixture
@@ -353,9 +339,7 @@ def test_the_reminder_log_shows_sent_and_failed_deliveries_with_the_reason_and_n
         local_due_time=datetime.time(20),
     )
     sent_at = timezone.now() - datetime.timedelta(hours=20)
-    sent = ReminderDelivery.objects.create(
-        practice=couple.practice,
-        couple=couple,
+    sent = ReminderDeliveryFactory(
         occurrence=yesterday_a,
         partner=a,
         channel="email",
@@ -369,9 +353,7 @@ def test_the_reminder_log_shows_sent_and_failed_deliveries_with_the_reason_and_n
     Occurrence.objects.filter(pk=yesterday_a.pk).update(
         status="completed", completed_at=sent_at + datetime.timedelta(minutes=9)
     )
-    failed = ReminderDelivery.objects.create(
-        practice=couple.practice,
-        couple=couple,
+    failed = ReminderDeliveryFactory(
         occurrence=yesterday_b,
         partner=b,
         channel="sms",
@@ -388,9 +370,7 @@ def test_the_reminder_log_shows_sent_and_failed_deliveries_with_the_reason_and_n
     their_occurrence, _ = cycle.occurrence_materialise(
         assignment=theirs, partner=c, local_due_date=today, local_due_time=datetime.time(21)
     )
-    hidden = ReminderDelivery.objects.create(
-        practice=other.practice,
-        couple=other,
+    hidden = ReminderDeliveryFactory(
         occurrence=their_occurrence,
         partner=c,
         channel="email",

@@ -45,10 +45,7 @@ def world(client):
     clinician = ClinicianFactory(
         practice=supervisor.practice, supervisor=supervisor, display_name="Dr Okafor"
     )
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Ana", "Ben"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Ana", "Ben"))
     session = held_session(couple)
     client.force_login(clinician.user)
     return clinician, couple, a, b, session

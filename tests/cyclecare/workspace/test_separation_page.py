@@ -19,7 +19,13 @@ from clinician.models import AuditEvent, Clinician
 from couples import services
 from couples.models import Couple, Partner
 from cyclecare import services as cycle
-from tests.factories import ClinicianFactory, TherapySessionFactory, couple_with_partners, held_session
+from tests.factories import (
+    ClinicianFactory,
+    TherapySessionFactory,
+    couple_with_partners,
+    held_session,
+    shipped_instrument,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +41,8 @@ def couple_url(couple_id: int) -> str:
 @pytest.fixture
 def case():
     clinician = ClinicianFactory(display_name="Dr Okafor")
-    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen")
-    a.display_name, b.display_name = "Alex Rivera", "Bo Chen"
-    a.save(update_fields=["display_name"])
-    b.save(update_fields=["display_name"])
-    instrument = next(i for i in cycle.instruments_install_shipped() if i.code == "cycle-checkin")
+    couple, a, b = couple_with_partners(clinician, label="Rivera & Chen", names=("Alex Rivera", "Bo Chen"))
+    instrument = shipped_instrument()
     cycle.checkin_submit(
         partner=a,
         instrument=instrument,

@@ -13,7 +13,7 @@ from cyclecare.reminders import dispatch
 from tests.cyclecare.reminder_world import assign, at, plan, tick, travel, world
 from tests.factories import ClinicianFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_the_minute")]
 LOG = "/api/v1/reminder-deliveries/"
 NY = "America/New_York"
 
@@ -22,11 +22,6 @@ def signed_in(user) -> APIClient:
     api = APIClient()
     api.force_authenticate(user=user)
     return api
-
-
-@pytest.fixture(autouse=True)
-def on_the_minute(settings):
-    settings.CYCLECARE = {**settings.CYCLECARE, "REMINDER_SPREAD_MINUTES": 1}
 
 
 @pytest.fixture

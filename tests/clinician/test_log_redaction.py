@@ -25,7 +25,7 @@ from clinician.logging import RedactSecretsFilter, redact, redact_record
 from cyclecare import services
 from cyclecare.partner_access import partner_link_issue
 from cyclecare.reminders.messages import stop_token_make
-from tests.factories import couple_with_partners
+from tests.factories import couple_with_partners, daily_checkin, shipped_instrument
 
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -35,18 +35,8 @@ def links(db):
     """A partner with a daily check-in, and ``links.issue(valid_for=...)`` for a fresh
     occurrence's reminder link (its token)."""
     couple, a, _ = couple_with_partners()
-    instrument = next(i for i in services.instruments_install_shipped() if i.code == "cycle-checkin")
-    assignment = services.assignment_create(
-        user=couple.primary_clinician.user,
-        couple=couple,
-        partners=[a],
-        kind="check_in",
-        title="Daily check-in",
-        schedule="daily",
-        local_time=datetime.time(20),
-        starts_on=timezone.localdate(),
-        instrument=instrument,
-    )
+    instrument = shipped_instrument()
+    assignment = daily_checkin(couple, [a], instrument=instrument)
     minutes = iter(range(60))
 
     def issue(valid_for: timedelta | None = None) -> str:
