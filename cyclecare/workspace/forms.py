@@ -313,6 +313,7 @@ class CoupleTransferForm(AccessibleErrorsMixin, forms.Form):
             .exclude(pk=couple.primary_clinician_id)
             .order_by("display_name")
         )
+        self.fields["to_clinician"].label_from_instance = lambda clinician: clinician.display_name
 
 
 class ConsentRecordForm(AccessibleErrorsMixin, forms.Form):
