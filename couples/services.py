@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from clinician import events
 from clinician.audit import audit_record
-from clinician.models import Clinician
+from clinician.models import Clinician, TherapySession
 from clinician.permissions import (
     is_integration,
     require_clinician,
@@ -186,6 +186,17 @@ def couple_transfer(*, user, couple: Couple, to_clinician: Clinician) -> Couple:
     couple.primary_clinician = receiver
     couple.save(update_fields=["primary_clinician", "updated_at"])
     audit_record(actor=user, action="couple.transfer", target=couple, changes=["primary_clinician"])
+    # Sessions still to come are the receiver's to hold; past ones (and their notes) keep who
+    # held them.
+    upcoming = list(
+        TherapySession.objects.select_for_update().filter(
+            couple=couple, status=TherapySession.Status.SCHEDULED, starts_at__gte=timezone.now()
+        )
+    )
+    for session in upcoming:
+        session.clinician = receiver
+        session.save(update_fields=["clinician"])
+        audit_record(actor=user, action="session.update", target=session, changes=["clinician"])
     return couple
 
 

@@ -6,12 +6,20 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from clinician.models import AuditEvent, Clinician
 from couples import services
 from couples.models import Consent, Couple, Partner
 from couples.selectors import couples_visible_to
-from tests.factories import ClinicianFactory, CoupleFactory, PartnerFactory, couple_with_partners
+from tests.factories import (
+    ClinicianFactory,
+    CoupleFactory,
+    PartnerFactory,
+    TherapySessionFactory,
+    couple_with_partners,
+    held_session,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +165,19 @@ def test_a_couple_is_transferred_to_a_colleague_and_access_moves():
     assert list(couples_visible_to(user=first.user)) == []
     event = AuditEvent.objects.get(action="couple.transfer", target_id=str(couple.pk))
     assert event.actor_id == str(first.user.pk) and event.changes == ["primary_clinician"]
+
+
+def test_a_transfer_hands_over_the_sessions_still_to_come_and_keeps_the_past_ones():
+    couple, _, _ = couple_with_partners()
+    first = couple.primary_clinician
+    colleague = ClinicianFactory(practice=first.practice)
+    past = held_session(couple)
+    upcoming = TherapySessionFactory(couple=couple, starts_at=timezone.now() + datetime.timedelta(days=3))
+    services.couple_transfer(user=first.user, couple=couple, to_clinician=colleague)
+    past.refresh_from_db()
+    upcoming.refresh_from_db()
+    assert (past.clinician, upcoming.clinician) == (first, colleague)
+    assert AuditEvent.objects.filter(action="session.update", target_id=str(upcoming.pk)).exists()
 
 
 def test_a_practice_admin_may_transfer_a_couple_of_the_practice():
