@@ -201,3 +201,18 @@ def test_a_partner_of_another_couple_cannot_be_edited_through_this_page(client, 
     answer = client.post(url(couple), partner_post(other, time_zone="UTC"))
     assert answer.status_code == 404
     assert Partner.objects.get(pk=other.pk).time_zone == other.time_zone
+
+
+def test_the_supervisor_and_the_practice_admin_may_use_it_the_admin_without_clinical_links(client):
+    supervisor = ClinicianFactory(role=Clinician.Role.SUPERVISOR)
+    clinician = ClinicianFactory(practice=supervisor.practice, supervisor=supervisor)
+    couple, a, _ = couple_with_partners(clinician)
+    admin = ClinicianFactory(practice=couple.practice, role=Clinician.Role.PRACTICE_ADMIN)
+    couple_link = f'href="{reverse("cyclecare:clinician:couple", args=[couple.pk])}"'
+    client.force_login(supervisor.user)
+    assert couple_link in client.get(url(couple)).text
+    client.force_login(admin.user)
+    page = client.get(url(couple))
+    assert page.status_code == 200 and couple_link not in page.text
+    client.post(url(couple), partner_post(a, time_zone="Europe/Lisbon"))
+    assert Partner.objects.get(pk=a.pk).time_zone == "Europe/Lisbon"
