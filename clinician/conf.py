@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "SMS_HTTP_URL": "",
     "SMS_HTTP_TOKEN": "",
     "SMS_FROM": "",
+    # Inbound texts (a partner's "STOP"): the provider or relay POSTs them to /r/sms/inbound/
+    # with "Authorization: Bearer <SMS_INBOUND_TOKEN>". Empty: the endpoint is off (404).
+    "SMS_INBOUND_TOKEN": "",
     # Clinician sign-in. Every signed-in clinician and staff user must have a TOTP authenticator:
     # one without is sent to enrol before any other page. Off only for the local demo (a banner
     # on every clinician page says so).

@@ -37,6 +37,12 @@ PARTNER_FIELDS = (
 )
 
 
+# A change to any of these moves when (or by which channel) the partner's reminders go out:
+# the cycle domain re-plans that partner's future reminders at once (``partner.schedule_changed``).
+SCHEDULE_FIELDS = frozenset({"time_zone", "quiet_hours_start", "quiet_hours_end", "preferred_channel"})
+# The contact detail a channel's consent needs.
+CONSENT_CONTACT = {Consent.Kind.EMAIL: "email", Consent.Kind.SMS: "phone"}
+
 NO_PARTNER_TO_SHARE_WITH = "An individual case has no partner to share with."
 
 
@@ -142,11 +148,65 @@ def couple_set_status(*, user, couple: Couple, status: str) -> Couple:
         raise ValidationError(
             {"status": ValidationError("This couple is separated; its record is closed.", code="separated")}
         )
+    previous = couple.status
     couple.status = status
     couple.discharged_on = timezone.localdate() if status == Couple.Status.DISCHARGED else None
     couple.full_clean()
     couple.save(update_fields=["status", "discharged_on", "updated_at"])
     audit_record(actor=user, action=f"couple.{status}", target=couple, changes=["status"])
+    if previous != status:
+        # The cycle domain holds the couple's reminders at once, or re-plans them on resume.
+        events.publish(
+            "couple.status_changed",
+            practice_id=couple.practice_id,
+            data={"couple_id": couple.pk, "status": status, "previous": previous},
+        )
+    return couple
+
+
+@transaction.atomic
+def couple_transfer(*, user, couple: Couple, to_clinician: Clinician) -> Couple:
+    """Hand a couple to another treating clinician of the same practice: access moves with the
+    primary clinician (``couple_scope`` reads it), so the previous clinician loses the couple
+    on their next request. The treating clinician, their supervisor or the practice admin may
+    transfer; the receiver must be an active clinician or supervisor of the couple's practice."""
+    couple = Couple.objects.select_for_update().get(pk=couple.pk)
+    require_couple_access(user, couple)
+    if couple.status == Couple.Status.SEPARATED:
+        raise ValidationError(
+            {"couple": ValidationError("This couple is separated; its record is closed.", code="separated")}
+        )
+    receiver = Clinician.objects.filter(pk=getattr(to_clinician, "pk", None)).first()
+    if receiver is None or receiver.practice_id != couple.practice_id:
+        raise ValidationError(
+            {"to_clinician": ValidationError("Choose a clinician of this practice.", code="other_practice")}
+        )
+    if not receiver.is_active:
+        raise ValidationError(
+            {"to_clinician": ValidationError("This clinician is no longer active.", code="inactive")}
+        )
+    if receiver.role == Clinician.Role.PRACTICE_ADMIN:
+        raise ValidationError(
+            {"to_clinician": ValidationError("Choose a treating clinician.", code="not_treating")}
+        )
+    if receiver.pk == couple.primary_clinician_id:
+        raise ValidationError(
+            {"to_clinician": ValidationError("This clinician already treats the couple.", code="unchanged")}
+        )
+    couple.primary_clinician = receiver
+    couple.save(update_fields=["primary_clinician", "updated_at"])
+    audit_record(actor=user, action="couple.transfer", target=couple, changes=["primary_clinician"])
+    # Sessions still to come are the receiver's to hold; past ones (and their notes) keep who
+    # held them.
+    upcoming = list(
+        TherapySession.objects.select_for_update().filter(
+            couple=couple, status=TherapySession.Status.SCHEDULED, starts_at__gte=timezone.now()
+        )
+    )
+    for session in upcoming:
+        session.clinician = receiver
+        session.save(update_fields=["clinician"])
+        audit_record(actor=user, action="session.update", target=session, changes=["clinician"])
     return couple
 
 
@@ -165,9 +225,9 @@ def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **de
         )
     taken = set(couple.partners.filter(is_active=True).values_list("seat", flat=True))
     free = [seat for seat in Partner.Seat.values if seat not in taken]
-    if couple.kind == Couple.Kind.INDIVIDUAL and couple.partners.exists():
-        # Its one partner's shared items would reach whoever joined; a new couple is a new case.
-        # (An individual case opened at intake takes its one partner here.)
+    if couple.kind == Couple.Kind.INDIVIDUAL and couple.continued_from_id is not None:
+        # A partner continuing alone after a separation: items they shared before it moved with
+        # them and would reach whoever joined; a new couple is a new case.
         raise ValidationError(
             {"couple": ValidationError("An individual case has one partner.", code="individual_case")}
         )
@@ -186,6 +246,13 @@ def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **de
     _validate_partner(partner)
     partner.save()
     audit_record(actor=user, action="partner.add", target=partner)
+    if couple.kind == Couple.Kind.INDIVIDUAL and taken:
+        # An individual case opened at intake (never a continuation: refused above) takes its
+        # one partner as it is, and becomes a couple when a second partner joins; nothing could
+        # have been shared in it.
+        couple.kind = Couple.Kind.COUPLE
+        couple.save(update_fields=["kind", "updated_at"])
+        audit_record(actor=user, action="couple.update", target=couple, changes=["kind"])
     return partner
 
 
@@ -197,11 +264,24 @@ def partner_update(*, user, partner: Partner, **changes: object) -> Partner:
         raise ValidationError({name: "This field cannot be changed here." for name in unknown})
     partner = Partner.objects.select_for_update(of=("self",)).select_related("couple").get(pk=partner.pk)
     require_couple_access(user, partner.couple)
+    if not partner.is_active:
+        raise ValidationError({"partner": "This partner is no longer in treatment."})
+    before = {name: getattr(partner, name) for name in changes}
     for name, value in changes.items():
-        setattr(partner, name, value)
+        setattr(partner, name, value.strip() if isinstance(value, str) else value)
+    changed = [name for name in changes if getattr(partner, name) != before[name]]
     _validate_partner(partner)
-    partner.save(update_fields=[*changes, "updated_at"])
-    audit_record(actor=user, action="partner.update", target=partner, changes=changes)
+    if not changed:
+        return partner
+    partner.save(update_fields=[*changed, "updated_at"])
+    audit_record(actor=user, action="partner.update", target=partner, changes=changed)
+    if SCHEDULE_FIELDS.intersection(changed):
+        # The cycle domain re-plans this partner's future reminders in this transaction.
+        events.publish(
+            "partner.schedule_changed",
+            practice_id=partner.practice_id,
+            data={"partner_id": partner.pk, "couple_id": partner.couple_id},
+        )
     return partner
 
 
@@ -237,6 +317,14 @@ def consent_record(
             raise ValidationError({"method": "A partner's own consent is recorded electronically."})
     else:
         recorded_by = require_couple_access(actor, partner.couple)
+        # Recorded for the partner: the channel needs its contact detail first. (A partner's own
+        # decision arrives by the channel itself, through a link it carried.)
+        contact = CONSENT_CONTACT.get(kind)
+        if granted and contact and not getattr(partner, contact):
+            what = "an email address" if contact == "email" else "a mobile number"
+            raise ValidationError(
+                {"kind": ValidationError(f"Add {what} before recording this consent.", code="no_contact")}
+            )
     consent = Consent(
         practice_id=partner.practice_id,
         partner=partner,
@@ -249,11 +337,25 @@ def consent_record(
     consent.full_clean()
     consent.save()
     audit_record(actor=actor, action="consent.record", target=consent)
+    if not granted and kind in CONSENT_CONTACT:
+        # The cycle domain stops that channel's pending reminders at once.
+        events.publish(
+            "consent.withdrawn",
+            practice_id=partner.practice_id,
+            data={"partner_id": partner.pk, "kind": kind},
+        )
     return consent
 
 
 def _validate_partner(partner: Partner) -> None:
     partner.full_clean(validate_constraints=False)
+    if partner.email and (
+        Partner.objects.filter(couple_id=partner.couple_id, is_active=True, email__iexact=partner.email)
+        .exclude(pk=partner.pk)
+        .exists()
+    ):
+        same = ValidationError("The other partner already uses this email address.", code="same_email")
+        raise ValidationError({"email": same})
     if partner.preferred_channel == Partner.Channel.EMAIL and not partner.email:
         raise ValidationError({"email": "Email reminders need an email address."})
     if partner.preferred_channel == Partner.Channel.SMS and not partner.phone:

@@ -15,11 +15,15 @@ class CyclecareConfig(AppConfig):
             checks,  # noqa: F401  (registers system checks)
             tasks,  # noqa: F401  (registers the tasks cyclecare.queue finds by name)
         )
+        from .reminders.holds import on_reminder_event
         from .webhooks import on_domain_event
 
         # Webhooks hear of notes, check-ins, episodes and missed homework through the event bus,
         # so clinician never imports cyclecare.
         events.subscribe(on_domain_event)
+        # Reminders follow a couple's pause and resume, a partner's zone, quiet hours and
+        # channel, and a withdrawn consent, in the transaction of that change.
+        events.subscribe(on_reminder_event)
         post_migrate.connect(install_shipped_data, sender=self, dispatch_uid="cyclecare-shipped-data")
 
 

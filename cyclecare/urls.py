@@ -14,6 +14,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # The stop/pause link every reminder carries (a signed token, no login).
     path("r/stop/<str:token>/", partner_views.reminders_stop, name="reminder-stop"),
+    # Inbound texts from the SMS provider (a partner's "STOP"), with a shared bearer token.
+    path("r/sms/inbound/", views.sms_inbound, name="sms-inbound"),
     # OAuth2 for integrations: tokens only (client credentials); no authorization pages. An
     # oversized body is a problem-details 413 there too, as in the rest of the API.
     path("o/token/", problem_for_unreadable_body(oauth2_views.TokenView.as_view()), name="oauth2-token"),

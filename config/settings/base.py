@@ -289,4 +289,6 @@ CYCLECARE = {
     "SMS_HTTP_URL": env.str("CYCLECARE_SMS_HTTP_URL", default=""),
     "SMS_HTTP_TOKEN": env.str("CYCLECARE_SMS_HTTP_TOKEN", default=""),
     "SMS_FROM": env.str("CYCLECARE_SMS_FROM", default=""),
+    # Inbound texts ("STOP") at /r/sms/inbound/ need this bearer token; empty: the endpoint is off.
+    "SMS_INBOUND_TOKEN": env.str("CYCLECARE_SMS_INBOUND_TOKEN", default=""),
 }

@@ -246,6 +246,23 @@ def plan(
     return result
 
 
+def plan_couple(*, couple_id: int, now: datetime.datetime | None = None) -> PlanResult:
+    """``plan`` for one couple's homework, now, in the caller's transaction: what a change to a
+    partner's zone, quiet hours or channel, or a couple's resume, needs at once rather than at
+    the next periodic run. The same keys and checks as ``plan`` (occurrences once per local due
+    date and time, one reminder per occurrence and channel), so planning again — here or in
+    the periodic run — adds nothing twice. A couple on hold is not planned."""
+    now = now or timezone.now()
+    window_start = now - datetime.timedelta(minutes=cyclecare_settings.REMINDER_PLAN_LOOKBACK_MINUTES)
+    window_end = now + datetime.timedelta(hours=cyclecare_settings.REMINDER_PLAN_HOURS)
+    result = PlanResult()
+    chunk = list(_plannable_assignments(window_start, window_end).filter(couple_id=couple_id))
+    if chunk:
+        _plan_chunk(chunk, now=now, window_start=window_start, window_end=window_end, result=result)
+    result.assignments = len(chunk)
+    return result
+
+
 @dataclass(frozen=True)
 class _Assigned:
     assignment_id: int

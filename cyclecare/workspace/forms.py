@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from clinician.models import Clinician
 from couples.models import Consent, Couple, Partner, SessionNote, TherapySession
 from cyclecare.forms import EpisodeForm
 from cyclecare.intake import ConsentIntake, PartnerIntake
@@ -627,3 +628,105 @@ class SeparationForm(forms.Form):
         if code == BOTH:
             return list(self.partners.values())
         return [self.partners[code]] if code in self.partners else []
+
+
+# COUPLE AND PARTNER SETTINGS
+# ------------------------------------------------------------------------------
+class PartnerDetailsForm(AccessibleErrorsMixin, forms.Form):
+    """A partner's details as the clinician types them. Which values are valid (an IANA zone, a
+    number in E.164, a channel with its contact, quiet hours with both ends, the two partners'
+    emails apart) is ``couples.services``' rule; its refusal lands on these fields."""
+
+    display_name = forms.CharField(label=_("Name"), max_length=120)
+    pronouns = forms.CharField(label=_("Pronouns (optional)"), max_length=40, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    phone = forms.CharField(
+        label=_("Mobile number"),
+        max_length=16,
+        required=False,
+        help_text=_("In international form, e.g. +15551234567."),
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+    time_zone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        help_text=_("Type to search, e.g. America/Chicago. Reminders follow it."),
+        widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=Partner.Language.choices)
+    preferred_channel = forms.ChoiceField(label=_("Reminders by"), choices=Partner.Channel.choices)
+    quiet_hours_start = forms.TimeField(
+        label=_("Quiet hours from (optional)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    quiet_hours_end = forms.TimeField(
+        label=_("Quiet hours until (optional)"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("No reminder goes out in between, in the partner's time zone."),
+    )
+
+    @classmethod
+    def initial_for(cls, partner: Partner) -> dict:
+        return {name: getattr(partner, name) for name in cls.base_fields}
+
+    def changes(self) -> dict:
+        """The cleaned values, as the partner services take them ("" for no contact detail)."""
+        return {name: self.cleaned_data[name] for name in self.fields}
+
+
+class CoupleStatusForm(AccessibleErrorsMixin, forms.Form):
+    status = forms.ChoiceField(
+        label=_("Change the status to"),
+        choices=[
+            (Couple.Status.PAUSED, _("Paused: no reminders until resumed")),
+            (Couple.Status.ACTIVE, _("Active: reminders resume")),
+            (Couple.Status.DISCHARGED, _("Discharged: treatment ended, no reminders")),
+        ],
+    )
+
+
+class CoupleTransferForm(AccessibleErrorsMixin, forms.Form):
+    to_clinician = forms.ModelChoiceField(
+        label=_("Transfer to"),
+        queryset=Clinician.objects.none(),
+        empty_label=_("Choose a colleague…"),
+        help_text=_("An active clinician of your practice. They will treat the couple from now on."),
+    )
+
+    def __init__(self, *args, couple: Couple, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only whom the service would accept is offered; a crafted id still meets its check.
+        self.fields["to_clinician"].queryset = (
+            Clinician.objects.filter(
+                practice_id=couple.practice_id,
+                is_active=True,
+                role__in=[Clinician.Role.CLINICIAN, Clinician.Role.SUPERVISOR],
+            )
+            .exclude(pk=couple.primary_clinician_id)
+            .order_by("display_name")
+        )
+        self.fields["to_clinician"].label_from_instance = lambda clinician: clinician.display_name
+
+
+class ConsentRecordForm(AccessibleErrorsMixin, forms.Form):
+    partner = forms.TypedChoiceField(label=_("Partner"), coerce=int)
+    kind = forms.ChoiceField(label=_("Consent"), choices=Consent.Kind.choices)
+    granted = forms.TypedChoiceField(
+        label=_("Decision"),
+        choices=[("yes", _("Granted")), ("no", _("Withdrawn"))],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
+    )
+    method = forms.ChoiceField(
+        label=_("How it was given"),
+        choices=[
+            (Consent.Method.WRITTEN, Consent.Method.WRITTEN.label),
+            (Consent.Method.VERBAL, Consent.Method.VERBAL.label),
+        ],
+    )
+
+    def __init__(self, *args, partners: list[Partner], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].choices = [(p.pk, p.display_name) for p in partners]

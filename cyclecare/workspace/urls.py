@@ -5,7 +5,7 @@ sign-out are the platform's (``clinician.views.auth``), listed here so that thei
 
 from clinician.views import auth
 
-from .views import caseload, couple, cyclemap, homework, intake, notes, separation, sessions
+from .views import caseload, couple, cyclemap, homework, intake, notes, separation, sessions, settings
 
 app_name = "clinician"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     *cyclemap.urlpatterns,
     *homework.urlpatterns,
     *separation.urlpatterns,
+    *settings.urlpatterns,
 ]

@@ -358,6 +358,12 @@ def test_consents_recorded_and_listed_latest_first(clinic, api_as):
     api = api_as(clinic.clinician.user)
     url = f"/api/v1/partners/{clinic.a.pk}/consents/"
     assert api.get(url).json() == []
+    # Text-message consent needs a mobile number on file (issue 13); without one it is a 400.
+    body = assert_problem(
+        api.post(url, {"kind": "sms", "granted": True, "method": "written"}, format="json"), 400
+    )
+    assert set(body["errors"]) == {"kind"}
+    Partner.objects.filter(pk=clinic.a.pk).update(phone="+15555550100")
     first = api.post(url, {"kind": "sms", "granted": True, "method": "written"}, format="json")
     assert first.status_code == 201, first.content
     assert first.json()["recorded_by"] == clinic.clinician.pk and first.json()["partner"] == clinic.a.pk

@@ -353,16 +353,23 @@ def test_another_practices_clinician_cannot_resend(clinician, django_capture_on_
     assert WelcomeMessage.objects.count() == 2
 
 
-def test_a_partner_of_an_existing_couple_can_still_be_added(clinician):
-    """partner_add's rule for an individual case: its one partner only (a separation's case
-    already has it)."""
+def test_an_individual_case_takes_its_partner_then_becomes_a_couple_with_a_second(clinician):
+    """partner_add's rule for an individual case opened at intake: its one partner leaves it an
+    individual case; a second partner (issue 13, item 3) makes it a couple; never a third."""
     couple = CoupleFactory(primary_clinician=clinician, kind=Couple.Kind.INDIVIDUAL)
     partner_add(
         user=clinician.user, couple=couple, display_name="Alex", time_zone="UTC", preferred_channel="none"
     )
+    couple.refresh_from_db()
+    assert couple.kind == Couple.Kind.INDIVIDUAL
+    partner_add(
+        user=clinician.user, couple=couple, display_name="Bo", time_zone="UTC", preferred_channel="none"
+    )
+    couple.refresh_from_db()
+    assert couple.kind == Couple.Kind.COUPLE
     with pytest.raises(ValidationError):
         partner_add(
-            user=clinician.user, couple=couple, display_name="Bo", time_zone="UTC", preferred_channel="none"
+            user=clinician.user, couple=couple, display_name="Cy", time_zone="UTC", preferred_channel="none"
         )
 
 
