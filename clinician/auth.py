@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinician.conf import cyclecare_settings
 
+from .models import Clinician
 from .permissions import acting_clinician
 
 # One message for every failed sign-in, whatever was typed: it never says whether the account
@@ -73,9 +74,10 @@ class ClinicAccountAdapter(DefaultAccountAdapter):
 
     def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
         """allauth hands back an inactive user whose password matched, to show an "account
-        inactive" page; we treat it as any other failure, so the page never differs."""
+        inactive" page; we treat it as any other failure, so the page never differs. A
+        deactivated clinician fails the same way."""
         user = super().authenticate(request, **credentials)
-        if user is not None and not user.is_active:
+        if user is not None and (not user.is_active or clinician_deactivated(user)):
             return None
         return user
 
@@ -138,6 +140,11 @@ def two_factor_required_for(user: Any) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return bool(user.is_staff or acting_clinician(user) is not None)
+
+
+def clinician_deactivated(user: Any) -> bool:
+    """Whether ``user`` had a clinician record that a practice has deactivated."""
+    return Clinician.objects.filter(user_id=user.pk, is_active=False).exists()
 
 
 def has_totp(user: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Session rules for clinicians and staff: idle sessions end, and two-factor is required.
+"""Session rules for clinicians and staff: idle sessions end, a deactivated clinician is signed
+out, and two-factor is required.
 
 Both run after Django's authentication and messages middleware (``cyclecare.plugin.configure``
 puts them there in a host site). Requests authenticated by an API token carry no session user,
@@ -20,7 +21,7 @@ from django.utils.translation import ngettext
 
 from clinician.conf import cyclecare_settings
 
-from .auth import has_totp, two_factor_required_for
+from .auth import clinician_deactivated, has_totp, two_factor_required_for
 
 LAST_SEEN_SESSION_KEY = "cyclecare.last_seen"
 TWO_FACTOR_SESSION_KEY = "cyclecare.two_factor_seen"
@@ -58,6 +59,24 @@ class SessionIdleTimeoutMiddleware:
                 )
             elif not isinstance(last_seen, int) or now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
                 request.session[LAST_SEEN_SESSION_KEY] = now
+        return self.get_response(request)
+
+
+class DeactivatedClinicianMiddleware:
+    """Signs out a user whose clinician record has been deactivated, on their next request,
+    whatever page it is for (one indexed query per signed-in request). The request then goes on
+    as anonymous: a clinician page sends them to sign in, where they cannot
+    (``ClinicAccountAdapter.authenticate``). Sessions are not listed per user in Django, so
+    this is how "their sessions end at once" holds for every session they have."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and clinician_deactivated(user):
+            logout(request)
+            messages.info(request, _("Your access to this practice has ended. You have been signed out."))
         return self.get_response(request)
 
 
