@@ -21,10 +21,11 @@ from django.utils.translation import ngettext
 
 from clinician.conf import cyclecare_settings
 
-from .auth import clinician_deactivated, has_totp, two_factor_required_for
+from .auth import clinician_is_active, has_totp, two_factor_required_for
 
 LAST_SEEN_SESSION_KEY = "cyclecare.last_seen"
 TWO_FACTOR_SESSION_KEY = "cyclecare.two_factor_seen"
+ACTIVE_CLINICIAN_SESSION_KEY = "cyclecare.clinician_seen_active"
 # The last-seen time is written at most this often, so an active session costs one session
 # write a minute rather than one a request.
 LAST_SEEN_RESOLUTION_SECONDS = 60
@@ -63,20 +64,30 @@ class SessionIdleTimeoutMiddleware:
 
 
 class DeactivatedClinicianMiddleware:
-    """Signs out a user whose clinician record has been deactivated, on their next request,
-    whatever page it is for (one indexed query per signed-in request). The request then goes on
-    as anonymous: a clinician page sends them to sign in, where they cannot
-    (``ClinicAccountAdapter.authenticate``). Sessions are not listed per user in Django, so
-    this is how "their sessions end at once" holds for every session they have."""
+    """Signs out, on their next request, a session that was signed in as an active clinician
+    whose clinician record has since been deactivated, whatever page it asks for. Django keeps
+    no list of a user's sessions, so this is how every session they have ends at once.
+
+    One indexed query per signed-in request. A session marks the clinician it saw active once;
+    a session that never saw them active (one made after deactivation by other means than
+    sign-in, which refuses them: ``ClinicAccountAdapter.authenticate``) is left to the pages,
+    which answer an inactive clinician with a 403 and no data.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and clinician_deactivated(user):
-            logout(request)
-            messages.info(request, _("Your access to this practice has ended. You have been signed out."))
+        session = getattr(request, "session", None)
+        if user is not None and user.is_authenticated and session is not None:
+            active = clinician_is_active(user)
+            seen_active = session.get(ACTIVE_CLINICIAN_SESSION_KEY) == user.pk
+            if active is False and seen_active:
+                logout(request)
+                messages.info(request, _("Your access to this practice has ended. You have been signed out."))
+            elif active and not seen_active:
+                session[ACTIVE_CLINICIAN_SESSION_KEY] = user.pk
         return self.get_response(request)
 
 

@@ -1,12 +1,13 @@
 """Reads for practices, clinicians, sessions and notes — each scoped to the asking user."""
 
 from django.apps import apps
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from .audit import audit_record
 from .models import Addendum, Clinician, Practice, SessionNote, TherapySession
 from .permissions import Purpose, acting_clinician, couple_scope, is_integration, practice_id_of, row_scope
+from .services import COUPLES_IN_CARE
 
 
 def practice_get_for(*, user) -> Practice:
@@ -33,6 +34,33 @@ def clinicians_visible_to(*, user) -> QuerySet[Clinician]:
 
 def clinician_get_for(*, user, clinician_id: int) -> Clinician:
     return get_or_404(clinicians_visible_to(user=user), clinician_id)
+
+
+def practice_managed_by(*, user) -> Practice:
+    """The practice ``user`` administers (an active practice admin): anyone else gets a 404,
+    so the practice pages do not confirm they exist."""
+    clinician = acting_clinician(user)
+    if clinician is None or clinician.role != Clinician.Role.PRACTICE_ADMIN:
+        raise Http404
+    return clinician.practice
+
+
+def practice_roster_for(*, user) -> QuerySet[Clinician]:
+    """Every clinician of the practice ``user`` administers (active first, then by name), each
+    with ``caseload``: the couples they treat that are still in care (active or paused). The
+    user's last sign-in and whether a password is set come with ``user``."""
+    practice = practice_managed_by(user=user)
+    return (
+        Clinician.objects.filter(practice=practice)
+        .select_related("user", "supervisor")
+        .annotate(caseload=Count("couples", filter=Q(couples__status__in=COUPLES_IN_CARE)))
+        .order_by("-is_active", "display_name", "pk")
+    )
+
+
+def practice_clinician_get(*, user, clinician_id: int) -> Clinician:
+    """One clinician of the practice ``user`` administers; any other id is a 404."""
+    return get_or_404(practice_roster_for(user=user), clinician_id)
 
 
 def sessions_visible_to(*, user, purpose: Purpose = "administrative") -> QuerySet[TherapySession]:

@@ -5,7 +5,7 @@ sign-out are the platform's (``clinician.views.auth``), listed here so that thei
 
 from clinician.views import auth
 
-from .views import caseload, couple, cyclemap, homework, notes, separation, sessions
+from .views import caseload, couple, cyclemap, homework, notes, practice, separation, sessions
 
 app_name = "clinician"
 
@@ -18,4 +18,5 @@ urlpatterns = [
     *cyclemap.urlpatterns,
     *homework.urlpatterns,
     *separation.urlpatterns,
+    *practice.urlpatterns,
 ]
