@@ -103,12 +103,13 @@ def test_admin_invites_a_clinician_who_enrols_and_is_later_deactivated(
     invitee.locator('input[name="password1"]').fill(NEW_PASSWORD)
     invitee.locator('input[name="password2"]').fill(NEW_PASSWORD)
     invitee.screenshot(path=str(artifacts_dir / "practice-set-password-1280.png"), full_page=True)
-    invitee.locator('form button[type="submit"]').first.click()
+    expect(invitee.get_by_role("heading", name="Choose your password")).to_be_visible()
+    invitee.get_by_role("button", name="Set my password").click()
     expect(invitee.locator("body")).to_contain_text(re.compile("password", re.I))
 
     # The link is spent.
     invitee.goto(link)
-    expect(invitee.locator("body")).to_contain_text(re.compile("invalid", re.I))
+    expect(invitee.get_by_role("heading", name="This link no longer works")).to_be_visible()
 
     # First sign-in: two-factor before anything else, then only their own (empty) caseload.
     sign_in(invitee, "sam.new@example.test", NEW_PASSWORD)
