@@ -21,7 +21,8 @@ from django.utils.translation import ngettext
 
 from clinician.conf import cyclecare_settings
 
-from .auth import clinician_is_active, has_totp, two_factor_required_for
+from .auth import has_totp, two_factor_required_for
+from .permissions import clinician_record_for
 
 LAST_SEEN_SESSION_KEY = "cyclecare.last_seen"
 TWO_FACTOR_SESSION_KEY = "cyclecare.two_factor_seen"
@@ -68,7 +69,8 @@ class DeactivatedClinicianMiddleware:
     whose clinician record has since been deactivated, whatever page it asks for. Django keeps
     no list of a user's sessions, so this is how every session they have ends at once.
 
-    One indexed query per signed-in request. A session marks the clinician it saw active once;
+    One indexed query per signed-in request, which also answers ``acting_clinician`` for the
+    rest of the request, so a clinician page costs no more. A session marks the clinician it saw active once;
     a session that never saw them active (one made after deactivation by other means than
     sign-in, which refuses them: ``ClinicAccountAdapter.authenticate``) is left to the pages,
     which answer an inactive clinician with a 403 and no data.
@@ -81,7 +83,8 @@ class DeactivatedClinicianMiddleware:
         user = getattr(request, "user", None)
         session = getattr(request, "session", None)
         if user is not None and user.is_authenticated and session is not None:
-            active = clinician_is_active(user)
+            record = clinician_record_for(user)
+            active = None if record is None else record.is_active
             seen_active = session.get(ACTIVE_CLINICIAN_SESSION_KEY) == user.pk
             if active is False and seen_active:
                 logout(request)

@@ -36,22 +36,22 @@ def clinician_get_for(*, user, clinician_id: int) -> Clinician:
     return get_or_404(clinicians_visible_to(user=user), clinician_id)
 
 
-def practice_managed_by(*, user) -> Practice:
-    """The practice ``user`` administers (an active practice admin): anyone else gets a 404,
-    so the practice pages do not confirm they exist."""
-    clinician = acting_clinician(user)
-    if clinician is None or clinician.role != Clinician.Role.PRACTICE_ADMIN:
-        raise Http404
-    return clinician.practice
-
-
 def practice_roster_for(*, user) -> QuerySet[Clinician]:
-    """Every clinician of the practice ``user`` administers (active first, then by name), each
-    with ``caseload``: the couples they treat that are still in care (active or paused). The
-    user's last sign-in and whether a password is set come with ``user``."""
-    practice = practice_managed_by(user=user)
+    """Clinicians with ``caseload``, the couples each treats that are still in care (active or
+    paused); active first, then by name. Whose: a practice admin's whole practice; a
+    supervisor's own row and their supervisees'; a clinician's own (the caseload rule of
+    ``cyclecare.reports``). The user's last sign-in and password state come with ``user``."""
+    clinician = acting_clinician(user)
+    if clinician is None:
+        return Clinician.objects.none()
+    whose = Q(practice_id=clinician.practice_id)
+    if clinician.role != Clinician.Role.PRACTICE_ADMIN:
+        mine = Q(pk=clinician.pk)
+        if clinician.role == Clinician.Role.SUPERVISOR:
+            mine |= Q(supervisor_id=clinician.pk)
+        whose &= mine
     return (
-        Clinician.objects.filter(practice=practice)
+        Clinician.objects.filter(whose)
         .select_related("user", "supervisor")
         .annotate(caseload=Count("couples", filter=Q(couples__status__in=COUPLES_IN_CARE)))
         .order_by("-is_active", "display_name", "pk")
@@ -59,7 +59,7 @@ def practice_roster_for(*, user) -> QuerySet[Clinician]:
 
 
 def practice_clinician_get(*, user, clinician_id: int) -> Clinician:
-    """One clinician of the practice ``user`` administers; any other id is a 404."""
+    """One clinician of ``practice_roster_for``; any other id is a 404."""
     return get_or_404(practice_roster_for(user=user), clinician_id)
 
 

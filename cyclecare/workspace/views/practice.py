@@ -2,7 +2,7 @@
 its clinicians, inviting one, changing a role or supervisor, deactivating, and the practice's
 settings.
 
-Only the practice's active admin may open them (``practice_managed_by``: anyone else gets a
+Only the practice's active admin may open them (``practice_admin_or_404``: anyone else gets a
 404, so the pages do not confirm they exist). The figures are counts from
 ``cyclecare.reports.practice_overview`` — nothing that names a couple or a partner; every
 write is a ``clinician.services`` call, whose refusal is shown on the form with nothing saved.
@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 from clinician import services
 from clinician.forms import add_service_errors
 from clinician.models import Clinician
-from clinician.selectors import practice_clinician_get, practice_managed_by, practice_roster_for
+from clinician.permissions import practice_admin_or_404
+from clinician.selectors import practice_clinician_get, practice_roster_for
 from cyclecare.reports import practice_overview
 
 from ..forms import (
@@ -56,7 +57,7 @@ def _roster(user, zone) -> list[Clinician]:
 @clinician_required
 def practice(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     """The practice at a glance, and its clinicians."""
-    managed = practice_managed_by(user=request.user)
+    managed = practice_admin_or_404(request.user).practice
     zone = zoneinfo.ZoneInfo(managed.time_zone)
     return render(
         request,
@@ -72,7 +73,7 @@ def practice(request: HttpRequest, clinician: Clinician) -> HttpResponse:
 
 @clinician_required
 def clinician_invite(request: HttpRequest, clinician: Clinician) -> HttpResponse:
-    managed = practice_managed_by(user=request.user)
+    managed = practice_admin_or_404(request.user).practice
     form = ClinicianInviteForm(request.POST or None, practice=managed)
     status = 200
     if request.method == "POST":
@@ -100,6 +101,7 @@ def clinician_invite(request: HttpRequest, clinician: Clinician) -> HttpResponse
 @clinician_required
 def clinician_edit(request: HttpRequest, clinician: Clinician, clinician_id: int) -> HttpResponse:
     """Change a colleague's role and supervisor; resend a pending invitation."""
+    practice_admin_or_404(request.user)
     member = practice_clinician_get(user=request.user, clinician_id=clinician_id)
     form = ClinicianRoleForm(request.POST or None, clinician=member)
     status = 200
@@ -142,6 +144,7 @@ def clinician_edit(request: HttpRequest, clinician: Clinician, clinician_id: int
 @clinician_required
 def clinician_deactivate(request: HttpRequest, clinician: Clinician, clinician_id: int) -> HttpResponse:
     """A confirmation page; refused (with what to do first) while couples are in their care."""
+    practice_admin_or_404(request.user)
     member = practice_clinician_get(user=request.user, clinician_id=clinician_id)
     form = ClinicianDeactivateForm(request.POST or None)
     status = 200
@@ -175,7 +178,7 @@ def clinician_deactivate(request: HttpRequest, clinician: Clinician, clinician_i
 
 @clinician_required
 def practice_settings(request: HttpRequest, clinician: Clinician) -> HttpResponse:
-    managed = practice_managed_by(user=request.user)
+    managed = practice_admin_or_404(request.user).practice
     initial = {name: getattr(managed, name) for name in SETTINGS_FIELDS}
     form = PracticeSettingsForm(request.POST or None, initial=initial)
     status = 200
