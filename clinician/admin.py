@@ -189,6 +189,8 @@ class ClinicianAdminForm(forms.ModelForm):
             return
         try:
             services.clinician_validate(clinician=self.instance)
+            if self.instance.pk and "is_active" in self.changed_data and not self.instance.is_active:
+                services.clinician_validate_departure(clinician=self.instance)
         except ValidationError as exc:
             add_service_errors(self, exc)
 

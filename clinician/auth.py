@@ -23,11 +23,12 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.forms import ActivateTOTPForm
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils.translation import gettext_lazy as _
 
 from clinician.conf import cyclecare_settings
 
+from .models import Clinician
 from .permissions import acting_clinician
 
 # One message for every failed sign-in, whatever was typed: it never says whether the account
@@ -35,6 +36,10 @@ from .permissions import acting_clinician
 SIGN_IN_FAILED = _(
     "That email or username and password do not match an active account. Check both and try again."
 )
+
+
+# The practice admin's first screen (cyclecare.workspace's practice page), by URL name.
+PRACTICE_ADMIN_HOME = "cyclecare:clinician:practice"
 
 
 class ClinicAccountAdapter(DefaultAccountAdapter):
@@ -71,11 +76,21 @@ class ClinicAccountAdapter(DefaultAccountAdapter):
         signed_in = datetime.fromtimestamp(signed_in_at, tz=UTC)
         return Authenticator.objects.filter(user_id=user.pk, created_at__lte=signed_in).exists()
 
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        """Where sign-in lands without a ``?next``: a practice admin's practice at a glance
+        (they may treat no couple, and their caseload stays a link away), everyone else's
+        caseload (``LOGIN_REDIRECT_URL``)."""
+        clinician = acting_clinician(request.user)
+        if clinician is not None and clinician.role == Clinician.Role.PRACTICE_ADMIN:
+            return resolve_url(PRACTICE_ADMIN_HOME)
+        return super().get_login_redirect_url(request)
+
     def authenticate(self, request: HttpRequest, **credentials: Any) -> Any:
         """allauth hands back an inactive user whose password matched, to show an "account
-        inactive" page; we treat it as any other failure, so the page never differs."""
+        inactive" page; we treat it as any other failure, so the page never differs. A
+        deactivated clinician fails the same way."""
         user = super().authenticate(request, **credentials)
-        if user is not None and not user.is_active:
+        if user is not None and (not user.is_active or clinician_is_active(user) is False):
             return None
         return user
 
@@ -138,6 +153,11 @@ def two_factor_required_for(user: Any) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return bool(user.is_staff or acting_clinician(user) is not None)
+
+
+def clinician_is_active(user: Any) -> bool | None:
+    """Whether ``user``'s clinician record is active; None when they have none."""
+    return Clinician.objects.filter(user_id=user.pk).values_list("is_active", flat=True).first()
 
 
 def has_totp(user: Any) -> bool:

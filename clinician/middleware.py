@@ -1,4 +1,5 @@
-"""Session rules for clinicians and staff: idle sessions end, and two-factor is required.
+"""Session rules for clinicians and staff: idle sessions end, a deactivated clinician is signed
+out, and two-factor is required.
 
 Both run after Django's authentication and messages middleware (``cyclecare.plugin.configure``
 puts them there in a host site). Requests authenticated by an API token carry no session user,
@@ -21,9 +22,11 @@ from django.utils.translation import ngettext
 from clinician.conf import cyclecare_settings
 
 from .auth import has_totp, two_factor_required_for
+from .permissions import clinician_record_for
 
 LAST_SEEN_SESSION_KEY = "cyclecare.last_seen"
 TWO_FACTOR_SESSION_KEY = "cyclecare.two_factor_seen"
+ACTIVE_CLINICIAN_SESSION_KEY = "cyclecare.clinician_seen_active"
 # The last-seen time is written at most this often, so an active session costs one session
 # write a minute rather than one a request.
 LAST_SEEN_RESOLUTION_SECONDS = 60
@@ -58,6 +61,36 @@ class SessionIdleTimeoutMiddleware:
                 )
             elif not isinstance(last_seen, int) or now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
                 request.session[LAST_SEEN_SESSION_KEY] = now
+        return self.get_response(request)
+
+
+class DeactivatedClinicianMiddleware:
+    """Signs out, on their next request, a session that was signed in as an active clinician
+    whose clinician record has since been deactivated, whatever page it asks for. Django keeps
+    no list of a user's sessions, so this is how every session they have ends at once.
+
+    One indexed query per signed-in request, which also answers ``acting_clinician`` for the
+    rest of the request, so a clinician page costs no more. A session marks the clinician it saw active once;
+    a session that never saw them active (one made after deactivation by other means than
+    sign-in, which refuses them: ``ClinicAccountAdapter.authenticate``) is left to the pages,
+    which answer an inactive clinician with a 403 and no data.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        session = getattr(request, "session", None)
+        if user is not None and user.is_authenticated and session is not None:
+            record = clinician_record_for(user)
+            active = None if record is None else record.is_active
+            seen_active = session.get(ACTIVE_CLINICIAN_SESSION_KEY) == user.pk
+            if active is False and seen_active:
+                logout(request)
+                messages.info(request, _("Your access to this practice has ended. You have been signed out."))
+            elif active and not seen_active:
+                session[ACTIVE_CLINICIAN_SESSION_KEY] = user.pk
         return self.get_response(request)
 
 

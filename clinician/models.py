@@ -1,5 +1,7 @@
 """Practices (the tenant), clinicians, therapy sessions, notes, addenda and the audit trail."""
 
+import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -24,13 +26,36 @@ class Practice(models.Model):
             "Empty: cyclecare's defaults (988 and the National Domestic Violence Hotline)."
         ),
     )
+    # Defaults a new partner's reminders start from; each partner's own settings win.
+    reminder_time = models.TimeField(
+        default=datetime.time(19, 0),
+        help_text=_("Local time of day a daily reminder is sent unless a partner chooses another."),
+    )
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    sender_name = models.CharField(
+        max_length=70,
+        blank=True,
+        help_text=_("The name partners see messages from. Empty: the practice's name."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False),
+                name="practice_quiet_hours_both_or_neither",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def message_sender_name(self) -> str:
+        return self.sender_name or self.name
 
 
 class Clinician(models.Model):

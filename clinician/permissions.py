@@ -13,6 +13,7 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q
+from django.http import Http404
 
 from .models import Clinician
 from .principals import PracticePrincipal
@@ -32,6 +33,23 @@ def acting_clinician(user) -> Clinician | None:
             Clinician.objects.select_related("practice").filter(user=user, is_active=True).first()
         )
     return user._cyclecare_clinician
+
+
+def clinician_record_for(user) -> Clinician | None:
+    """The user's clinician record, active or not, in one query; it also answers
+    ``acting_clinician`` for the rest of the request (the sign-out middleware asks first)."""
+    record = Clinician.objects.select_related("practice").filter(user_id=user.pk).first()
+    user._cyclecare_clinician = record if record is not None and record.is_active and user.is_active else None
+    return record
+
+
+def practice_admin_or_404(user) -> Clinician:
+    """The acting clinician if they are their practice's admin; anyone else gets a 404, so the
+    practice pages do not confirm they exist."""
+    clinician = acting_clinician(user)
+    if clinician is None or clinician.role != Clinician.Role.PRACTICE_ADMIN:
+        raise Http404
+    return clinician
 
 
 def couple_scope(user, *, prefix: str = "", purpose: Purpose = "clinical") -> Q:

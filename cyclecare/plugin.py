@@ -204,6 +204,7 @@ AUTH_SETTINGS = {
 AUTH_MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "clinician.middleware.SessionIdleTimeoutMiddleware",
+    "clinician.middleware.DeactivatedClinicianMiddleware",
     "clinician.middleware.RequireTwoFactorMiddleware",
 ]
 AXES_MIDDLEWARE = "axes.middleware.AxesMiddleware"

@@ -117,8 +117,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # Signs out idle sessions, then sends a clinician without two-factor to enrol.
+    # Signs out idle sessions and deactivated clinicians, then sends a clinician without
+    # two-factor to enrol.
     "clinician.middleware.SessionIdleTimeoutMiddleware",
+    "clinician.middleware.DeactivatedClinicianMiddleware",
     "clinician.middleware.RequireTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a lockout into its response.

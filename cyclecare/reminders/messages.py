@@ -141,7 +141,7 @@ def email_build(delivery: ReminderDelivery, *, action_url: str, urls: Urls | Non
     sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
     return EmailReminder(
         to=delivery.partner.email,
-        from_email=formataddr((context["practice_name"][:70], sender)),
+        from_email=formataddr((delivery.partner.practice.message_sender_name[:70], sender)),
         subject=subject,
         text=text,
         html=html,

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinician.models import Clinician
+from clinician.validators import validate_time_zone
 from couples.models import Consent, Couple, Partner, SessionNote, TherapySession
 from cyclecare.forms import EpisodeForm
 from cyclecare.intake import ConsentIntake, PartnerIntake
@@ -730,3 +731,144 @@ class ConsentRecordForm(AccessibleErrorsMixin, forms.Form):
     def __init__(self, *args, partners: list[Partner], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["partner"].choices = [(p.pk, p.display_name) for p in partners]
+
+
+# PRACTICE ADMINISTRATION
+# ------------------------------------------------------------------------------
+class SupervisorChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.display_name
+
+
+class _SupervisorMixin:
+    """The supervisor list: the practice's active supervisors (the service checks again)."""
+
+    def _supervisors(self, practice, exclude=None) -> None:
+        supervisors = Clinician.objects.filter(
+            practice=practice, role=Clinician.Role.SUPERVISOR, is_active=True
+        ).order_by("display_name")
+        if exclude is not None:
+            supervisors = supervisors.exclude(pk=exclude.pk)
+        self.fields["supervisor"].queryset = supervisors
+
+
+class ClinicianInviteForm(AccessibleErrorsMixin, _SupervisorMixin, forms.Form):
+    email = forms.EmailField(
+        label=_("Email"),
+        help_text=_("The invitation goes here; it is also their sign-in name."),
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    display_name = forms.CharField(label=_("Name as colleagues see it"), max_length=120)
+    role = forms.ChoiceField(
+        label=_("Role"), choices=Clinician.Role.choices, initial=Clinician.Role.CLINICIAN
+    )
+    credentials = forms.CharField(
+        label=_("Credentials"), max_length=60, required=False, help_text=_("e.g. LMFT, PhD")
+    )
+    is_prelicensed = forms.BooleanField(
+        label=_("Pre-licensed (notes need a supervisor's co-signature)"), required=False
+    )
+    supervisor = SupervisorChoiceField(
+        label=_("Supervisor"), queryset=Clinician.objects.none(), required=False, empty_label=_("— none —")
+    )
+    licence_number = forms.CharField(label=_("Licence number"), max_length=60, required=False)
+    licence_jurisdiction = forms.CharField(label=_("Licence jurisdiction"), max_length=60, required=False)
+
+    def __init__(self, *args, practice, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._supervisors(practice)
+
+
+class ClinicianRoleForm(AccessibleErrorsMixin, _SupervisorMixin, forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Clinician.Role.choices)
+    supervisor = SupervisorChoiceField(
+        label=_("Supervisor"), queryset=Clinician.objects.none(), required=False, empty_label=_("— none —")
+    )
+
+    def __init__(self, *args, clinician, **kwargs):
+        kwargs.setdefault("initial", {"role": clinician.role, "supervisor": clinician.supervisor_id})
+        super().__init__(*args, **kwargs)
+        self._supervisors(clinician.practice, exclude=clinician)
+
+
+class ClinicianDeactivateForm(AccessibleErrorsMixin, forms.Form):
+    confirm = forms.BooleanField(
+        label=_("I understand: their sign-in and API tokens stop working now."),
+        error_messages={"required": _("Tick the box to confirm.")},
+    )
+
+
+class CrisisResourcesField(forms.CharField):
+    """One resource a line, its name and how to reach it split by " | "."""
+
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(f"{entry.get('name', '')} | {entry.get('contact', '')}" for entry in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        resources = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, bar, contact = line.partition("|")
+            if not bar or not name.strip() or not contact.strip():
+                raise forms.ValidationError(
+                    _("Line %(number)d: write the name, then “|”, then how to reach it."),
+                    params={"number": number},
+                )
+            resources.append({"name": name.strip(), "contact": contact.strip()})
+        return resources
+
+
+class TimeZoneField(forms.CharField):
+    """An IANA zone typed or picked from the suggestions (a datalist); the model's validator
+    decides."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=64,
+            widget=forms.TextInput(
+                attrs={"list": "time-zones", "autocomplete": "off", "spellcheck": "false"}
+            ),
+            validators=[validate_time_zone],
+            **kwargs,
+        )
+
+
+class PracticeSettingsForm(AccessibleErrorsMixin, forms.Form):
+    name = forms.CharField(label=_("Practice name"), max_length=200)
+    time_zone = TimeZoneField(label=_("Time zone"), help_text=_("An IANA name, e.g. America/Chicago."))
+    sender_name = forms.CharField(
+        label=_("Sender name"),
+        max_length=70,
+        required=False,
+        help_text=_("The name partners see messages from. Empty: the practice's name."),
+    )
+    reminder_time = forms.TimeField(
+        label=_("Default reminder time"),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("Each partner's local time, unless they choose another."),
+    )
+    quiet_hours_start = forms.TimeField(
+        label=_("Quiet hours start"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    quiet_hours_end = forms.TimeField(
+        label=_("Quiet hours end"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text=_("No reminder is sent between these times; give both or neither."),
+    )
+    crisis_resources = CrisisResourcesField(
+        label=_("Crisis resources"),
+        required=False,
+        help_text=_(
+            "Shown to a partner after a safety answer. One a line: name | how to reach it. "
+            "Empty: 988 and the National Domestic Violence Hotline."
+        ),
+    )

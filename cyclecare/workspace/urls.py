@@ -5,7 +5,18 @@ sign-out are the platform's (``clinician.views.auth``), listed here so that thei
 
 from clinician.views import auth
 
-from .views import caseload, couple, cyclemap, homework, intake, notes, separation, sessions, settings
+from .views import (
+    caseload,
+    couple,
+    cyclemap,
+    homework,
+    intake,
+    notes,
+    practice,
+    separation,
+    sessions,
+    settings,
+)
 
 app_name = "clinician"
 
@@ -20,4 +31,5 @@ urlpatterns = [
     *homework.urlpatterns,
     *separation.urlpatterns,
     *settings.urlpatterns,
+    *practice.urlpatterns,
 ]
