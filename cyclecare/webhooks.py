@@ -2,7 +2,7 @@
 
 Outbox, as for reminders (DESIGN §4): a domain event (``clinician.events``) is turned into one
 ``WebhookDelivery`` row per subscribed endpoint *in the transaction that caused it*, and the send
-is enqueued once it commits (``transaction.on_commit``; batched per process, see PromptSends). A
+is enqueued once it commits (``transaction.on_commit``, ``send_soon``). A
 delivery is claimed (PENDING → SENDING, committed) before the POST, recorded after it, and
 retried with exponential backoff by the periodic dispatcher (``webhook_deliveries_dispatch``) —
 never by long ETA tasks. A reconciler returns rows left in SENDING by a lost worker. Delivery is
@@ -24,7 +24,6 @@ reads the records it needs through the API with its own token. Receivers check t
 with ``verify_signature`` (or its few lines in their own language).
 """
 
-import atexit
 import datetime
 import hashlib
 import hmac
@@ -32,12 +31,9 @@ import http.client
 import ipaddress
 import json
 import logging
-import os
 import secrets
 import socket
 import ssl
-import threading
-import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,11 +42,9 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
-from django.db.models.signals import post_delete, post_save
+from django.db.models import F, Lookup, QuerySet
 from django.utils import timezone
 
-from clinician.api.process_cache import ProcessCache
 from clinician.audit import audit_record
 from clinician.conf import cyclecare_settings
 from clinician.models import Clinician
@@ -76,125 +70,71 @@ MAX_ERROR_LENGTH = WebhookDelivery._meta.get_field("last_error").max_length
 
 # SUBSCRIBER (the outbox)
 # ------------------------------------------------------------------------------
-# Each practice's active endpoints and their events, remembered per process for a few seconds:
-# every check-in would otherwise read them again. A change to an endpoint empties this at once in
-# the process that made it; other processes see a new endpoint (or a change of its events) within
-# ``seconds``. A deactivated one never gets a stale delivery sent: the send re-checks it.
-subscriptions = ProcessCache("webhook-subscriptions", seconds=5)
+class HasElement(Lookup):
+    """``events`` (a JSON array of strings) holds this string: the same answer on PostgreSQL
+    and SQLite, where Django's ``contains`` on a JSONField does not exist."""
+
+    lookup_name = "has_element"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [value]  # the plain string, not JSON-encoded as the field would
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        # Compiled column names and placeholders; the string travels as a parameter.
+        element = f"SELECT 1 FROM json_each({lhs}) AS element WHERE element.value = {rhs}"  # noqa: S608
+        return f"(json_type({lhs}) = 'array' AND EXISTS ({element}))", [*lhs_params, *lhs_params, *rhs_params]
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"({lhs} @> jsonb_build_array({rhs}::text))", [*lhs_params, *rhs_params]
 
 
-def _endpoint_changed(**signal_kwargs: Any) -> None:
-    # Now, and again at commit: an event published later in the same transaction refills the
-    # memory with the uncommitted rows.
-    subscriptions.clear()
-    transaction.on_commit(subscriptions.clear)
-
-
-for _signal in (post_save, post_delete):
-    _signal.connect(_endpoint_changed, sender=WebhookEndpoint, dispatch_uid="webhook-subscriptions")
-
-
-def _subscribed_endpoint_ids(practice_id: int, event: str) -> list[int]:
-    endpoints = subscriptions.get(practice_id)
-    if endpoints is None:
-        # Filtered here, not with a JSON "contains" lookup, which SQLite lacks; a practice has few.
-        endpoints = [
-            (pk, frozenset(events))
-            for pk, events in WebhookEndpoint.objects.filter(
-                practice_id=practice_id, is_active=True
-            ).values_list("pk", "events")
-        ]
-        subscriptions.put(practice_id, endpoints)
-    return [pk for pk, events in endpoints if event in events]
+def subscribed_endpoints(*, practice_id: int, event: str) -> QuerySet[WebhookEndpoint]:
+    """The practice's active endpoints subscribed to ``event``."""
+    return WebhookEndpoint.objects.filter(
+        HasElement(F("events"), event), practice_id=practice_id, is_active=True
+    )
 
 
 def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any], writes: Writes) -> None:
     """Add one delivery per active endpoint of the practice subscribed to ``event`` to the
-    writes of the change that caused it, and enqueue the sends once they commit."""
+    writes of the change that caused it, and enqueue the sends once they commit.
+
+    The subscriptions are read by the write itself (``Writes.add_each``: an INSERT … SELECT on
+    PostgreSQL), never remembered: an endpoint created, changed or switched off is honoured by
+    the next event, in every process."""
     if event not in WebhookEvent.values:
-        return
-    endpoint_ids = _subscribed_endpoint_ids(practice_id, event)
-    if not endpoint_ids:
         return
     event_id = uuid.uuid4()
     now = timezone.now()
     payload = {"id": str(event_id), "type": event, "created": _iso(now), "data": data}
-    deliveries = [
-        writes.add(
-            WebhookDelivery(
-                practice_id=practice_id,
-                endpoint_id=endpoint_id,
-                event_id=event_id,
-                event=event,
-                payload=payload,
-                next_attempt_at=now,
-            )
-        )
-        for endpoint_id in endpoint_ids
-    ]
-    writes.on_commit(lambda: prompt_sends.add([delivery.pk for delivery in deliveries]))
+    deliveries = writes.add_each(
+        WebhookDelivery(
+            practice_id=practice_id, event_id=event_id, event=event, payload=payload, next_attempt_at=now
+        ),
+        field="endpoint",
+        source=subscribed_endpoints(practice_id=practice_id, event=event).values_list("pk", flat=True),
+    )
+    writes.on_commit(lambda: send_soon(list(deliveries)))
 
 
-class PromptSends:
-    """Hands committed deliveries to Celery for a prompt send, without a broker message per
-    transaction: ids are gathered in this process and a background thread enqueues them every
-    ``gather_seconds`` as one ``webhook_deliver_batch`` task, which the worker fans out into one
-    ``webhook_deliver`` task per delivery. So a check-in pays an append to a list instead of a
-    Celery publish, and a delivery waits at most ``gather_seconds`` longer.
-
-    Under eager Celery (tests, development without a broker) each delivery is sent at once, as
-    before. Ids lost with their process (killed between commit and flush) or a failed publish
-    lose nothing: the rows are committed, PENDING and due, and the minute dispatcher sends them."""
-
-    gather_seconds = 0.05
-
-    def __init__(self) -> None:
-        self._reset()
-        # A forked child (a prefork worker, say) starts empty, with its own lock and thread.
-        os.register_at_fork(after_in_child=self._reset)
-        atexit.register(self.flush)
-
-    def _reset(self) -> None:
-        self._ids: list[int] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, delivery_ids: list[int]) -> None:
-        if self._eager():
-            for pk in delivery_ids:
-                queue.task("webhook_deliver").delay(pk)
-            return
-        with self._lock:
-            self._ids.extend(delivery_ids)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="webhook-prompt-sends", daemon=True)
-                self._thread.start()
-        self._wake.set()
-
-    @staticmethod
-    def _eager() -> bool:
-        return bool(queue.task("webhook_deliver").app.conf.task_always_eager)
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            time.sleep(self.gather_seconds)
-            self._wake.clear()
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            delivery_ids, self._ids = self._ids, []
-        if not delivery_ids:
-            return
-        try:
+def send_soon(delivery_ids: list[int]) -> None:
+    """Hand committed deliveries to Celery (run from ``transaction.on_commit``): one task for one
+    delivery, one fan-out task for several. A failed publish loses nothing: the rows are
+    committed, PENDING and due, and the minute dispatcher sends them."""
+    if not delivery_ids:
+        return
+    try:
+        if len(delivery_ids) == 1:
+            queue.task("webhook_deliver").delay(delivery_ids[0])
+        else:
             queue.task("webhook_deliver_batch").delay(delivery_ids)
-        except Exception:  # the broker is down: the dispatcher sends them within a minute
-            logger.warning("Could not enqueue %d webhook deliveries; the dispatcher will.", len(delivery_ids))
-
-
-prompt_sends = PromptSends()
+    except Exception:  # the broker is down: the dispatcher sends them within a minute
+        logger.warning("Could not enqueue %d webhook deliveries; the dispatcher will.", len(delivery_ids))
 
 
 # ENDPOINTS

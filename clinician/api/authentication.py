@@ -3,15 +3,12 @@ practice) or a signed-in clinician (Django session, CSRF enforced)."""
 
 import hashlib
 
-from django.db.models.signals import post_delete, post_save
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from clinician.api.process_cache import ProcessCache
-from clinician.models import IntegrationClient
 from clinician.principals import PracticePrincipal
 
 
@@ -29,40 +26,17 @@ class IntegrationOAuth2Validator(OAuth2Validator):
         )
 
 
-# Bearer tokens this process validated lately: SHA-256 of the token → (principal, token). Saving
-# or deleting an access token (revocation deletes it) or an integration client (deactivation)
-# empties it in this process at once; another process may still accept a revoked token or a
-# deactivated client for up to ``seconds``, never past the token's own expiry.
-token_cache = ProcessCache("oauth2-tokens", seconds=5)
-for _model in (get_access_token_model(), IntegrationClient):
-    for _signal in (post_save, post_delete):
-        _signal.connect(token_cache.clear, sender=_model, dispatch_uid=f"token-cache-{_model._meta.label}")
-
-
-def _bearer_checksum(request) -> str | None:
-    """SHA-256 of the bearer token in the Authorization header (as oauthlib reads it), or None.
-    A token in the query string is left to django-oauth-toolkit, which refuses it (RFC 9700)."""
-    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-    if len(parts) != 2 or parts[0].lower() != "bearer" or "access_token" in request.GET:
-        return None
-    return hashlib.sha256(parts[1].encode("utf-8")).hexdigest()
-
-
 class IntegrationOAuth2Authentication(OAuth2Authentication):
     """A bearer token from /o/token/ becomes a PracticePrincipal carrying the token's scopes.
 
-    django-oauth-toolkit validates a token the first time a process sees it (and again once its
-    ``token_cache`` entry has lapsed); repeats reuse that answer, skipping oauthlib's request
-    parsing and the token query."""
+    django-oauth-toolkit validates the token on every request, in one query (token, application,
+    user and integration client: ``IntegrationOAuth2Validator``). Nothing is remembered between
+    requests: a revoked or expired token, or a deactivated client, is refused by the very next
+    request, in every process."""
 
     www_authenticate_realm = "cyclecare"
 
     def authenticate(self, request):
-        checksum = _bearer_checksum(request)
-        if checksum is not None:
-            cached = token_cache.get(checksum)
-            if cached is not None:
-                return cached
         result = super().authenticate(request)
         if result is None:
             return None
@@ -78,9 +52,6 @@ class IntegrationOAuth2Authentication(OAuth2Authentication):
             name=client.name,
             scopes=frozenset(token.scope.split()),
         )
-        # A token limited to resources (RFC 8707) is checked against each request's URI.
-        if checksum is not None and not token.resource:
-            token_cache.put(checksum, (principal, token), deadline=token.expires.timestamp())
         return principal, token
 
 

@@ -1,20 +1,16 @@
 import copy
 import datetime
-from collections.abc import Callable
 
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
-from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.core.exceptions import EmptyResultSet, ValidationError
+from django.db import connections
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from clinician.api.process_cache import ProcessCache
-from clinician.permissions import is_integration
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -135,52 +131,45 @@ def _copy_field(field: serializers.Field) -> serializers.Field:
     return copy.deepcopy(field) if nested else copy.copy(field)
 
 
-# An id no row has: the compiled SQL carries it where the requested id goes.
-_ID_PLACEHOLDER = -(2**62) - 7919
+def first_rows(*reads: tuple[QuerySet, tuple[str, ...]]) -> list[tuple | None]:
+    """For each ``(queryset, columns)``: the first row's values in ``columns`` order, or None
+    when the queryset has no row, all read in one round trip.
 
-
-class RowById:
-    """Some columns of one row of a selector's queryset, by id, with the SQL compiled once.
-
-    Turning a queryset into SQL is the dearest step of a small read (more than the round trip to
-    the database for a scoped, joined, one-row query). For an integration client the selector's
-    scope depends on the client's practice alone, so on PostgreSQL the SQL is compiled once per
-    practice in this process, with a stand-in for the id, and each read swaps the id in: one
-    round trip, no compiling. Anyone else (a signed-in clinician, whose scope follows their
-    supervision), or a column that needs a converter, goes through the ORM every time.
-
-    ``queryset_for(user=...)`` is the selector; whatever it scopes, this reads no wider."""
-
-    def __init__(
-        self, name: str, model: type[Model], queryset_for: Callable[..., QuerySet], columns: tuple[str, ...]
-    ) -> None:
-        self.model = model
-        self.queryset_for = queryset_for
-        self.columns = columns
-        # practice id -> (sql, params, index of the id) or None (not compilable once: use the ORM)
-        self._compiled = ProcessCache(f"compiled-{name}", seconds=3600)
-
-    def get(self, user, pk: int) -> tuple | None:
-        """The row's values in ``columns`` order, or None if the caller's scope holds no such row."""
-        connection = connections[router.db_for_read(self.model)]
-        if is_integration(user) and connection.vendor == "postgresql":
-            compiled = self._compiled.get(user.practice_id)
-            if compiled is None:
-                compiled = self._compile(self.queryset_for(user=user))
-                self._compiled.put(user.practice_id, compiled)
-            if compiled:
-                sql, params, index = compiled
-                params = [*params[:index], pk, *params[index + 1 :]]
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, params)
-                    return cursor.fetchone()
-        return self.queryset_for(user=user).filter(pk=pk).values_list(*self.columns).first()
-
-    def _compile(self, queryset: QuerySet) -> tuple[str, tuple, int] | bool:
-        query = queryset.filter(pk=_ID_PLACEHOLDER).values_list(*self.columns)[:1].query
-        compiler = query.get_compiler(using=queryset.db)
-        sql, params = compiler.as_sql()
-        positions = [index for index, value in enumerate(params) if value == _ID_PLACEHOLDER]
-        if len(positions) != 1 or compiler.get_converters([column for column, _, _ in compiler.select]):
-            return False
-        return sql, tuple(params), positions[0]
+    Each queryset is compiled as the ORM would (its scope, its converters) and the reads are
+    joined side by side on a one-row base: ``SELECT * FROM (SELECT 1) LEFT JOIN (q0) ON 1=1
+    LEFT JOIN (q1) ON 1=1``, plain SQL that PostgreSQL and SQLite answer alike. The first
+    column of each read must never be NULL in a row (the primary key): NULL there means "no
+    row". Nothing is compiled ahead or kept between calls."""
+    if not reads:
+        return []
+    alias = reads[0][0].db
+    connection = connections[alias]
+    parts, params, shapes = [], [], []
+    for index, (queryset, columns) in enumerate(reads):
+        if queryset.db != alias:
+            raise ValueError("first_rows reads from one database.")
+        compiler = queryset.values_list(*columns)[:1].query.get_compiler(using=alias)
+        try:
+            sql, part_params = compiler.as_sql()
+        except EmptyResultSet:  # .none(), or a filter on an empty list: no row, no SQL
+            sql, part_params = f"SELECT {', '.join(['NULL'] * len(columns))}", ()
+        converters = compiler.get_converters([column for column, _, _ in compiler.select or ()])
+        parts.append(f"LEFT JOIN ({sql}) AS read{index} ON 1 = 1")
+        params.extend(part_params)
+        shapes.append((compiler, converters, len(columns)))
+    with connection.cursor() as cursor:
+        # Compiled querysets; their values travel as parameters.
+        cursor.execute(f"SELECT * FROM (SELECT 1 AS base) AS base {' '.join(parts)}", params)  # noqa: S608
+        values = cursor.fetchone()[1:]
+    rows: list[tuple | None] = []
+    start = 0
+    for compiler, converters, width in shapes:
+        part = values[start : start + width]
+        start += width
+        if part[0] is None:
+            rows.append(None)
+        elif converters:
+            rows.append(tuple(next(iter(compiler.apply_converters([list(part)], converters)))))
+        else:
+            rows.append(tuple(part))
+    return rows
