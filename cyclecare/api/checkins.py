@@ -20,6 +20,7 @@ from rest_framework.routers import SimpleRouter
 from clinician.api.fields import (
     ID_MAX,
     ID_MIN,
+    CompiledReads,
     IdFilter,
     IsoDateTimeFilter,
     ReadOnlyFieldsOnce,
@@ -29,6 +30,8 @@ from clinician.api.fields import (
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.pagination import NewestFirstCursorPagination
 from clinician.api.viewsets import ScopedViewSet
+from clinician.permissions import is_integration
+from clinician.principals import PracticePrincipal
 from couples import selectors as couples_selectors
 from couples.models import Couple, Partner
 from cyclecare import disclosure, selectors, services
@@ -132,15 +135,36 @@ def _is_id(value) -> bool:
     return type(value) is int and ID_MIN <= value <= ID_MAX
 
 
+def _reads(*, user, partner_id: int, instrument_id: int):
+    return [
+        (_partners_in_scope(user=user).filter(pk=partner_id), PARTNER_ROW),
+        (selectors.instruments_visible_to(user=user).filter(pk=instrument_id), INSTRUMENT_COLUMNS),
+    ]
+
+
+# An integration client's scope is its practice alone: the same SQL text for every client, with
+# the practice and the two ids as parameters (compiled once per process, no rows kept).
+_integration_reads = CompiledReads(
+    lambda *, practice_id, partner_id, instrument_id: _reads(
+        user=PracticePrincipal(client_id=0, practice_id=practice_id, name="", scopes=frozenset()),
+        partner_id=partner_id,
+        instrument_id=instrument_id,
+    )
+)
+
+
 def partner_and_instrument(
     *, user, partner_id: int, instrument_id: int
 ) -> tuple[Partner | None, Instrument | None]:
     """The active partner (with its couple's scope columns) and the instrument a check-in names,
     each as its selector scopes it for ``user``, read in one round trip (``first_rows``)."""
-    partner_row, instrument_row = first_rows(
-        (_partners_in_scope(user=user).filter(pk=partner_id), PARTNER_ROW),
-        (selectors.instruments_visible_to(user=user).filter(pk=instrument_id), INSTRUMENT_COLUMNS),
-    )
+    if is_integration(user):
+        rows = _integration_reads(
+            practice_id=user.practice_id, partner_id=partner_id, instrument_id=instrument_id
+        )
+    else:
+        rows = first_rows(*_reads(user=user, partner_id=partner_id, instrument_id=instrument_id))
+    partner_row, instrument_row = rows
     partner = instrument = None
     if partner_row is not None:
         split = len(PARTNER_COLUMNS)

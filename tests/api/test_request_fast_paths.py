@@ -15,12 +15,13 @@ import pytest
 import time_machine
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework import serializers
 
-from clinician.api.fields import first_rows
+from clinician.api.fields import CompiledReads, first_rows
 from clinician.api.throttling import PrincipalRateThrottle
 from clinician.models import IntegrationClient
 from clinician.principals import PracticePrincipal
@@ -452,3 +453,65 @@ def test_a_batch_task_sends_each_delivery(tenants, django_capture_on_commit_call
     assert len(ids) == 2
     assert tasks.webhook_deliver_batch.delay(ids).get() == 2
     assert set(endpoint.deliveries.values_list("status", flat=True)) == {WebhookDelivery.Status.DELIVERED}
+
+
+# SQL TEXT COMPILED ONCE (CompiledReads): TEXT ONLY, CHECKED TO DEPEND ON NO DATA
+# ------------------------------------------------------------------------------
+@pytest.fixture
+def compiles(monkeypatch):
+    seen: list = []
+    compile_sql = SQLCompiler.as_sql
+
+    def counted(self, *args, **kwargs):
+        seen.append(self.query.model)
+        return compile_sql(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    return seen
+
+
+def test_an_integration_clients_check_in_compiles_no_read(tenants, integration_for, compiles):
+    world = tenants["a"]
+    api = integration_for(world.practice).api
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    assert record_checkin(api, world.couples[0].a, instrument).status_code == 201
+    compiles.clear()
+    with CaptureQueriesContext(connection) as captured:
+        assert record_checkin(api, world.couples[0].b, instrument).status_code == 201
+        assert record_checkin(api, world.couples[1].a, instrument).status_code == 201
+    assert not {AccessToken, Partner, Instrument} & set(compiles), compiles
+    assert sum("oauth2_provider_accesstoken" in query["sql"] for query in captured) == 2  # read each time
+
+
+def test_compiled_reads_answer_as_the_orm_for_each_practice(tenants):
+    """The same text for both practices, each answer its own practice's (the scope is a parameter)."""
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    for mine, theirs in (("a", "b"), ("b", "a")):
+        caller = principal_of(tenants[mine].practice)
+        own, other = tenants[mine].couples[0].a, tenants[theirs].couples[0].a
+        partner, found = partner_and_instrument(user=caller, partner_id=own.pk, instrument_id=instrument.pk)
+        assert partner.pk == own.pk and partner.couple_id == own.couple_id and found.pk == instrument.pk
+        assert (
+            partner_and_instrument(user=caller, partner_id=other.pk, instrument_id=instrument.pk)[0] is None
+        )
+
+
+def test_reads_whose_text_depends_on_data_are_compiled_every_time(tenants):
+    ids = list(Partner.objects.order_by("pk").values_list("pk", flat=True))
+
+    def reads_data(*, partner_id):  # builds its queryset from a query: its text may depend on it
+        inactive = list(Partner.objects.filter(is_active=False).values_list("pk", flat=True))
+        return [(Partner.objects.filter(pk=partner_id).exclude(pk__in=inactive), ("id",))]
+
+    def shaped_by_number(*, partner_id):  # a different text for different numbers
+        extra = {"is_active": True} if partner_id % 2 else {}
+        return [(Partner.objects.filter(pk=partner_id, **extra), ("id",))]
+
+    for build in (reads_data, shaped_by_number):
+        reads = CompiledReads(build)
+        for pk in ids[:3]:
+            assert reads(partner_id=pk) == [(pk,)]
+        assert reads._compiled is False
+    reads = CompiledReads(lambda *, partner_id: [(Partner.objects.filter(pk=partner_id), ("id",))])
+    assert [reads(partner_id=pk) for pk in ids[:3]] == [[(pk,)] for pk in ids[:3]]
+    assert reads._compiled and reads(partner_id=10**12) == [None]
