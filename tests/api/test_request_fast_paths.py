@@ -10,6 +10,8 @@ nothing in this process can hear of the change except by reading the database.""
 import datetime
 import logging
 import os
+import threading
+import time
 
 import pytest
 import time_machine
@@ -383,23 +385,38 @@ def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
 
 # WEBHOOK SENDS, HANDED TO CELERY AT COMMIT
 # ------------------------------------------------------------------------------
-def test_committed_deliveries_are_enqueued_at_commit(monkeypatch):
-    sent: list[tuple[str, object]] = []
-    monkeypatch.setattr(tasks.webhook_deliver, "delay", lambda pk: sent.append(("one", pk)))
-    monkeypatch.setattr(tasks.webhook_deliver_batch, "delay", lambda pks: sent.append(("batch", pks)))
-    webhooks.send_soon([])
-    webhooks.send_soon([7])
-    webhooks.send_soon([8, 9])
-    assert sent == [("one", 7), ("batch", [8, 9])]
+def test_committed_deliveries_are_enqueued_together_soon(monkeypatch):
+    sent: list[list[int]] = []
+    done = threading.Event()
+
+    def record(delivery_ids):
+        sent.append(list(delivery_ids))
+        done.set()
+
+    monkeypatch.setattr(tasks.webhook_deliver_batch, "delay", record)
+    prompt = webhooks.PromptSends()
+    monkeypatch.setattr(prompt, "_eager", lambda: False)
+    prompt.gather_seconds = 0.2
+    started = time.monotonic()
+    prompt.add([1, 2])
+    prompt.add([3])
+    assert done.wait(5)
+    assert sent == [[1, 2, 3]] and time.monotonic() - started < 2
+    done.clear()
+    prompt.add([4])
+    assert done.wait(5) and sent[-1] == [4]
 
 
 def test_a_broker_that_is_down_loses_no_delivery(monkeypatch, caplog):
     def refuse(*args):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.webhook_deliver, "delay", refuse)
+    monkeypatch.setattr(tasks.webhook_deliver_batch, "delay", refuse)
+    prompt = webhooks.PromptSends()
+    monkeypatch.setattr(prompt, "_eager", lambda: False)
+    prompt._ids = [7]
     with caplog.at_level(logging.WARNING, logger="cyclecare.webhooks"):
-        webhooks.send_soon([7])  # the row stays PENDING and due: the dispatcher sends it
+        prompt.flush()  # the row stays PENDING and due: the dispatcher sends it
     assert "the dispatcher will" in caplog.text
 
 
