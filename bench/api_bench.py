@@ -4,9 +4,10 @@
         .venv/bin/python bench/api_bench.py
 
 DATABASE_URL names a server and a role that may create databases: the bench creates its own
-database ``cyclecare_apibench`` there (dropping a leftover one first), migrates it, seeds the demo
-plus a large practice (~200 couples with four weeks of daily check-ins), starts gunicorn (two sync
-workers on 127.0.0.1) with bench/_bench_settings.py (production settings: DEBUG off, the real
+database ``cyclecare_apibench`` there (``API_BENCH_DATABASE`` names another, so two benches can
+share a server; a leftover one is dropped first), migrates it, seeds the demo plus a large
+practice (~200 couples with four weeks of daily check-ins), starts gunicorn (two sync workers on
+127.0.0.1) with bench/_bench_settings.py (production settings: DEBUG off, the real
 middleware, Redis cache and broker), and drives it from a few client threads over keep-alive
 http.client connections. Scenarios run in interleaved slices, so drift on the machine hits all
 of them alike:
@@ -40,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "cyclecare_apibench"
+# API_BENCH_DATABASE names another database, for two benches on one server at once.
+BENCH_DB = os.environ.get("API_BENCH_DATABASE", "cyclecare_apibench")
 SETTINGS = "bench._bench_settings"
 THREADS = 4  # two per gunicorn worker: one request in flight while the other is parsed
 WORKERS = 2

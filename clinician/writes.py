@@ -19,6 +19,10 @@ blocks per process (``KeyBlocks``, the "hi/lo" way of ORMs): one ``nextval`` que
 across processes, so nothing may sort by id alone to mean "newest" (nothing does: every list
 sorts by a time first, with the id only breaking ties).
 
+A row per row of another table (a webhook delivery per subscribed endpoint) is ``add_each()``:
+on PostgreSQL an ``INSERT … SELECT`` in the same statement, so the rows it copies from are read
+by the write itself, with no SELECT round trip before it and nothing remembered between writes.
+
 Elsewhere (SQLite in development and tests) ``add()`` saves each row at once, and the caller
 provides the transaction. Values are prepared as Django's insert compiler prepares them
 (``pre_save``, then ``get_db_prep_save``), so encrypted columns, JSON and ``auto_now_add`` come
@@ -104,6 +108,7 @@ class Writes:
         self.connection = connections[using]
         self.gathers = self.connection.vendor == "postgresql"
         self._rows: list[models.Model] = []
+        self._each: list[tuple[Added, models.Model, models.Field, models.QuerySet]] = []
         self._callbacks: list[Callable[[], None]] = []
         self._flushed = False
 
@@ -122,6 +127,34 @@ class Writes:
         self._rows.append(row)
         return row
 
+    def add_each(self, template: M, *, field: str, source: models.QuerySet) -> "Added":
+        """One copy of ``template`` per row of ``source`` (a one-column ``values_list``), its
+        ``field`` set to that row's value. The copies' primary keys are in the returned
+        ``Added`` once they are written: at once here (SQLite), at ``flush()`` on PostgreSQL,
+        where the copies are an ``INSERT … SELECT`` of the same statement and ``source`` is read
+        by the write itself (what is subscribed when the rows are written is what gets a row)."""
+        if self._flushed:
+            raise RuntimeError("These writes were already flushed.")
+        added = Added()
+        target = type(template)._meta.get_field(field)
+        if not self.gathers:
+            added.extend(self._save_copies(template, target, source))
+            return added
+        if type(template)._meta.parents:
+            raise TypeError(f"{type(template)._meta.label} has a parent table; save it, do not gather it.")
+        self._each.append((added, template, target, source))
+        return added
+
+    def _save_copies(self, template, target, source) -> list:
+        alias = self.connection.alias
+        keys = []
+        for value in list(source.using(alias)):
+            row = _copy_of(template)
+            setattr(row, target.attname, value)
+            row.save(force_insert=True, using=alias)
+            keys.append(row.pk)
+        return keys
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the rows are committed (``transaction.on_commit`` after flush)."""
         if self.gathers:
@@ -131,18 +164,38 @@ class Writes:
 
     def flush(self) -> None:
         self._flushed = True
-        if not self._rows:
+        if not self._rows and not self._each:
             return
-        if any(_has_save_hooks(type(row)) for row in self._rows):
+        models_written = [type(row) for row in self._rows] + [
+            type(template) for _, template, _, _ in self._each
+        ]
+        if any(_has_save_hooks(model) for model in models_written):
             self._save_each()
             return
         statements = [self._insert_sql(row) for row in self._rows]
-        *leading, (sql, _) = statements
-        if leading:
-            sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(leading)) + f" {sql}"
-        params = [param for _, part_params in statements for param in part_params]
+        copies = [
+            self._insert_select_sql(template, target, source) for _, template, target, source in self._each
+        ]
+        if copies:
+            # Each INSERT … SELECT returns its keys; the final SELECT hands them all back.
+            parts = [f"w{i} AS ({part})" for i, (part, _) in enumerate(statements)]
+            parts += [f"c{j} AS ({part})" for j, (part, _) in enumerate(copies)]
+            final = " UNION ALL ".join(f"SELECT {j}, pk FROM c{j}" for j in range(len(copies)))  # noqa: S608
+            sql = "WITH " + ", ".join(parts) + f" {final}"
+        else:
+            *leading, (sql, _) = statements
+            if leading:
+                sql = (
+                    "WITH "
+                    + ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(leading))
+                    + f" {sql}"
+                )
+        params = [param for _, part_params in [*statements, *copies] for param in part_params]
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
+            if copies:
+                for index, pk in cursor.fetchall():
+                    self._each[index][0].append(pk)
         for row in self._rows:
             row._state.adding = False
             row._state.db = self.connection.alias
@@ -156,6 +209,8 @@ class Writes:
         with transaction.atomic(using=alias):
             for row in self._rows:
                 row.save(force_insert=True, using=alias)
+            for added, template, target, source in self._each:
+                added.extend(self._save_copies(template, target, source))
             for callback in self._callbacks:
                 transaction.on_commit(callback, using=alias)
 
@@ -174,6 +229,42 @@ class Writes:
                 return _compiled_insert(self.connection, row)
             values.append(field.get_db_prep_save(value, connection=self.connection))
         return sql, tuple(values)
+
+    def _insert_select_sql(self, template, target, source) -> tuple[str, tuple]:
+        """``INSERT INTO t (…) SELECT <template's values>, source.value FROM (<source>) … RETURNING``
+        the new keys (named ``pk``), which the table's own sequence gives."""
+        model = type(template)
+        quote = self.connection.ops.quote_name
+        columns, values, params = [], [], []
+        for field in _insert_fields(model):
+            if field.primary_key:
+                continue
+            columns.append(quote(field.column))
+            if field is target:
+                values.append("source.value")
+                continue
+            value = field.pre_save(template, add=True)
+            if hasattr(value, "resolve_expression") or hasattr(field, "get_placeholder"):
+                raise TypeError(f"{model._meta.label}.{field.name}: add_each takes plain values only.")
+            values.append("%s")
+            params.append(field.get_db_prep_save(value, connection=self.connection))
+        source_sql, source_params = source.query.get_compiler(connection=self.connection).as_sql()
+        # Quoted names from the model's meta; values travel as parameters.
+        sql = (
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM ({source_sql}) AS source (value) "
+            f"RETURNING {quote(model._meta.pk.column)} AS pk"
+        )
+        return sql, (*params, *source_params)
+
+
+class Added(list):
+    """The primary keys of the rows ``Writes.add_each`` wrote (empty until they are written)."""
+
+
+def _copy_of(row: M) -> M:
+    model = type(row)
+    return model(**{field.attname: getattr(row, field.attname) for field in model._meta.concrete_fields})
 
 
 _insert_shapes: dict[tuple[str, type[models.Model]], tuple[list, str] | None] = {}

@@ -36,8 +36,8 @@ def webhook_deliver(delivery_id: int) -> str:
 
 @shared_task(acks_late=True)
 def webhook_deliver_batch(delivery_ids: list[int]) -> int:
-    """Deliveries committed together in one web process (webhooks.PromptSends): one send task
-    each, so a slow endpoint holds up no other. Idempotent like webhook_deliver."""
+    """Deliveries committed together (one event, several endpoints: webhooks.send_soon): one
+    send task each, so a slow endpoint holds up no other. Idempotent like webhook_deliver."""
     for delivery_id in delivery_ids:
         webhook_deliver.delay(delivery_id)
     return len(delivery_ids)

@@ -72,10 +72,8 @@ def _fresh_cache():
     """Throttle counters and other cached state never leak from one test into the next."""
     from django.core.cache import cache
 
-    from clinician.api.process_cache import clear_all
     from clinician.writes import key_blocks
 
     cache.clear()
-    clear_all()  # per-process memories (tokens, instruments, webhook subscriptions): ids are reused
     key_blocks.clear()  # reserved primary keys: a test may reset a sequence
     yield

@@ -4,17 +4,14 @@ from collections.abc import Callable
 
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
-from django.db import connections, router
-from django.db.models import Model, QuerySet
+from django.core.exceptions import EmptyResultSet, ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from clinician.api.process_cache import ProcessCache
-from clinician.permissions import is_integration
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -135,52 +132,122 @@ def _copy_field(field: serializers.Field) -> serializers.Field:
     return copy.deepcopy(field) if nested else copy.copy(field)
 
 
-# An id no row has: the compiled SQL carries it where the requested id goes.
-_ID_PLACEHOLDER = -(2**62) - 7919
+def first_rows(*reads: tuple[QuerySet, tuple[str, ...]]) -> list[tuple | None]:
+    """For each ``(queryset, columns)``: the first row's values in ``columns`` order, or None
+    when the queryset has no row, all read in one round trip.
+
+    Each queryset is compiled as the ORM would (its scope, its converters) and the reads are
+    joined side by side on a one-row base: ``SELECT * FROM (SELECT 1) LEFT JOIN (q0) ON 1=1
+    LEFT JOIN (q1) ON 1=1``, plain SQL that PostgreSQL and SQLite answer alike. The first
+    column of each read must never be NULL in a row (the primary key): NULL there means "no
+    row"."""
+    if not reads:
+        return []
+    return _run(*_compile(reads))
 
 
-class RowById:
-    """Some columns of one row of a selector's queryset, by id, with the SQL compiled once.
+def _compile(reads) -> tuple[str, list, list, str]:
+    alias = reads[0][0].db
+    parts, params, shapes = [], [], []
+    for index, (queryset, columns) in enumerate(reads):
+        if queryset.db != alias:
+            raise ValueError("first_rows reads from one database.")
+        compiler = queryset.values_list(*columns)[:1].query.get_compiler(using=alias)
+        try:
+            sql, part_params = compiler.as_sql()
+        except EmptyResultSet:  # .none(), or a filter on an empty list: no row, no SQL
+            sql, part_params = f"SELECT {', '.join(['NULL'] * len(columns))}", ()
+        converters = compiler.get_converters([column for column, _, _ in compiler.select or ()])
+        parts.append(f"LEFT JOIN ({sql}) AS read{index} ON 1 = 1")
+        params.extend(part_params)
+        shapes.append((compiler, converters, len(columns)))
+    # Compiled querysets; their values travel as parameters.
+    return f"SELECT * FROM (SELECT 1 AS base) AS base {' '.join(parts)}", params, shapes, alias  # noqa: S608
 
-    Turning a queryset into SQL is the dearest step of a small read (more than the round trip to
-    the database for a scoped, joined, one-row query). For an integration client the selector's
-    scope depends on the client's practice alone, so on PostgreSQL the SQL is compiled once per
-    practice in this process, with a stand-in for the id, and each read swaps the id in: one
-    round trip, no compiling. Anyone else (a signed-in clinician, whose scope follows their
-    supervision), or a column that needs a converter, goes through the ORM every time.
 
-    ``queryset_for(user=...)`` is the selector; whatever it scopes, this reads no wider."""
+def _run(sql: str, params: list, shapes: list, alias: str) -> list[tuple | None]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        values = cursor.fetchone()[1:]
+    rows: list[tuple | None] = []
+    start = 0
+    for compiler, converters, width in shapes:
+        part = values[start : start + width]
+        start += width
+        if part[0] is None:
+            rows.append(None)
+        elif converters:
+            rows.append(tuple(next(iter(compiler.apply_converters([list(part)], converters)))))
+        else:
+            rows.append(tuple(part))
+    return rows
 
-    def __init__(
-        self, name: str, model: type[Model], queryset_for: Callable[..., QuerySet], columns: tuple[str, ...]
-    ) -> None:
-        self.model = model
-        self.queryset_for = queryset_for
-        self.columns = columns
-        # practice id -> (sql, params, index of the id) or None (not compilable once: use the ORM)
-        self._compiled = ProcessCache(f"compiled-{name}", seconds=3600)
 
-    def get(self, user, pk: int) -> tuple | None:
-        """The row's values in ``columns`` order, or None if the caller's scope holds no such row."""
-        connection = connections[router.db_for_read(self.model)]
-        if is_integration(user) and connection.vendor == "postgresql":
-            compiled = self._compiled.get(user.practice_id)
-            if compiled is None:
-                compiled = self._compile(self.queryset_for(user=user))
-                self._compiled.put(user.practice_id, compiled)
-            if compiled:
-                sql, params, index = compiled
-                params = [*params[:index], pk, *params[index + 1 :]]
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, params)
-                    return cursor.fetchone()
-        return self.queryset_for(user=user).filter(pk=pk).values_list(*self.columns).first()
+def _stand_in(value: int | str, offset: int, index: int) -> int | str:
+    """A value no row and no constant in code has, of ``value``'s type."""
+    if isinstance(value, str):
+        return f"\x00stand-in {offset}.{index}"
+    return -(2**62) - 7919 * (offset + 1) - index
 
-    def _compile(self, queryset: QuerySet) -> tuple[str, tuple, int] | bool:
-        query = queryset.filter(pk=_ID_PLACEHOLDER).values_list(*self.columns)[:1].query
-        compiler = query.get_compiler(using=queryset.db)
-        sql, params = compiler.as_sql()
-        positions = [index for index, value in enumerate(params) if value == _ID_PLACEHOLDER]
-        if len(positions) != 1 or compiler.get_converters([column for column, _, _ in compiler.select]):
+
+class CompiledReads:
+    """``first_rows`` for reads whose SQL text depends on no data, only on the numbers passed
+    in (ids, a token's checksum): the text is compiled once per process, and each call puts
+    them in the parameters, then reads in one round trip with no compiling (the dearest step of a small
+    read, more than the round trip itself).
+
+    What is kept is SQL text and where the numbers go in it, never a row: no write can make
+    it stale, every process compiles the same text, and nothing needs emptying (no signal, no
+    fork hook, no test reset). That the text depends on the numbers alone is checked, not
+    assumed: it is compiled twice with different stand-ins, and must come out the same but for
+    them, having run no query while the querysets were built. Reads that fail the check are
+    compiled on every call. ``build(**numbers)`` returns the ``(queryset, columns)`` pairs."""
+
+    def __init__(self, build: Callable[..., list[tuple[QuerySet, tuple[str, ...]]]]) -> None:
+        self.build = build
+        self._compiled: tuple | None = None
+
+    def __call__(self, **numbers: int | str) -> list[tuple | None]:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = self._compile(numbers)
+        if compiled is False:
+            return first_rows(*self.build(**numbers))
+        sql, params, positions, shapes, alias = compiled
+        params = list(params)
+        for name, places in positions.items():
+            for place in places:
+                params[place] = numbers[name]
+        return _run(sql, params, shapes, alias)
+
+    def _compile(self, example: dict[str, int | str]) -> tuple | bool:
+        versions = []
+        queries: list[str] = []
+
+        def record(execute, sql, *args):
+            queries.append(sql)
+            return execute(sql, *args)
+
+        for offset in range(2):
+            stand_ins = {
+                name: _stand_in(value, offset, index)
+                for index, (name, value) in enumerate(sorted(example.items()))
+            }
+            with connections[DEFAULT_DB_ALIAS].execute_wrapper(record):
+                reads = self.build(**stand_ins)
+            if queries:
+                return False  # building the querysets read data: their text may depend on it
+            sql, params, shapes, alias = _compile(reads)
+            positions = {
+                name: [i for i, value in enumerate(params) if value == number]
+                for name, number in stand_ins.items()
+            }
+            versions.append((sql, params, positions, shapes, alias))
+        (sql, params, positions, shapes, alias), (sql2, params2, positions2, _, _) = versions
+        places = {place for found in positions.values() for place in found}
+        same_elsewhere = all(
+            a == b for i, (a, b) in enumerate(zip(params, params2, strict=True)) if i not in places
+        )
+        if sql != sql2 or positions != positions2 or not same_elsewhere or not all(positions.values()):
             return False
-        return sql, tuple(params), positions[0]
+        return sql, tuple(params), positions, shapes, alias

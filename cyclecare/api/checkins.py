@@ -6,8 +6,9 @@ the selectors show them to the treating clinician and supervisor, and to integra
 the practice. Safety flags are for clinicians only and carry ids, never answers.
 """
 
+from collections.abc import Mapping
+
 import django_filters
-from django.db.models.signals import post_delete, post_save
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
@@ -19,17 +20,18 @@ from rest_framework.routers import SimpleRouter
 from clinician.api.fields import (
     ID_MAX,
     ID_MIN,
+    CompiledReads,
     IdFilter,
     IsoDateTimeFilter,
     ReadOnlyFieldsOnce,
-    RowById,
     ScopedPrimaryKeyRelatedField,
+    first_rows,
 )
 from clinician.api.idempotency import ServiceCreateMixin
 from clinician.api.pagination import NewestFirstCursorPagination
-from clinician.api.process_cache import ProcessCache
 from clinician.api.viewsets import ScopedViewSet
-from clinician.permissions import practice_id_of
+from clinician.permissions import is_integration
+from clinician.principals import PracticePrincipal
 from couples import selectors as couples_selectors
 from couples.models import Couple, Partner
 from cyclecare import disclosure, selectors, services
@@ -121,70 +123,74 @@ class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
 # contact details are encrypted, and recording a check-in does not decrypt them.
 PARTNER_COLUMNS = ("id", "practice_id", "couple_id", "is_active")
 COUPLE_COLUMNS = ("id", "practice_id", "primary_clinician_id", "status")
+PARTNER_ROW = (*PARTNER_COLUMNS, *(f"couple__{column}" for column in COUPLE_COLUMNS))
+INSTRUMENT_COLUMNS = tuple(field.attname for field in Instrument._meta.concrete_fields)
 
 
 def _partners_in_scope(*, user):
     return couples_selectors.partners_visible_to(user=user).filter(is_active=True)
 
 
-partner_rows = RowById(
-    "checkin-partners",
-    Partner,
-    _partners_in_scope,
-    (*PARTNER_COLUMNS, *(f"couple__{column}" for column in COUPLE_COLUMNS)),
+def _is_id(value) -> bool:
+    return type(value) is int and ID_MIN <= value <= ID_MAX
+
+
+def _reads(*, user, partner_id: int, instrument_id: int):
+    return [
+        (_partners_in_scope(user=user).filter(pk=partner_id), PARTNER_ROW),
+        (selectors.instruments_visible_to(user=user).filter(pk=instrument_id), INSTRUMENT_COLUMNS),
+    ]
+
+
+# An integration client's scope is its practice alone: the same SQL text for every client, with
+# the practice and the two ids as parameters (compiled once per process, no rows kept).
+_integration_reads = CompiledReads(
+    lambda *, practice_id, partner_id, instrument_id: _reads(
+        user=PracticePrincipal(client_id=0, practice_id=practice_id, name="", scopes=frozenset()),
+        partner_id=partner_id,
+        instrument_id=instrument_id,
+    )
 )
 
 
-class PartnerField(ScopedPrimaryKeyRelatedField):
-    """An active partner in the caller's scope, with the couple's scope columns and nothing else,
-    read in one round trip (``RowById``)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(selector=_partners_in_scope, **kwargs)
-
-    def to_internal_value(self, data):
-        if type(data) is not int or not ID_MIN <= data <= ID_MAX:
-            return super().to_internal_value(data)  # DRF's own answers for strings, floats, ...
-        row = partner_rows.get(self.context["request"].user, data)
-        if row is None:
-            self.fail("does_not_exist", pk_value=data)
+def partner_and_instrument(
+    *, user, partner_id: int, instrument_id: int
+) -> tuple[Partner | None, Instrument | None]:
+    """The active partner (with its couple's scope columns) and the instrument a check-in names,
+    each as its selector scopes it for ``user``, read in one round trip (``first_rows``)."""
+    if is_integration(user):
+        rows = _integration_reads(
+            practice_id=user.practice_id, partner_id=partner_id, instrument_id=instrument_id
+        )
+    else:
+        rows = first_rows(*_reads(user=user, partner_id=partner_id, instrument_id=instrument_id))
+    partner_row, instrument_row = rows
+    partner = instrument = None
+    if partner_row is not None:
         split = len(PARTNER_COLUMNS)
-        partner = Partner.from_db(Partner.objects.db, PARTNER_COLUMNS, row[:split])
-        partner.couple = Couple.from_db(Couple.objects.db, COUPLE_COLUMNS, row[split:])
-        return partner
+        partner = Partner.from_db(Partner.objects.db, PARTNER_COLUMNS, partner_row[:split])
+        partner.couple = Couple.from_db(Couple.objects.db, COUPLE_COLUMNS, partner_row[split:])
+    if instrument_row is not None:
+        instrument = Instrument.from_db(Instrument.objects.db, INSTRUMENT_COLUMNS, instrument_row)
+    return partner, instrument
 
 
-# Instruments this process resolved lately, per practice: (practice id, instrument id) →
-# instrument. A loaded version never changes (a change is a new version); only ``is_active``
-# does, and a save here empties the memory at once, while another process may accept a just
-# deactivated version for up to ``seconds`` (still a valid definition: deactivation only stops
-# offering it for new homework).
-remembered_instruments = ProcessCache("api-instruments", seconds=60)
-for _signal in (post_save, post_delete):
-    _signal.connect(remembered_instruments.clear, sender=Instrument, dispatch_uid="api-instruments")
-
-
-class RememberedInstrumentField(ScopedPrimaryKeyRelatedField):
-    """An instrument id, resolved by ``selectors.instruments_visible_to`` and remembered: a
-    check-in answers the version its homework was assigned, even once a newer one is current."""
-
-    def __init__(self, **kwargs):
-        super().__init__(selector=selectors.instruments_visible_to, **kwargs)
+class ReadTogetherField(ScopedPrimaryKeyRelatedField):
+    """A foreign key of ``CheckInRecordSerializer`` that takes the row its serializer read with
+    the others for this request; any other input goes the ORM's (and DRF's) own way."""
 
     def to_internal_value(self, data):
-        if type(data) is not int:
-            return super().to_internal_value(data)
-        key = (practice_id_of(self.context["request"].user), data)
-        instrument = remembered_instruments.get(key)
-        if instrument is None:
-            instrument = super().to_internal_value(data)
-            remembered_instruments.put(key, instrument)
-        return instrument
+        known = getattr(self.parent, "read_together", {}).get(self.field_name)
+        if known is not None and type(data) is int and known[0] == data:
+            if known[1] is None:
+                self.fail("does_not_exist", pk_value=data)
+            return known[1]
+        return super().to_internal_value(data)
 
 
 class CheckInRecordSerializer(serializers.Serializer):
-    partner = PartnerField()
-    instrument = RememberedInstrumentField()
+    partner = ReadTogetherField(selector=_partners_in_scope)
+    instrument = ReadTogetherField(selector=selectors.instruments_visible_to)
     answers = serializers.DictField(help_text="Item code → answer, as the instrument defines them.")
     occurrence = ScopedPrimaryKeyRelatedField(
         selector=selectors.occurrences_visible_to, required=False, allow_null=True
@@ -192,6 +198,21 @@ class CheckInRecordSerializer(serializers.Serializer):
     submitted_at = serializers.DateTimeField(
         required=False, help_text="When the partner answered; default now."
     )
+
+    def to_internal_value(self, data):
+        # Ids as JSON numbers (the usual body): the partner and the instrument in one read.
+        self.read_together = {}
+        if isinstance(data, Mapping) and _is_id(data.get("partner")) and _is_id(data.get("instrument")):
+            partner, instrument = partner_and_instrument(
+                user=self.context["request"].user,
+                partner_id=data["partner"],
+                instrument_id=data["instrument"],
+            )
+            self.read_together = {
+                "partner": (data["partner"], partner),
+                "instrument": (data["instrument"], instrument),
+            }
+        return super().to_internal_value(data)
 
 
 class SafetyFlagSerializer(serializers.ModelSerializer):

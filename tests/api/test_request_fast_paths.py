@@ -1,8 +1,14 @@
-"""What the API remembers between requests to stay fast, and the limits of that memory: validated
-bearer tokens (revocation and expiry still honoured), fixed-window throttling (429 with
-Retry-After), remembered instruments and webhook subscriptions, and batched webhook enqueues."""
+"""How the API stays fast without remembering anything between requests: a bearer token checked
+on every request in one query (revocation, expiry and deactivation honoured by the very next
+request, whichever process serves it), fixed-window throttling (429 with Retry-After), the
+partner and instrument of a check-in read in one query, the webhook subscriptions read by the
+write itself, and committed deliveries handed to Celery at commit.
+
+"Another process" is played by a queryset ``update()`` or ``delete()``: it sends no signal, so
+nothing in this process can hear of the change except by reading the database."""
 
 import datetime
+import logging
 import os
 import threading
 import time
@@ -17,14 +23,20 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework import serializers
 
-from clinician.api.authentication import token_cache
+from clinician.api.fields import CompiledReads, first_rows
 from clinician.api.throttling import PrincipalRateThrottle
 from clinician.models import IntegrationClient
 from clinician.principals import PracticePrincipal
 from couples.models import Partner
-from cyclecare import tasks, webhooks
-from cyclecare.api.checkins import _partners_in_scope, partner_rows
-from cyclecare.models import CheckIn, Instrument, WebhookDelivery
+from cyclecare import selectors as cyclecare_selectors
+from cyclecare import services, tasks, webhooks
+from cyclecare.api.checkins import (
+    INSTRUMENT_COLUMNS,
+    PARTNER_ROW,
+    _partners_in_scope,
+    partner_and_instrument,
+)
+from cyclecare.models import CheckIn, Instrument, WebhookDelivery, WebhookEndpoint
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -40,12 +52,21 @@ def token_queries(api) -> int:
     return sum("oauth2_provider_accesstoken" in query["sql"] for query in captured.captured_queries)
 
 
-# VALIDATED TOKENS
+def record_checkin(api, partner, instrument):
+    body = {
+        "partner": partner.pk,
+        "instrument": instrument.pk,
+        "answers": {"cycle_showed_up": True, "connection": 6},
+    }
+    return api.post(CHECKINS, body, format="json")
+
+
+# TOKENS, CHECKED ON EVERY REQUEST
 # ------------------------------------------------------------------------------
-def test_a_validated_token_is_not_looked_up_again(tenants, integration_for):
+def test_a_token_is_looked_up_on_every_request_in_one_query(tenants, integration_for):
     integration = integration_for(tenants["a"].practice)
     assert token_queries(integration.api) == 1
-    assert token_queries(integration.api) == 0
+    assert token_queries(integration.api) == 1
 
 
 def test_a_revoked_token_is_refused_at_once(tenants, integration_for):
@@ -53,6 +74,20 @@ def test_a_revoked_token_is_refused_at_once(tenants, integration_for):
     assert integration.api.get(PRACTICES).status_code == 200
     AccessToken.objects.get().revoke()  # what /o/revoke_token/ does: deletes the row
     assert_problem(integration.api.get(PRACTICES), 401)
+
+
+def test_a_token_revoked_by_another_process_is_refused_by_the_next_request(tenants, integration_for):
+    """Used once (so a per-process memory would hold it), then deleted where no signal reaches
+    this process: the next request is refused, the next check-in is not written."""
+    world = tenants["a"]
+    integration = integration_for(world.practice)
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    assert record_checkin(integration.api, world.couples[0].a, instrument).status_code == 201
+    written = CheckIn.objects.count()
+    AccessToken.objects.all().delete()
+    assert_problem(integration.api.get(PRACTICES), 401)
+    assert_problem(record_checkin(integration.api, world.couples[0].a, instrument), 401)
+    assert CheckIn.objects.count() == written
 
 
 def test_a_deactivated_client_is_refused_at_once(tenants, integration_for):
@@ -63,24 +98,25 @@ def test_a_deactivated_client_is_refused_at_once(tenants, integration_for):
     assert_problem(integration.api.get(PRACTICES), 401)
 
 
-def test_an_expired_token_is_refused_though_it_was_remembered(tenants, integration_for):
+def test_an_expired_token_is_refused_though_it_was_used(tenants, integration_for):
     integration = integration_for(tenants["a"].practice)
     AccessToken.objects.update(expires=timezone.now() + datetime.timedelta(seconds=2))
-    token_cache.clear()
     assert integration.api.get(PRACTICES).status_code == 200
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=3)):
         assert_problem(integration.api.get(PRACTICES), 401)
 
 
-def test_a_change_made_in_another_process_is_seen_within_the_cache_lifetime(tenants, integration_for):
-    """No signal reaches this process (a queryset update stands in for another worker): the
-    remembered answer holds for at most ``token_cache.seconds``, the documented trade-off."""
+def test_a_change_made_in_another_process_is_seen_by_the_next_request(tenants, integration_for):
+    """No signal reaches this process (a queryset update stands in for another worker)."""
     integration = integration_for(tenants["a"].practice)
     assert integration.api.get(PRACTICES).status_code == 200
     IntegrationClient.objects.update(is_active=False)
+    assert_problem(integration.api.get(PRACTICES), 401)
+    IntegrationClient.objects.update(is_active=True)
     assert integration.api.get(PRACTICES).status_code == 200
-    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=token_cache.seconds + 1)):
-        assert_problem(integration.api.get(PRACTICES), 401)
+    AccessToken.objects.update(scope="read")  # narrowed elsewhere: a write is refused at once
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    assert_problem(record_checkin(integration.api, tenants["a"].couples[0].a, instrument), 403)
 
 
 def test_a_token_in_the_query_string_is_still_refused(tenants, integration_for):
@@ -129,17 +165,8 @@ def test_throttle_counts_in_redis_in_one_round_trip(tenants, integration_for, mo
             client.delete(key)
 
 
-# REMEMBERED INSTRUMENTS AND SUBSCRIPTIONS
+# INSTRUMENTS AND SUBSCRIPTIONS, READ WITH EACH WRITE
 # ------------------------------------------------------------------------------
-def record_checkin(api, partner, instrument):
-    body = {
-        "partner": partner.pk,
-        "instrument": instrument.pk,
-        "answers": {"cycle_showed_up": True, "connection": 6},
-    }
-    return api.post(CHECKINS, body, format="json")
-
-
 def test_a_deactivated_instrument_is_refused_at_once(tenants, integration_for):
     world = tenants["a"]
     api = integration_for(world.practice).api
@@ -171,34 +198,80 @@ def test_a_new_endpoint_gets_the_next_event(tenants, integration_for):
     assert WebhookDelivery.objects.filter(event="checkin.completed").count() == 1
 
 
+def test_an_instrument_deactivated_by_another_process_is_refused_by_the_next_check_in(
+    tenants, integration_for
+):
+    world = tenants["a"]
+    api = integration_for(world.practice).api
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    assert record_checkin(api, world.couples[0].a, instrument).status_code == 201
+    Instrument.objects.filter(pk=instrument.pk).update(is_active=False)
+    body = assert_problem(record_checkin(api, world.couples[0].a, instrument), 400)
+    assert "instrument" in body["errors"]
+
+
+def test_endpoint_changes_made_in_another_process_take_effect_at_the_next_event(tenants, integration_for):
+    """Delivered once; then switched off, re-subscribed and created where no signal reaches this
+    process: each change decides the very next check-in's deliveries."""
+    world = tenants["a"]
+    api = integration_for(world.practice).api
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    endpoint = webhooks.webhook_endpoint_create(
+        user=world.admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
+    )
+
+    def next_deliveries() -> list[int]:
+        created = record_checkin(api, world.couples[0].a, instrument)
+        assert created.status_code == 201
+        deliveries = WebhookDelivery.objects.filter(payload__data__checkin_id=created.json()["id"])
+        return sorted(deliveries.values_list("endpoint_id", flat=True))
+
+    assert next_deliveries() == [endpoint.pk]
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+    assert next_deliveries() == []
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=True, events=["note.signed"])
+    assert next_deliveries() == []
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(events=["note.signed", "checkin.completed"])
+    assert next_deliveries() == [endpoint.pk]
+    other = WebhookEndpoint.objects.create(
+        practice=world.practice, url="https://hooks.alpha.invalid/y", events=["checkin.completed"], secret="s"
+    )
+    assert next_deliveries() == sorted([endpoint.pk, other.pk])
+    # Another practice's endpoint never gets this practice's events.
+    WebhookEndpoint.objects.filter(pk=other.pk).update(practice=tenants["b"].practice)
+    assert next_deliveries() == [endpoint.pk]
+
+
 def test_a_create_reads_only_what_it_needs(tenants, integration_for):
-    """A remembered token and instrument: the partner read, then the check-in, its audit event
-    and its outbox row written together: on PostgreSQL in one statement (clinician.writes), with
-    no BEGIN or COMMIT round trip; elsewhere three INSERTs in one transaction."""
+    """The token (one query), the partner and the instrument (one query), then the check-in, its
+    audit event and its outbox rows written together: on PostgreSQL in one statement
+    (clinician.writes) that also reads the subscriptions, with no BEGIN or COMMIT round trip;
+    elsewhere the subscriptions read and three INSERTs in one transaction."""
     world = tenants["a"]
     webhooks.webhook_endpoint_create(
         user=world.admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
     )
     api = integration_for(world.practice).api
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
-    assert record_checkin(api, world.couples[0].a, instrument).status_code == 201
+    assert record_checkin(api, world.couples[0].a, instrument).status_code == 201  # keys reserved
     with CaptureQueriesContext(connection) as captured:
         assert record_checkin(api, world.couples[0].b, instrument).status_code == 201
     statements = [query["sql"].split()[0] for query in captured.captured_queries]
-    assert statements.count("SELECT") == 1, captured.captured_queries
     if connection.vendor == "postgresql":
-        assert statements == ["SELECT", "WITH"], captured.captured_queries
-        written = captured.captured_queries[1]["sql"]
+        assert statements == ["SELECT", "SELECT", "WITH"], captured.captured_queries
+        written = captured.captured_queries[2]["sql"]
         for table in ("cyclecare_checkin", "clinician_auditevent", "cyclecare_webhookdelivery"):
             assert written.count(f'INSERT INTO "{table}"') == 1
+        assert '"cyclecare_webhookendpoint"' in written
     else:
+        assert statements.count("SELECT") == 3, captured.captured_queries
         assert statements.count("INSERT") == 3
-    partner_read = captured.captured_queries[0]["sql"]
-    assert '"couples_partner"."is_active"' in partner_read
-    assert '"display_name"' not in partner_read and '"email"' not in partner_read  # not decrypted
+    read = captured.captured_queries[1]["sql"]
+    assert '"couples_partner"."is_active"' in read and '"cyclecare_instrument"' in read
+    assert '"display_name"' not in read and '"email"' not in read  # not decrypted
 
 
-# THE PARTNER READ, COMPILED ONCE PER PRACTICE
+# THE PARTNER AND THE INSTRUMENT, IN ONE READ
 # ------------------------------------------------------------------------------
 def principal_of(practice) -> PracticePrincipal:
     return PracticePrincipal(
@@ -206,39 +279,59 @@ def principal_of(practice) -> PracticePrincipal:
     )
 
 
-def test_the_partner_read_sees_exactly_what_the_selector_sees(tenants):
+def test_the_read_together_sees_exactly_what_the_selectors_see(tenants):
     """For an integration client of either practice and for each clinician role: every partner
-    (active, inactive, the other practice's) and an id nobody has."""
+    (active, inactive, the other practice's) and every instrument, and ids nobody has."""
     world = tenants["a"]
     inactive = world.couples[1].b
     inactive.is_active = False
     inactive.save(update_fields=["is_active"])
-    ids = [*Partner.objects.values_list("pk", flat=True), 10**12]
+    licensed = Instrument.objects.create(
+        practice=tenants["b"].practice, code="licensed", name="Licensed", definition={"items": []}
+    )
+    partner_ids = [*Partner.objects.values_list("pk", flat=True), 10**12]
+    instrument_ids = [*Instrument.objects.values_list("pk", flat=True), 10**12]
     callers = [principal_of(tenants["a"].practice), principal_of(tenants["b"].practice)]
     callers += [world.admin.user, world.supervisor.user, world.clinician.user]
     for caller in callers:
-        for pk in ids:
-            expected = (
-                _partners_in_scope(user=caller).filter(pk=pk).values_list(*partner_rows.columns).first()
-            )
-            assert partner_rows.get(caller, pk) == expected, (caller, pk)
-    assert partner_rows.get(callers[0], inactive.pk) is None
+        for index, partner_id in enumerate(partner_ids):
+            for instrument_id in (instrument_ids[index % len(instrument_ids)], licensed.pk):
+                partner, instrument = partner_and_instrument(
+                    user=caller, partner_id=partner_id, instrument_id=instrument_id
+                )
+                expected_partner = (
+                    _partners_in_scope(user=caller).filter(pk=partner_id).values_list(*PARTNER_ROW).first()
+                )
+                expected_instrument = (
+                    cyclecare_selectors.instruments_visible_to(user=caller).filter(pk=instrument_id).first()
+                )
+                assert (partner and partner.pk) == (expected_partner and expected_partner[0]), caller
+                if partner is not None:
+                    assert (partner.practice_id, partner.couple_id, partner.couple.status) == (
+                        expected_partner[1],
+                        expected_partner[2],
+                        expected_partner[7],
+                    )
+                assert (instrument and instrument.pk) == (expected_instrument and expected_instrument.pk)
+                if instrument is not None:
+                    for column in INSTRUMENT_COLUMNS:  # converted as the ORM converts (JSON, times)
+                        assert getattr(instrument, column) == getattr(expected_instrument, column), column
+    assert partner_and_instrument(user=callers[0], partner_id=inactive.pk, instrument_id=licensed.pk) == (
+        None,
+        None,
+    )
 
 
-def test_an_integration_clients_partner_read_is_compiled_once(postgres, tenants, monkeypatch):
-    compiles = []
-    compile_sql = SQLCompiler.as_sql
-
-    def counted(self, *args, **kwargs):
-        compiles.append(self.query.model)
-        return compile_sql(self, *args, **kwargs)
-
-    ids = list(Partner.objects.filter(practice=tenants["a"].practice).values_list("pk", flat=True))
-    principal = principal_of(tenants["a"].practice)
-    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+def test_first_rows_answers_empty_querysets_in_the_same_query(tenants):
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
     with CaptureQueriesContext(connection) as captured:
-        assert all(partner_rows.get(principal, pk) is not None for pk in ids)
-    assert compiles == [Partner] and len(captured) == len(ids)
+        rows = first_rows(
+            (Instrument.objects.none(), ("id",)),
+            (Instrument.objects.filter(pk=instrument.pk), ("id", "definition")),
+            (Instrument.objects.filter(pk__in=[]), ("id",)),
+        )
+    assert rows == [None, (instrument.pk, instrument.definition), None]
+    assert len(captured) == 1
 
 
 def test_a_check_in_names_a_partner_in_scope(tenants, integration_for):
@@ -290,7 +383,7 @@ def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
     assert first.fields["answers"].child.parent is first.fields["answers"]  # nested: deep-copied
 
 
-# WEBHOOK SENDS, BATCHED PER PROCESS
+# WEBHOOK SENDS, HANDED TO CELERY AT COMMIT
 # ------------------------------------------------------------------------------
 def test_committed_deliveries_are_enqueued_together_soon(monkeypatch):
     sent: list[list[int]] = []
@@ -312,6 +405,45 @@ def test_committed_deliveries_are_enqueued_together_soon(monkeypatch):
     done.clear()
     prompt.add([4])
     assert done.wait(5) and sent[-1] == [4]
+
+
+def test_a_broker_that_is_down_loses_no_delivery(monkeypatch, caplog):
+    def refuse(*args):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.webhook_deliver_batch, "delay", refuse)
+    prompt = webhooks.PromptSends()
+    monkeypatch.setattr(prompt, "_eager", lambda: False)
+    prompt._ids = [7]
+    with caplog.at_level(logging.WARNING, logger="cyclecare.webhooks"):
+        prompt.flush()  # the row stays PENDING and due: the dispatcher sends it
+    assert "the dispatcher will" in caplog.text
+
+
+def test_a_check_in_hands_its_deliveries_to_celery_once_committed(
+    tenants, django_capture_on_commit_callbacks, monkeypatch
+):
+    world = tenants["a"]
+    endpoints = [
+        webhooks.webhook_endpoint_create(
+            user=world.admin.user, url=f"https://hooks.alpha.invalid/{name}", events=["checkin.completed"]
+        )
+        for name in ("x", "y")
+    ]
+    sent: list[list[int]] = []
+    monkeypatch.setattr(webhooks, "send_soon", sent.append)
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.checkin_submit(
+            partner=world.couples[0].a,
+            instrument=instrument,
+            answers={"cycle_showed_up": False, "connection": 4},
+        )
+    assert sent == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    ids = sorted(WebhookDelivery.objects.filter(endpoint__in=endpoints).values_list("pk", flat=True))
+    assert len(ids) == 2 and [sorted(batch) for batch in sent] == [ids]
 
 
 def test_a_batch_task_sends_each_delivery(tenants, django_capture_on_commit_callbacks, monkeypatch):
@@ -338,3 +470,65 @@ def test_a_batch_task_sends_each_delivery(tenants, django_capture_on_commit_call
     assert len(ids) == 2
     assert tasks.webhook_deliver_batch.delay(ids).get() == 2
     assert set(endpoint.deliveries.values_list("status", flat=True)) == {WebhookDelivery.Status.DELIVERED}
+
+
+# SQL TEXT COMPILED ONCE (CompiledReads): TEXT ONLY, CHECKED TO DEPEND ON NO DATA
+# ------------------------------------------------------------------------------
+@pytest.fixture
+def compiles(monkeypatch):
+    seen: list = []
+    compile_sql = SQLCompiler.as_sql
+
+    def counted(self, *args, **kwargs):
+        seen.append(self.query.model)
+        return compile_sql(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    return seen
+
+
+def test_an_integration_clients_check_in_compiles_no_read(tenants, integration_for, compiles):
+    world = tenants["a"]
+    api = integration_for(world.practice).api
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    assert record_checkin(api, world.couples[0].a, instrument).status_code == 201
+    compiles.clear()
+    with CaptureQueriesContext(connection) as captured:
+        assert record_checkin(api, world.couples[0].b, instrument).status_code == 201
+        assert record_checkin(api, world.couples[1].a, instrument).status_code == 201
+    assert not {AccessToken, Partner, Instrument} & set(compiles), compiles
+    assert sum("oauth2_provider_accesstoken" in query["sql"] for query in captured) == 2  # read each time
+
+
+def test_compiled_reads_answer_as_the_orm_for_each_practice(tenants):
+    """The same text for both practices, each answer its own practice's (the scope is a parameter)."""
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    for mine, theirs in (("a", "b"), ("b", "a")):
+        caller = principal_of(tenants[mine].practice)
+        own, other = tenants[mine].couples[0].a, tenants[theirs].couples[0].a
+        partner, found = partner_and_instrument(user=caller, partner_id=own.pk, instrument_id=instrument.pk)
+        assert partner.pk == own.pk and partner.couple_id == own.couple_id and found.pk == instrument.pk
+        assert (
+            partner_and_instrument(user=caller, partner_id=other.pk, instrument_id=instrument.pk)[0] is None
+        )
+
+
+def test_reads_whose_text_depends_on_data_are_compiled_every_time(tenants):
+    ids = list(Partner.objects.order_by("pk").values_list("pk", flat=True))
+
+    def reads_data(*, partner_id):  # builds its queryset from a query: its text may depend on it
+        inactive = list(Partner.objects.filter(is_active=False).values_list("pk", flat=True))
+        return [(Partner.objects.filter(pk=partner_id).exclude(pk__in=inactive), ("id",))]
+
+    def shaped_by_number(*, partner_id):  # a different text for different numbers
+        extra = {"is_active": True} if partner_id % 2 else {}
+        return [(Partner.objects.filter(pk=partner_id, **extra), ("id",))]
+
+    for build in (reads_data, shaped_by_number):
+        reads = CompiledReads(build)
+        for pk in ids[:3]:
+            assert reads(partner_id=pk) == [(pk,)]
+        assert reads._compiled is False
+    reads = CompiledReads(lambda *, partner_id: [(Partner.objects.filter(pk=partner_id), ("id",))])
+    assert [reads(partner_id=pk) for pk in ids[:3]] == [[(pk,)] for pk in ids[:3]]
+    assert reads._compiled and reads(partner_id=10**12) == [None]

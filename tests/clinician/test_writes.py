@@ -1,17 +1,19 @@
 """clinician.writes: new rows written together — in one statement on PostgreSQL."""
 
 import os
+import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from clinician import events
 from clinician.models import AuditEvent
 from clinician.writes import KeyBlocks, Writes, key_blocks, together
 from cyclecare import services, webhooks
-from cyclecare.models import CheckIn, Instrument, WebhookDelivery
+from cyclecare.models import CheckIn, Instrument, WebhookDelivery, WebhookEndpoint
 from tests.factories import integration_client
 
 ANSWERS = {
@@ -242,3 +244,94 @@ def test_a_failing_subscriber_leaves_no_check_in(subscribed):
     finally:
         events.unsubscribe(broken)
     assert (CheckIn.objects.count(), AuditEvent.objects.count(), WebhookDelivery.objects.count()) == before
+
+
+# ONE ROW PER ROW OF ANOTHER TABLE (add_each)
+# ------------------------------------------------------------------------------
+def delivery_template(practice_id: int) -> WebhookDelivery:
+    return WebhookDelivery(
+        practice_id=practice_id,
+        event_id=uuid.uuid4(),
+        event="checkin.completed",
+        payload={"data": {"checkin_id": 1}},
+        next_attempt_at=timezone.now(),
+    )
+
+
+@pytest.fixture
+def endpoints(tenants):
+    """Of practice a: two subscribed, one switched off, one subscribed to something else, one
+    whose events merely look alike; and one of practice b subscribed."""
+    a, b = tenants["a"].practice, tenants["b"].practice
+
+    def endpoint(practice, name, events, is_active=True):
+        return WebhookEndpoint.objects.create(
+            practice=practice,
+            url=f"https://hooks.invalid/{name}",
+            events=events,
+            secret="s",
+            is_active=is_active,
+        )
+
+    return {
+        "subscribed": [
+            endpoint(a, "one", ["checkin.completed"]),
+            endpoint(a, "two", ["note.signed", "checkin.completed"]),
+        ],
+        "others": [
+            endpoint(a, "off", ["checkin.completed"], is_active=False),
+            endpoint(a, "elsewhere", ["note.signed"]),
+            endpoint(a, "alike", ["checkin.completed.later", "checkin", {"checkin.completed": True}]),
+            endpoint(a, "object", {"checkin.completed": True}),
+            endpoint(b, "other-practice", ["checkin.completed"]),
+        ],
+    }
+
+
+def test_subscribed_endpoints_are_the_same_on_every_database(tenants, endpoints):
+    found = webhooks.subscribed_endpoints(practice_id=tenants["a"].practice.pk, event="checkin.completed")
+    assert sorted(found.values_list("pk", flat=True)) == sorted(e.pk for e in endpoints["subscribed"])
+
+
+def test_add_each_writes_a_row_per_source_row_with_their_keys(tenants, endpoints):
+    practice_id = tenants["a"].practice.pk
+    source = webhooks.subscribed_endpoints(practice_id=practice_id, event="checkin.completed")
+    with CaptureQueriesContext(connection) as captured, together() as writes:
+        audit = writes.add(event("test.each"))
+        added = writes.add_each(
+            delivery_template(practice_id), field="endpoint", source=source.values_list("pk", flat=True)
+        )
+        none = writes.add_each(
+            delivery_template(practice_id),
+            field="endpoint",
+            source=source.filter(pk__lt=0).values_list("pk", flat=True),
+        )
+    stored = WebhookDelivery.objects.filter(pk__in=added)
+    assert sorted(stored.values_list("endpoint_id", flat=True)) == sorted(
+        e.pk for e in endpoints["subscribed"]
+    )
+    assert len(added) == 2 and none == []
+    assert {row.payload["data"]["checkin_id"] for row in stored} == {1}
+    assert AuditEvent.objects.filter(pk=audit.pk).exists()
+    if connection.vendor == "postgresql":  # the rows, the subscriptions read: one statement
+        assert [query["sql"].split()[0] for query in captured] == ["WITH"], captured.captured_queries
+
+
+def test_add_each_with_receivers_saves_each_copy(tenants, endpoints):
+    seen = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append(instance.endpoint_id)
+
+    practice_id = tenants["a"].practice.pk
+    source = webhooks.subscribed_endpoints(practice_id=practice_id, event="checkin.completed")
+    post_save.connect(receiver, sender=WebhookDelivery, dispatch_uid="host-delivery")
+    try:
+        with together() as writes:
+            added = writes.add_each(
+                delivery_template(practice_id), field="endpoint", source=source.values_list("pk", flat=True)
+            )
+    finally:
+        post_save.disconnect(sender=WebhookDelivery, dispatch_uid="host-delivery")
+    assert sorted(seen) == sorted(e.pk for e in endpoints["subscribed"])
+    assert sorted(added) == sorted(WebhookDelivery.objects.values_list("pk", flat=True))
