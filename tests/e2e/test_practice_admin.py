@@ -151,7 +151,8 @@ FITS = """() => document.documentElement.scrollWidth <= window.innerWidth"""
 # On failure: the elements that stick out, so the message says what is wider than the phone.
 WIDEST = """() => [...document.querySelectorAll("body *")]
     .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-    .slice(0, 5).map((e) => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
+    .slice(0, 5)
+    .map((e) => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
 
 
 def test_the_practice_pages_fit_a_phone_and_refuse_to_deactivate_a_treating_clinician(
