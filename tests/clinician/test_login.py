@@ -25,6 +25,8 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "pw-for-tests-only"
 LOGIN = reverse("account_login")
 CASELOAD = reverse("cyclecare:clinician:caseload")
+# A clinician page that is not the landing page: a signed-out visit comes back to it after sign-in.
+INTAKE = reverse("cyclecare:clinician:couple_new")
 MFA_STEP = reverse("mfa_authenticate")
 ENROL = reverse("mfa_activate_totp")
 RECOVERY_CODES = reverse("mfa_view_recovery_codes")
@@ -55,9 +57,20 @@ def test_the_old_login_name_forwards_to_allauth_keeping_next(client):
 
 
 def test_anonymous_is_sent_to_sign_in_with_next(client):
+    response = client.get(INTAKE)
+    assert response.status_code == 302
+    assert response["Location"] == f"{LOGIN}?next={INTAKE}"
+
+
+def test_the_landing_page_sends_to_sign_in_without_next_so_each_role_lands_home(client):
+    """The caseload is where sign-in lands by default; a ``?next`` back to it would override the
+    role's own landing (a practice admin's practice at a glance)."""
     response = client.get(CASELOAD)
     assert response.status_code == 302
-    assert response["Location"] == f"{LOGIN}?next={CASELOAD}"
+    assert response["Location"] == LOGIN
+    admin = ClinicianFactory(role="practice_admin")
+    signed = client.post(LOGIN, {"login": admin.user.username, "password": "pw-for-tests-only"})
+    assert signed["Location"] == reverse("cyclecare:clinician:practice")
 
 
 def test_sign_in_page_is_the_clinics_and_offers_no_sign_up(client):
@@ -343,8 +356,8 @@ def test_an_idle_session_is_signed_out_and_told_why(client, clinician):
         client.force_login(clinician.user)
         assert client.get(CASELOAD).status_code == 200
     with time_machine.travel(start + datetime.timedelta(minutes=31), tick=False):
-        response = client.get(CASELOAD)
-        assert response["Location"] == f"{LOGIN}?next={CASELOAD}"
+        response = client.get(INTAKE)
+        assert response["Location"] == f"{LOGIN}?next={INTAKE}"
         assert not signed_in(client)
         page = client.get(response["Location"])
         assert "You were signed out after 30 minutes without activity." in page.content.decode()

@@ -110,7 +110,7 @@ def caseload_for(*, user) -> QuerySet:
     )
 
 
-@clinician_required
+@clinician_required(landing=True)
 def caseload(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     # "Within a minute" of a safety answer: this page has no cache and reads the live rows on
     # every load (never_cache, no stored summary), so a flag raised by safety_flag_raise is at

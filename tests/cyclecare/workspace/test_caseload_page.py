@@ -64,9 +64,10 @@ def test_login_error_does_not_say_whether_the_account_exists(client, clinician):
 
 
 def test_anonymous_is_sent_to_the_login_page(client):
+    """Without ``?next``: the caseload is the default landing, and each role lands home."""
     response = client.get(CASELOAD)
     assert response.status_code == 302
-    assert response["Location"] == f"{LOGIN}?next={CASELOAD}"
+    assert response["Location"] == LOGIN
 
 
 def test_a_signed_in_user_who_is_not_a_clinician_gets_403_with_no_data(client, clinician):
