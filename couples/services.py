@@ -211,18 +211,27 @@ def couple_transfer(*, user, couple: Couple, to_clinician: Clinician) -> Couple:
 
 
 @transaction.atomic
+def practice_quiet_hours(practice) -> dict:
+    """The practice's default quiet hours, as a partner's fields (a new partner starts from them;
+    none set: no quiet hours)."""
+    return {"quiet_hours_start": practice.quiet_hours_start, "quiet_hours_end": practice.quiet_hours_end}
+
+
 def partner_add(*, user, couple: Couple, display_name: str, time_zone: str, **details: object) -> Partner:
     """Add a partner to a couple: at most two active partners, each in a seat (A or B)."""
     unknown = set(details) - set(PARTNER_FIELDS)
     if unknown:
         raise ValidationError({name: "Unknown partner field." for name in unknown})
     # Lock the couple so two concurrent adds cannot both take the last seat.
-    couple = Couple.objects.select_for_update().get(pk=couple.pk)
+    couple = Couple.objects.select_for_update().select_related("practice").get(pk=couple.pk)
     require_couple_access(user, couple)
     if couple.status == Couple.Status.SEPARATED:
         raise ValidationError(
             {"couple": ValidationError("This couple is separated; its record is closed.", code="separated")}
         )
+    if "quiet_hours_start" not in details and "quiet_hours_end" not in details:
+        # The practice's reminder defaults are where a new partner starts; their own win.
+        details = {**details, **practice_quiet_hours(couple.practice)}
     taken = set(couple.partners.filter(is_active=True).values_list("seat", flat=True))
     free = [seat for seat in Partner.Seat.values if seat not in taken]
     if couple.kind == Couple.Kind.INDIVIDUAL and couple.continued_from_id is not None:

@@ -304,3 +304,19 @@ def test_consent_in_force_follows_the_latest_decision():
     assert consent_in_force(partner=a, kind=Consent.Kind.EMAIL) is True
     # Other kinds are independent.
     assert consent_in_force(partner=a, kind=Consent.Kind.SMS) is False
+
+
+def test_a_new_partner_starts_from_the_practices_quiet_hours_and_their_own_win():
+    couple = CoupleFactory()
+    practice = couple.practice
+    practice.quiet_hours_start, practice.quiet_hours_end = datetime.time(21, 30), datetime.time(8, 0)
+    practice.save()
+    first = add(couple)
+    assert (first.quiet_hours_start, first.quiet_hours_end) == (datetime.time(21, 30), datetime.time(8, 0))
+    own = add(
+        couple,
+        email="kai@example.test",
+        quiet_hours_start=datetime.time(23, 0),
+        quiet_hours_end=datetime.time(7, 0),
+    )
+    assert (own.quiet_hours_start, own.quiet_hours_end) == (datetime.time(23, 0), datetime.time(7, 0))

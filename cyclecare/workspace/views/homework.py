@@ -197,7 +197,8 @@ def homework_assign(
             initial={
                 "partners": chosen,
                 "schedule": template.schedule,
-                "local_time": template.local_time,
+                # The template's time, else the practice's default reminder time.
+                "local_time": template.local_time or couple.practice.reminder_time,
                 "weekdays": weekdays_from_mask(template.weekdays),
                 "hours_before_session": template.hours_before_session,
                 "starts_on": practice_today(couple),

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinician.forms import add_service_errors
 from clinician.models import Clinician
 from couples.selectors import couple_get_for, partner_get_for
+from couples.services import practice_quiet_hours
 from cyclecare.intake import couple_intake
 from cyclecare.welcome import welcome_request
 
@@ -41,7 +42,12 @@ def time_zones() -> list[str]:
 def couple_new(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     practice_zone = clinician.practice.time_zone
     if request.method != "POST":
-        form = IntakeForm(time_zone=practice_zone, initial={"intake_token": secrets.token_urlsafe(24)})
+        # The practice's default quiet hours start each partner's (the clinician may change them).
+        defaults = practice_quiet_hours(clinician.practice)
+        initial = {f"{seat}_{name}": value for seat in ("a", "b") for name, value in defaults.items()}
+        form = IntakeForm(
+            time_zone=practice_zone, initial={"intake_token": secrets.token_urlsafe(24), **initial}
+        )
         return _page(request, clinician, form)
     form = IntakeForm(request.POST, time_zone=practice_zone)
     if not form.is_valid():

@@ -395,3 +395,16 @@ def test_the_reminder_log_shows_sent_and_failed_deliveries_with_the_reason_and_n
     assert "TOKEN-abc123" not in body and "reminder-secret-id" not in body
     assert message.subject not in body
     assert a.email not in body and b.email not in body
+
+
+def test_a_template_without_a_time_starts_from_the_practices_reminder_time(client, clinician, case, library):
+    couple, _, _ = case
+    template = library["daily-cycle-check-in"]
+    HomeworkTemplate.objects.filter(pk=template.pk).update(local_time=None)
+    practice = couple.practice
+    practice.reminder_time = datetime.time(18, 15)
+    practice.save()
+    client.force_login(clinician.user)
+    confirm = client.get(url("homework_assign", couple, template.pk))
+    assert confirm.context["form"].initial["local_time"] == datetime.time(18, 15)
+    assert 'value="18:15"' in confirm.content.decode()

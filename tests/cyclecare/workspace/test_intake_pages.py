@@ -7,6 +7,7 @@ makes one case; a partner with no consent gets no welcome and the page says why;
 admin who does not treat the couple, and another practice's clinician, get 404s.
 """
 
+import datetime
 import re
 
 import pytest
@@ -247,3 +248,13 @@ def test_the_welcomes_are_in_the_couples_delivery_log(client, clinician, django_
     page = client.get(reverse("cyclecare:clinician:deliveries", args=[couple.pk])).content.decode()
     assert 'id="welcome-log"' in page
     assert len(re.findall(r'<tr data-welcome="\d+" class="delivery delivery--sent">', page)) == 2
+
+
+def test_the_form_starts_each_partner_from_the_practices_quiet_hours(client, clinician):
+    practice = clinician.practice
+    practice.quiet_hours_start, practice.quiet_hours_end = datetime.time(21, 30), datetime.time(8, 0)
+    practice.save()
+    page = client.get(NEW).content.decode()
+    for seat in ("a", "b"):
+        assert re.search(rf'name="{seat}_quiet_hours_start" value="21:30"', page), seat
+        assert re.search(rf'name="{seat}_quiet_hours_end" value="08:00"', page), seat
