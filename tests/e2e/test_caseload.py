@@ -65,7 +65,8 @@ def clinician():
 
 def test_clinician_signs_in_and_sees_the_flagged_couple_first(page, live_server, artifacts_dir, clinician):
     page.goto("/clinic/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/clinic/$"))
+    # The caseload is the landing page: sign-in without ?next, and lands each role home (DECISIONS 69).
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     expect(page.get_by_role("heading", name="Sign in to the clinic")).to_be_visible()
 
     # A wrong password: one message that does not say whether the account exists.

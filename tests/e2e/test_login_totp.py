@@ -34,7 +34,8 @@ def csp_violations(page):
 
 def sign_in_with_password(page, username: str) -> None:
     page.goto("/clinic/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/clinic/$"))
+    # The caseload is the landing page: sign-in without ?next, and lands each role home (DECISIONS 69).
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     page.get_by_label("Email or username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
