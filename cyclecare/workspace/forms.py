@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from clinician.models import Clinician
 from clinician.validators import validate_time_zone
 from couples.models import Consent, Couple, Partner, SessionNote, TherapySession
+from couples.services import PARTNER_FIELDS
 from cyclecare.forms import EpisodeForm
 from cyclecare.intake import ConsentIntake, PartnerIntake
 from cyclecare.models import Assignment, Move
@@ -254,17 +255,6 @@ CONSENT_KINDS = (
     ("sharing", _("Sharing check-ins with their partner (if they choose)")),
 )
 CLINICIAN_METHODS = [(value, label) for value, label in Consent.Method.choices if value != "electronic"]
-PARTNER_FIELDS = (
-    "display_name",
-    "pronouns",
-    "email",
-    "phone",
-    "time_zone",
-    "language",
-    "preferred_channel",
-    "quiet_hours_start",
-    "quiet_hours_end",
-)
 
 
 class TimeInput(forms.TimeInput):
