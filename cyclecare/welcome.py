@@ -15,9 +15,7 @@ Per partner the clinician sees: sent, opened (the link was followed) and the fir
 import datetime
 import logging
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
@@ -217,11 +215,6 @@ def _claim(welcome_id: int, outcome: dict[str, int]) -> _Claimed | None:
     return _Claimed(welcome.pk, now, welcome.channel, message)
 
 
-def _message_id(welcome_id: int) -> str:
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-    return f"<welcome-{welcome_id}@{domain}>"
-
-
 def _build(welcome: WelcomeMessage, *, home_url: str):
     partner = welcome.partner
     stop = messages.stop_url(partner_id=partner.pk, channel=welcome.channel)
@@ -241,19 +234,13 @@ def _build(welcome: WelcomeMessage, *, home_url: str):
         subject = " ".join(render_to_string("cyclecare/email/welcome_subject.txt", context).split())
         text = render_to_string("cyclecare/email/welcome.txt", context)
         html = render_to_string("cyclecare/email/welcome.html", context)
-    sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
-    return messages.EmailReminder(
-        to=partner.email,
-        from_email=formataddr((context["practice_name"][:70], sender)),
+    return messages.partner_email(
+        partner,
         subject=subject,
         text=text,
         html=html,
-        message_id=_message_id(welcome.pk),
-        headers={
-            "List-Unsubscribe": f"<{stop}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Auto-Submitted": "auto-generated",
-        },
+        message_id=messages.message_id(welcome.pk, kind="welcome"),
+        stop=stop,
     )
 
 

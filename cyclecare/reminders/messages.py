@@ -124,11 +124,32 @@ def _context(delivery: ReminderDelivery, *, action_url: str, stop: str) -> dict:
     }
 
 
-def message_id(delivery_id: int) -> str:
-    """Our Message-ID for a delivery: the same on every attempt, so a resend after a lost
-    result can be recognised as the same message."""
+def message_id(delivery_id: int, *, kind: str = "reminder") -> str:
+    """Our Message-ID for a delivery (or a welcome: ``kind``): the same on every attempt, so a
+    resend after a lost result can be recognised as the same message."""
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-    return f"<reminder-{delivery_id}@{domain}>"
+    return f"<{kind}-{delivery_id}@{domain}>"
+
+
+def partner_email(
+    partner, *, subject: str, text: str, html: str, message_id: str, stop: str
+) -> EmailReminder:
+    """An email from the partner's practice (its sender name) with the one-click stop headers:
+    every message a partner gets by email is built here."""
+    sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
+    return EmailReminder(
+        to=partner.email,
+        from_email=formataddr((partner.practice.message_sender_name[:70], sender)),
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=message_id,
+        headers={
+            "List-Unsubscribe": f"<{stop}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Auto-Submitted": "auto-generated",
+        },
+    )
 
 
 def email_build(delivery: ReminderDelivery, *, action_url: str, urls: Urls | None = None) -> EmailReminder:
@@ -138,19 +159,8 @@ def email_build(delivery: ReminderDelivery, *, action_url: str, urls: Urls | Non
         subject = " ".join(render_to_string("cyclecare/email/reminder_subject.txt", context).split())
         text = render_to_string("cyclecare/email/reminder.txt", context)
         html = render_to_string("cyclecare/email/reminder.html", context)
-    sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
-    return EmailReminder(
-        to=delivery.partner.email,
-        from_email=formataddr((delivery.partner.practice.message_sender_name[:70], sender)),
-        subject=subject,
-        text=text,
-        html=html,
-        message_id=message_id(delivery.pk),
-        headers={
-            "List-Unsubscribe": f"<{stop}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Auto-Submitted": "auto-generated",
-        },
+    return partner_email(
+        delivery.partner, subject=subject, text=text, html=html, message_id=message_id(delivery.pk), stop=stop
     )
 
 
