@@ -18,11 +18,14 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from cyclecare import reports
+from cyclecare.reports.caseload import caseload_report
+from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
+from cyclecare.reports.engagement import adherence_report
+from cyclecare.reports.outcomes import outcomes_report
 
 # Long periods are work for the database and belong in an export, not a request.
 MAX_PERIOD_DAYS = 366
-DEFAULT_SPAN = reports.DEFAULT_PERIOD_DAYS - 1
+DEFAULT_SPAN = DEFAULT_PERIOD_DAYS - 1
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -191,7 +194,7 @@ class ReportViewSet(viewsets.ViewSet):
         form.is_valid(raise_exception=True)
         date_from, date_to = form.validated_data.get("from"), form.validated_data.get("to")
         if date_to is None:
-            date_to = reports.practice_today(user=request.user)
+            date_to = practice_today(user=request.user)
         if date_from is None:
             date_from = date_to - datetime.timedelta(days=DEFAULT_SPAN)
         if date_from > date_to:
@@ -204,7 +207,7 @@ class ReportViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def caseload(self, request):
         date_from, date_to = self._period(request)
-        figures = reports.caseload_report(user=request.user, date_from=date_from, date_to=date_to)
+        figures = caseload_report(user=request.user, date_from=date_from, date_to=date_to)
         return Response(
             CaseloadReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
         )
@@ -213,7 +216,7 @@ class ReportViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def adherence(self, request):
         date_from, date_to = self._period(request)
-        figures = reports.adherence_report(user=request.user, date_from=date_from, date_to=date_to)
+        figures = adherence_report(user=request.user, date_from=date_from, date_to=date_to)
         return Response(
             AdherenceReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
         )
@@ -221,7 +224,7 @@ class ReportViewSet(viewsets.ViewSet):
     @_report_schema(OutcomesReportSerializer, period=False, summary="Outcomes per instrument")
     @action(detail=False, methods=["get"])
     def outcomes(self, request):
-        return Response(OutcomesReportSerializer(reports.outcomes_report(user=request.user)).data)
+        return Response(OutcomesReportSerializer(outcomes_report(user=request.user)).data)
 
 
 router = SimpleRouter()

@@ -22,7 +22,7 @@ from clinician.forms import add_service_errors
 from clinician.models import Clinician
 from clinician.permissions import practice_admin_or_404
 from clinician.selectors import practice_clinician_get, practice_roster_for
-from cyclecare.reports import practice_overview
+from cyclecare.reports.overview import practice_overview
 
 from ..forms import (
     ClinicianDeactivateForm,

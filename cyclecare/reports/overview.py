@@ -1,0 +1,48 @@
+"""The practice admin's first screen: counts only."""
+
+from typing import Any
+
+from django.db.models import Count, Q
+
+from clinician.models import Clinician
+from clinician.permissions import couple_scope, practice_id_of, row_scope
+from couples.models import Couple
+
+from ..models import SafetyFlag
+from .common import ADMINISTRATIVE, practice_today, total_row
+from .engagement import ADHERENCE_COUNTS, adherence_report
+
+
+# PRACTICE AT A GLANCE
+# ------------------------------------------------------------------------------
+def practice_overview(*, user) -> dict[str, Any]:
+    """The practice admin's first screen, as counts over the caller's administrative scope:
+    active clinicians, couples in care (active and paused), this calendar month's homework
+    adherence so far (the practice's calendar; ``adherence_report``'s total) and open safety
+    flags — a count, never which couple or partner."""
+    practice_id = practice_id_of(user)
+    if practice_id is None:
+        return {
+            "clinicians": 0,
+            "active_couples": 0,
+            "paused_couples": 0,
+            "open_safety_flags": 0,
+            "adherence": total_row([], ADHERENCE_COUNTS) | {"adherence_pct": None},
+            "month_start": None,
+        }
+    today = practice_today(user=user)
+    month_start = today.replace(day=1)
+    couples = Couple.objects.filter(couple_scope(user, purpose=ADMINISTRATIVE)).aggregate(
+        active=Count("pk", filter=Q(status=Couple.Status.ACTIVE)),
+        paused=Count("pk", filter=Q(status=Couple.Status.PAUSED)),
+    )
+    return {
+        "clinicians": Clinician.objects.filter(practice_id=practice_id, is_active=True).count(),
+        "active_couples": couples["active"],
+        "paused_couples": couples["paused"],
+        "open_safety_flags": SafetyFlag.objects.filter(
+            row_scope(user, purpose=ADMINISTRATIVE), status=SafetyFlag.Status.OPEN
+        ).count(),
+        "adherence": adherence_report(user=user, date_from=month_start, date_to=today)["total"],
+        "month_start": month_start,
+    }
