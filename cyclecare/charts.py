@@ -624,3 +624,72 @@ def history_chart(
         rows,
         caption=_("How connected you felt (0 not at all, 10 very), oldest to newest."),
     )
+
+
+# REPORT CHARTS
+# ------------------------------------------------------------------------------
+def _tick_label(label: str, limit: int = 14) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return _number(value)
+
+
+def report_chart(
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    category_label: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    over_time: bool = False,
+    caption: str = "",
+) -> Chart:
+    """A practice report's chart and its data table. ``categories`` are the x slots (clinicians,
+    instruments, or weeks already formatted as dates); ``series`` are (label, one value per
+    slot). Without ``over_time`` the first series is drawn as bars, one per category (a missing
+    value draws none); with it, up to two series are drawn as lines over the slots, a missing
+    value breaking its line. The table lists every category with every series' value."""
+    slots = len(categories)
+    every = max(slots // (6 if over_time else 8), 1)
+    x_ticks = [(i, _tick_label(name)) for i, name in enumerate(categories) if i % every == 0]
+    known = [v for _label, values in series for v in values if v is not None]
+    if over_time:
+        low = min([0, *known])
+        svg = line_svg(
+            chart_id=chart_id,
+            title=title,
+            desc=desc,
+            series=[
+                Series(label, css, [(i, v) for i, v in enumerate(values)])
+                for (label, values), css in zip(series, ("series-a", "series-b"), strict=False)
+            ],
+            x_range=(0, max(slots - 1, 1)),
+            y_range=(low, _nice(max([*known, 1]))),
+            x_ticks=x_ticks,
+            y_format=_number,
+        )
+    else:
+        # Bars rise from zero: a negative figure (a mean change can be one) draws no bar; its
+        # value is in the table.
+        svg = bar_svg(
+            chart_id=chart_id,
+            title=title,
+            desc=desc,
+            values=[max(value or 0, 0) for value in series[0][1]] if series else [],
+            x_ticks=x_ticks,
+        )
+    rows = [[name, *(_cell(values[i]) for _label, values in series)] for i, name in enumerate(categories)]
+    return Chart(
+        chart_id,
+        title,
+        desc,
+        svg,
+        [category_label, *(label for label, _values in series)],
+        rows,
+        caption=caption,
+    )
