@@ -65,7 +65,7 @@ class Report:
         if spec.weekly and weeks:
             return charts.report_chart(
                 chart_id=chart_id,
-                title=str(self.title),
+                title=_("%(what)s by week") % {"what": ", ".join(str(label) for _name, label in spec.weekly)},
                 desc=_("%(what)s each week of the period.")
                 % {"what": ", ".join(str(lb) for _f, lb in spec.weekly)},
                 category_label=str(_("Week of")),
@@ -78,7 +78,7 @@ class Report:
             return None
         return charts.report_chart(
             chart_id=chart_id,
-            title=str(self.title),
+            title=_("%(what)s by %(per)s") % {"what": spec.label, "per": str(spec.category_label).lower()},
             desc=_("%(what)s for each %(per)s; the table below the chart has every figure.")
             % {"what": spec.label, "per": str(spec.category_label).lower()},
             category_label=str(spec.category_label),

@@ -2,12 +2,14 @@
 cell (cyclecare.reports.csv): every report is complete, the adapters narrow to a clinician or
 an instrument, and a text cell that a spreadsheet would run is written as text."""
 
+import datetime
+
 import pytest
 from django.http import Http404
 
 from cyclecare.reports.csv import FORMULA_PREFIXES, csv_cell, csv_lines
 from cyclecare.reports.filters import parse_filters
-from cyclecare.reports.registry import ALL_FILTERS, REPORTS, report_get
+from cyclecare.reports.registry import ALL_FILTERS, REPORTS, ChartSpec, Report, report_get
 from tests.factories import build_practice_world, held_session
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +77,50 @@ def test_numbers_stay_numbers_and_none_is_empty():
     assert csv_cell("Dana") == "Dana"
     lines = list(csv_lines(["Clinician", "Mean change"], [["=cmd|' /C calc'!A0", -2.0], ["Ann, B", None]]))
     assert lines == ["Clinician,Mean change\r\n", "'=cmd|' /C calc'!A0,-2.0\r\n", '"Ann, B",\r\n']
+
+
+def _report(chart: ChartSpec) -> Report:
+    return Report(
+        key="trial",
+        title="Trial",
+        description="A trial report.",
+        compute=lambda **_kwargs: {},
+        columns=[("display_name", "Clinician"), ("due", "Due")],
+        chart=chart,
+    )
+
+
+def test_a_chart_is_a_bar_per_row_without_the_total():
+    report = _report(ChartSpec("due", "Due"))
+    chart = report.draw(
+        {
+            "rows": [{"display_name": "Ann", "due": 3}, {"display_name": "Bo", "due": None}],
+            "total": {"display_name": "Total", "due": 3},
+        }
+    )
+    assert chart.title == "Due by clinician"
+    assert chart.table_headers == ["Clinician", "Due"]
+    assert chart.table_rows == [["Ann", "3"], ["Bo", "—"]]
+    assert chart.svg.count('class="bar"') == 2  # Ann's, in each layout; Bo has none
+    assert "<polyline" not in chart.svg
+    assert report.draw({"rows": [], "total": None}) is None
+
+
+def test_a_chart_with_weekly_fields_draws_lines_over_the_weeks_when_there_are_weeks():
+    report = _report(ChartSpec("due", "Due", weekly=(("rate", "Adherence (%)"), ("due", "Due"))))
+    weeks = [
+        {"week": datetime.date(2026, 3, 2), "rate": 50.0, "due": 4},
+        {"week": datetime.date(2026, 3, 9), "rate": None, "due": 0},
+        {"week": datetime.date(2026, 3, 16), "rate": 75.0, "due": 4},
+    ]
+    chart = report.draw({"rows": [{"display_name": "Ann", "due": 8}], "weeks": weeks})
+    assert chart.title == "Adherence (%), Due by week"
+    assert chart.table_headers == ["Week of", "Adherence (%)", "Due"]
+    assert chart.table_rows == [
+        ["2 Mar 2026", "50", "4"],
+        ["9 Mar 2026", "—", "0"],
+        ["16 Mar 2026", "75", "4"],
+    ]
+    assert "<polyline" in chart.svg and 'class="bar"' not in chart.svg
+    # Without weeks, the bars per row.
+    assert 'class="bar"' in report.draw({"rows": [{"display_name": "Ann", "due": 8}], "weeks": []}).svg

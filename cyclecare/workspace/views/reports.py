@@ -63,6 +63,18 @@ def _filters(request: HttpRequest, report: Report) -> tuple[ReportFilterForm, Re
     return form, filters
 
 
+def _applied(form: ReportFilterForm, filters: ReportFilters) -> list[tuple[str, str]]:
+    """The narrowing filters in force, as (label, the choice's name): the page says what it
+    shows, on paper too, where the form is not printed."""
+    applied = []
+    for name in ("clinician", "status", "instrument"):
+        value = getattr(filters, name)
+        if value is not None and name in form.fields:
+            choices = dict(form.fields[name].widget.choices)
+            applied.append((str(form.fields[name].label), str(choices.get(str(value), value))))
+    return applied
+
+
 def _query_string(report: Report, filters: ReportFilters) -> str:
     """The filters the report honours, as its page's and its CSV's query string."""
     kept = {name: value for name, value in filters.params().items() if name in report.filters}
@@ -89,6 +101,7 @@ def report_page(request: HttpRequest, clinician: Clinician, key: str) -> HttpRes
     context.update(
         {
             "filters": filters,
+            "applied": _applied(form, filters),
             "figures": figures,
             "chart": report.draw(figures),
             "table": [[row.get(field) for field, _label in report.columns] for row in rows],

@@ -156,6 +156,7 @@ def test_a_clinician_filter_narrows_the_table_and_the_csv_link_carries_it(world)
     params = {**PERIOD, "clinician": world.clinician.pk}
     response = as_user(world.admin).get(page_url("caseload"), params)
     assert table_names(response) == ["alpha clin", "Total"]
+    assert "Clinician: <strong>alpha clin</strong>" in text(response)
     link = f"{csv_url('caseload')}?from=2020-01-01&amp;to=2029-12-31&amp;clinician={world.clinician.pk}"
     assert link in text(response)
 
@@ -222,8 +223,10 @@ def test_the_chart_and_its_data_table_are_drawn_from_the_rows(world):
     ]
     assert [row[1] for row in chart.table_rows] == ["0", "1", "1", "0", "0"]
     body = text(response)
-    assert '<svg class="chart-svg"' in body and 'role="img"' in body
-    assert body.count('class="bar"') == 2
+    # Drawn for a desk and for a phone (the stylesheet shows one): two bars in each.
+    assert '<svg class="chart-svg chart-svg--wide"' in body
+    assert '<svg class="chart-svg chart-svg--compact chart-svg--phone"' in body
+    assert body.count('role="img"') == 2 and body.count('class="bar"') == 4
 
 
 # CSV
