@@ -19,7 +19,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from cyclecare.reports.registry import REPORTS
-from tests.factories import build_practice_world, held_session
+from tests.factories import AssignmentFactory, OccurrenceFactory, build_practice_world, held_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,10 +35,25 @@ WIDEST = """() => [...document.querySelectorAll("body *")]
 def world():
     """The alpha practice (every role; couples of "alpha clin" and "alpha assoc", each with a
     session held yesterday; a licensed measure answered twice), plus three sessions of alpha
-    clin's couple held 100 days ago: outside the default 30 days, inside a 200-day period."""
+    clin's couple held 100 days ago (outside the default 30 days, inside a 200-day period) and
+    homework due in the last days."""
     world = build_practice_world("alpha", practice_rows=True)
     for _ in range(3):
         held_session(world.couples[0].couple, days_ago=100)
+    # Homework due over the last days: alpha clin's couple did 3 of 4, alpha assoc's 1 of 2.
+    now = timezone.now()
+    for case, statuses in (
+        (world.couples[0], ("completed",) * 3 + ("missed",)),
+        (world.couples[1], ("completed", "missed")),
+    ):
+        assignment = AssignmentFactory(couple=case.couple, partners=[case.a])
+        for days, status in enumerate(statuses, start=1):
+            OccurrenceFactory(
+                assignment=assignment,
+                partner=case.a,
+                status=status,
+                due_at=now - datetime.timedelta(days=days),
+            )
     return world
 
 
@@ -78,6 +93,10 @@ def test_admin_opens_each_report_filters_and_downloads_a_csv(page, world, artifa
     # The outcomes list the licensed measure the partners answered twice.
     page.goto("/clinic/reports/outcomes/")
     expect(page.locator(".report-table")).to_contain_text("alpha licensed measure")
+
+    # Engagement: each caseload's completed ÷ due, and the practice's.
+    page.goto("/clinic/reports/engagement/")
+    expect(page.locator(".report-table .total-row")).to_contain_text("66.7")
 
     # The caseload over the last 30 days: alpha clin's couple had one session (yesterday).
     page.goto("/clinic/reports/caseload/")
