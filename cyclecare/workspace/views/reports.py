@@ -42,7 +42,7 @@ def _filters(request: HttpRequest, report: Report) -> tuple[ReportFilterForm, Re
     ``parse_filters``' messages beside its fields). Parameters the report does not honour are
     not read: the page offers no filter it would ignore."""
     params = {name: request.GET.get(name, "") for name in report.filters}
-    clinicians = report_clinicians(request.user, set())
+    clinicians = report_clinicians(request.user, set()) if "clinician" in report.filters else []
     offered = {
         "offered": report.filters,
         "clinicians": [(str(row["id"]), row["display_name"]) for row in clinicians],
