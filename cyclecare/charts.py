@@ -13,7 +13,7 @@ tabulate), so it stays with its page (``cyclecare.workspace.cyclemap_diagram``).
 import datetime
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape as _escape  # plain strings only: no lazy-translation wrapper per cell
 
 from django.utils import formats, timezone
@@ -230,9 +230,10 @@ def bar_svg(
     x_ticks: Sequence[tuple[float, str]],
     layout: Layout = WIDE,
 ) -> SafeString:
-    """Bars of ``values`` (one per slot, slot i at x = i)."""
+    """Bars of ``values`` (one per slot, slot i at x = i). The scale runs to at least 4, so
+    its five ticks are whole numbers."""
     top = max([*values, 1])
-    y_max = _nice(top)
+    y_max = max(_nice(top), 4)
     plot = _Plot(layout, -0.5, len(values) - 0.5, 0, y_max)
     width = max((layout.right - layout.left) / max(len(values), 1) * 0.7, 1)
     bars = "".join(
@@ -624,3 +625,83 @@ def history_chart(
         rows,
         caption=_("How connected you felt (0 not at all, 10 very), oldest to newest."),
     )
+
+
+# REPORT CHARTS
+# ------------------------------------------------------------------------------
+# A report's page is read at a desk and on a phone: its chart is drawn twice, in the wide
+# layout and in the compact one, and charts.css shows the one that fits (the hidden one is
+# display: none, so assistive technology meets one chart).
+REPORT_WIDE = replace(WIDE, css="chart-svg--wide")
+REPORT_PHONE = replace(COMPACT, css="chart-svg--compact chart-svg--phone")
+CHARACTER_WIDTH = 6.5  # user units per character of an 11-unit tick label, roughly
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return _number(value)
+
+
+def _category_ticks(categories: Sequence[str], layout: Layout, most: int) -> list[tuple[float, str]]:
+    """At most ``most`` labelled slots, each label cut to the width of its share of the axis."""
+    every = max(-(-len(categories) // most), 1)
+    room = (layout.right - layout.left) / max(len(categories), 1) * every
+    limit = max(int(room / CHARACTER_WIDTH) - 1, 4)
+    return [
+        (i, name if len(name) <= limit else name[: limit - 1] + "…")
+        for i, name in enumerate(categories)
+        if i % every == 0
+    ]
+
+
+def report_chart(
+    *,
+    chart_id: str,
+    title: str,
+    desc: str,
+    category_label: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    over_time: bool = False,
+    caption: str = "",
+) -> Chart:
+    """A practice report's chart and its data table. ``categories`` are the x slots (clinicians,
+    instruments, or weeks already formatted as dates); ``series`` are (label, one value per
+    slot). Without ``over_time`` the first series is drawn as bars, one per category; with it,
+    up to two series are drawn as lines over the slots, a missing value breaking its line. The
+    table lists every category with every series' value ("—" for a missing one)."""
+    known = [v for _label, values in series for v in values if v is not None]
+
+    def draw(layout: Layout, svg_id: str, most_ticks: int) -> SafeString:
+        x_ticks = _category_ticks(categories, layout, most_ticks)
+        if over_time:
+            return line_svg(
+                chart_id=svg_id,
+                title=title,
+                desc=desc,
+                series=[
+                    Series(label, css, [(i, v) for i, v in enumerate(values)])
+                    for (label, values), css in zip(series, ("series-a", "series-b"), strict=False)
+                ],
+                x_range=(0, max(len(categories) - 1, 1)),
+                y_range=(min([0, *known]), _nice(max([*known, 1]))),
+                x_ticks=x_ticks,
+                y_format=_number,
+                layout=layout,
+            )
+        # Bars rise from zero: a negative figure (a mean change can be one) or a missing one
+        # draws no bar; its value is in the table.
+        return bar_svg(
+            chart_id=svg_id,
+            title=title,
+            desc=desc,
+            values=[max(value or 0, 0) for value in series[0][1]] if series else [],
+            x_ticks=x_ticks,
+            layout=layout,
+        )
+
+    svg = draw(REPORT_WIDE, chart_id, 8) + draw(REPORT_PHONE, f"{chart_id}-phone", 4)
+    rows = [[name, *(_cell(values[i]) for _label, values in series)] for i, name in enumerate(categories)]
+    headers = [category_label, *(label for label, _values in series)]
+    return Chart(chart_id, title, desc, svg, headers, rows, caption=caption)

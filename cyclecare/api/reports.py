@@ -20,14 +20,13 @@ from rest_framework.routers import SimpleRouter
 
 from cyclecare.reports.caseload import caseload_report
 from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
+from cyclecare.reports.csv import csv_cell
 from cyclecare.reports.engagement import adherence_report
 from cyclecare.reports.outcomes import outcomes_report
 
 # Long periods are work for the database and belong in an export, not a request.
 MAX_PERIOD_DAYS = 366
 DEFAULT_SPAN = DEFAULT_PERIOD_DAYS - 1
-# Spreadsheet programs run a cell that starts with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class CSVRenderer(BaseRenderer):
@@ -52,20 +51,12 @@ class CSVRenderer(BaseRenderer):
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([self._cell(row.get(column)) for column in columns])
+            writer.writerow([csv_cell(row.get(column)) for column in columns])
         if response is not None:
             period = data.get("period") or {}
             dates = "".join(f"-{period[key]}" for key in ("from", "to") if period.get(key))
             response["Content-Disposition"] = f'attachment; filename="{view.action}-report{dates}.csv"'
         return buffer.getvalue().encode(self.charset)
-
-    @staticmethod
-    def _cell(value):
-        if value is None:
-            return ""
-        if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-            return "'" + value
-        return value
 
 
 # SERIALIZERS

@@ -862,3 +862,38 @@ class PracticeSettingsForm(AccessibleErrorsMixin, forms.Form):
             "Empty: 988 and the National Domestic Violence Hotline."
         ),
     )
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class ReportFilterForm(AccessibleErrorsMixin, forms.Form):
+    """A report's filters as a GET form; its field names are the query parameters. It only
+    shows and labels them: what a bad filter is, is ``cyclecare.reports.filters.parse_filters``'s
+    (the view adds its FilterError messages to the fields). ``offered`` names the filters the
+    report honours; ``clinicians`` are the caseloads the caller may report on (id, name);
+    ``instruments`` the practice's (code, name)."""
+
+    def __init__(self, data, *, offered, clinicians, instruments):
+        super().__init__(data)
+        fields = {
+            "from": forms.CharField(label=_("From"), required=False, widget=DateInput()),
+            "to": forms.CharField(label=_("To"), required=False, widget=DateInput()),
+            "clinician": forms.CharField(
+                label=_("Clinician"),
+                required=False,
+                widget=forms.Select(choices=[("", _("Everyone you report on"))] + list(clinicians)),
+            ),
+            "status": forms.CharField(
+                label=_("Couple status"),
+                required=False,
+                widget=forms.Select(choices=[("", _("Any status"))] + list(Couple.Status.choices)),
+            ),
+            "instrument": forms.CharField(
+                label=_("Instrument"),
+                required=False,
+                widget=forms.Select(choices=[("", _("Every instrument"))] + list(instruments)),
+            ),
+        }
+        self.fields = {name: field for name, field in fields.items() if name in offered}

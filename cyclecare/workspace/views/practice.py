@@ -23,6 +23,7 @@ from clinician.models import Clinician
 from clinician.permissions import practice_admin_or_404
 from clinician.selectors import practice_clinician_get, practice_roster_for
 from cyclecare.reports.overview import practice_overview
+from cyclecare.reports.registry import REPORTS
 
 from ..forms import (
     ClinicianDeactivateForm,
@@ -67,6 +68,7 @@ def practice(request: HttpRequest, clinician: Clinician) -> HttpResponse:
             "practice": managed,
             "overview": practice_overview(user=request.user),
             "roster": _roster(request.user, zone),
+            "reports": REPORTS,
         },
     )
 
