@@ -203,6 +203,7 @@ AUTH_SETTINGS = {
 # read request.user and may leave a message), axes last.
 AUTH_MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
+    "clinician.middleware.AuditContextMiddleware",
     "clinician.middleware.SessionIdleTimeoutMiddleware",
     "clinician.middleware.DeactivatedClinicianMiddleware",
     "clinician.middleware.RequireTwoFactorMiddleware",
