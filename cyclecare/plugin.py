@@ -135,6 +135,7 @@ API_SETTINGS = {
             "write": "Create and change records",
             "notes:read": "Read session note bodies",
             "reports:read": "Read report aggregates",
+            "audit:read": "Search the audit trail (who read or changed which record)",
         },
         "DEFAULT_SCOPES": ["read"],
         "SCOPES_BACKEND_CLASS": "clinician.api.scopes.IntegrationClientScopes",

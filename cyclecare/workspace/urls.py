@@ -6,6 +6,7 @@ sign-out are the platform's (``clinician.views.auth``), listed here so that thei
 from clinician.views import auth
 
 from .views import (
+    audit,
     caseload,
     couple,
     cyclemap,
@@ -32,4 +33,5 @@ urlpatterns = [
     *separation.urlpatterns,
     *settings.urlpatterns,
     *practice.urlpatterns,
+    *audit.urlpatterns,
 ]
