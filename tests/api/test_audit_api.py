@@ -55,7 +55,8 @@ def test_record_of_is_a_partners_access_report(worlds, integration_for):
     audit_record(actor=alpha.clinician.user, action="test.theirs", target=couple.b)
     audit_record(actor=alpha.clinician.user, action="test.shared", target=couple.couple)
     api = integration_for(alpha.practice, scopes="read audit:read").api
-    actions = {r["action"] for r in api.get(URL, {"record_of": couple.a.pk, "page_size": 200}).json()["results"]}
+    report = api.get(URL, {"record_of": couple.a.pk, "page_size": 200}).json()["results"]
+    actions = {row["action"] for row in report}
     assert {"test.mine", "test.shared"} <= actions and "test.theirs" not in actions
 
 
