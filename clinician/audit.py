@@ -75,6 +75,20 @@ def request_audit_context(request: Any) -> Iterator[AuditContext]:
         _context.reset(token)
 
 
+def task_started(task: Any = None, **_: Any) -> None:
+    """Celery's task_prerun: the events a task appends say they came from a background task."""
+    if task is not None:
+        task.request.audit_context_token = _context.set(AuditContext(surface=Surface.TASK))
+
+
+def task_finished(task: Any = None, **_: Any) -> None:
+    """Celery's task_postrun: the task's context ends with it."""
+    token = getattr(task.request, "audit_context_token", None) if task is not None else None
+    if token is not None:
+        _context.reset(token)
+        task.request.audit_context_token = None
+
+
 def set_request_surface(surface: str) -> None:
     """Name the surface of the request being served, once its view is known."""
     context = _context.get()
