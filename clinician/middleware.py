@@ -18,9 +18,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from rest_framework.views import APIView
 
 from clinician.conf import cyclecare_settings
 
+from .audit import Surface, request_audit_context, set_request_surface
 from .auth import has_totp, two_factor_required_for
 from .permissions import clinician_record_for
 
@@ -162,3 +164,37 @@ def _is_api_view(view_func) -> bool:
         return False
     view_class = getattr(view_func, "cls", None)
     return isinstance(view_class, type) and issubclass(view_class, APIView)
+
+
+class AuditContextMiddleware:
+    """Opens the audit context of each request (clinician.audit): what every event appended
+    while serving it records as its surface and source address.
+
+    The surface is the view's own ``audit_surface`` where it names one (a partner page, the FHIR
+    export), else the API for a REST framework view, the Django admin for the admin site, and a
+    clinician page for the rest. It goes first among cyclecare's middleware, so the events the
+    others append (a sign-out) have their address too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with request_audit_context(request):
+            return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func: Callable, view_args, view_kwargs) -> None:
+        set_request_surface(view_surface(request, view_func))
+
+
+def view_surface(request: HttpRequest, view_func: Callable) -> str:
+    view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    named = getattr(view_func, "audit_surface", None) or getattr(view_class, "audit_surface", None)
+    if named:
+        return named
+    if view_class is not None and issubclass(view_class, APIView):
+        return Surface.API
+    match = request.resolver_match
+    if match is not None and "admin" in match.namespaces:
+        return Surface.ADMIN
+    return Surface.PAGE

@@ -127,6 +127,18 @@ class AuditEvent(models.Model):
         INTEGRATION = "integration", _("Integration")
         SYSTEM = "system", _("System")
 
+    class Surface(models.TextChoices):
+        """Through what the read or write came (clinician.audit.audit_context)."""
+
+        PAGE = "page", _("Clinician page")
+        PARTNER_PAGE = "partner_page", _("Partner page")
+        API = "api", _("API")
+        FHIR = "fhir", _("FHIR API")
+        ADMIN = "admin", _("Django admin")
+        EXPORT = "export", _("Export")
+        TASK = "task", _("Background task")
+        COMMAND = "command", _("Management command")
+
     practice = models.ForeignKey(
         Practice, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
@@ -136,6 +148,13 @@ class AuditEvent(models.Model):
     target_type = models.CharField(max_length=64)
     target_id = models.CharField(max_length=64)
     changes = models.JSONField(default=list, blank=True, help_text="Names of changed fields only.")
+    # Whose record it is: the couple and, for a partner's own rows, the partner (ids only; the
+    # platform names no couples model). They make "who opened this partner's record?" one query.
+    couple_id = models.BigIntegerField(null=True, blank=True)
+    partner_id = models.BigIntegerField(null=True, blank=True)
+    surface = models.CharField(max_length=16, choices=Surface.choices, blank=True)
+    # The client's address as the web server saw it; empty outside a request.
+    source = models.GenericIPAddressField(null=True, blank=True)
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = AuditEventQuerySet.as_manager()
@@ -145,6 +164,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["practice", "occurred_at"]),
             models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["partner_id", "occurred_at"], name="clinician_audit_partner"),
+            models.Index(fields=["couple_id", "occurred_at"], name="clinician_audit_couple"),
         ]
 
     def __str__(self) -> str:

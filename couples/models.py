@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from clinician.audit import AuditedQuerySet
 from clinician.fields import EncryptedText
 from clinician.validators import validate_time_zone
 
@@ -72,6 +73,8 @@ class Couple(models.Model):
     separation_reason = models.CharField(max_length=20, choices=SeparationReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AuditedQuerySet.as_manager()
 
     class Meta:
         ordering = ["label"]
@@ -157,6 +160,8 @@ class Partner(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         ordering = ["couple_id", "seat"]
         constraints = [
@@ -212,6 +217,8 @@ class Consent(models.Model):
     )
     recorded_at = models.DateTimeField()
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-recorded_at", "-id"]
         indexes = [models.Index(fields=["partner", "kind", "-recorded_at"])]
@@ -219,6 +226,10 @@ class Consent(models.Model):
     def __str__(self) -> str:
         verb = "granted" if self.granted else "withdrew"
         return f"Partner #{self.partner_id} {verb} {self.get_kind_display()} consent"
+
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.partner.couple_id, self.partner_id
 
 
 class TherapySession(models.Model):
@@ -266,6 +277,8 @@ class TherapySession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         db_table = "clinician_therapysession"  # moved from clinician; the table stays (DECISIONS 48)
         ordering = ["-starts_at"]
@@ -294,7 +307,7 @@ class TherapySession(models.Model):
         return f"{self.get_kind_display()} session #{self.pk} on {self.starts_at:%Y-%m-%d}"
 
 
-class SessionNoteQuerySet(models.QuerySet):
+class SessionNoteQuerySet(AuditedQuerySet):
     """Bulk writes cannot reach a signed note either."""
 
     def update(self, **kwargs):
@@ -452,6 +465,10 @@ class SessionNote(models.Model):
             and type(self)._base_manager.filter(pk=self.pk, status=self.Status.SIGNED).exists()
         )
 
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.session.couple_id, self.session.partner_id
+
 
 class NoteCoSignature(models.Model):
     """A supervisor's co-signature of a pre-licensed clinician's signed note.
@@ -469,11 +486,17 @@ class NoteCoSignature(models.Model):
     )
     signed_at = models.DateTimeField()
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         db_table = "clinician_notecosignature"  # moved from clinician; the table stays (DECISIONS 48)
 
     def __str__(self) -> str:
         return f"Co-signature of note #{self.note_id} by {self.supervisor}"
+
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.note.audit_subject()
 
 
 class Addendum(models.Model):
@@ -488,6 +511,8 @@ class Addendum(models.Model):
     body = EncryptedText(blank=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         db_table = "clinician_addendum"  # moved from clinician; the table stays (DECISIONS 48)
         ordering = ["created_at"]
@@ -500,3 +525,7 @@ class Addendum(models.Model):
         if self.pk is not None and type(self)._base_manager.filter(pk=self.pk).exists():
             raise ValidationError(_("An addendum cannot be changed once written."), code="immutable")
         super().save(*args, **kwargs)
+
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.note.audit_subject()

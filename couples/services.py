@@ -628,7 +628,7 @@ def note_sign(*, user: AbstractBaseUser, note: SessionNote) -> SessionNote:
     note.signed_content_sha256 = note_content_digest(note)
     note.full_clean()
     # The only write that may turn a draft into a signed note; every later save is refused.
-    SessionNote.objects.filter(pk=note.pk, status=SessionNote.Status.DRAFT).update(
+    SessionNote.objects.filter(pk=note.pk, status=SessionNote.Status.DRAFT).audited_by_caller().update(
         **hidden,
         status=note.status,
         signed_at=note.signed_at,

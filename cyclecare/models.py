@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from clinician.audit import AuditedQuerySet
 from clinician.fields import EncryptedJSON, EncryptedText
 
 
@@ -24,6 +25,8 @@ class CycleMap(models.Model):
     summary = EncryptedText(help_text=_("The loop in the couple's own words."))
     created_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedQuerySet.as_manager()
 
     class Meta:
         ordering = ["couple_id", "-version"]
@@ -51,6 +54,8 @@ class CycleMapPosition(models.Model):
     move_detail = EncryptedText(help_text=_("How the partner pursues or withdraws."))
     longing = EncryptedText(help_text=_("The attachment longing or need."))
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         ordering = ["cycle_map_id", "partner__seat"]
         constraints = [
@@ -61,6 +66,10 @@ class CycleMapPosition(models.Model):
 
     def __str__(self) -> str:
         return f"Partner #{self.partner_id} ({self.move}) in map #{self.cycle_map_id}"
+
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.cycle_map.couple_id, self.partner_id
 
 
 class CycleEpisode(models.Model):
@@ -108,6 +117,8 @@ class CycleEpisode(models.Model):
         default=False, help_text=_("A self-report is private to its author and the clinician unless shared.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -211,6 +222,8 @@ class Assignment(models.Model):
     ends_on = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AuditedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -316,6 +329,8 @@ class CheckIn(models.Model):
     shared_with_partner = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AuditedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-submitted_at"]
         indexes = [
@@ -401,6 +416,8 @@ class SafetyFlag(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = EncryptedText()
+
+    objects = AuditedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-raised_at"]

@@ -135,6 +135,7 @@ API_SETTINGS = {
             "write": "Create and change records",
             "notes:read": "Read session note bodies",
             "reports:read": "Read report aggregates",
+            "audit:read": "Search the audit trail (who read or changed which record)",
         },
         "DEFAULT_SCOPES": ["read"],
         "SCOPES_BACKEND_CLASS": "clinician.api.scopes.IntegrationClientScopes",
@@ -203,6 +204,7 @@ AUTH_SETTINGS = {
 # read request.user and may leave a message), axes last.
 AUTH_MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
+    "clinician.middleware.AuditContextMiddleware",
     "clinician.middleware.SessionIdleTimeoutMiddleware",
     "clinician.middleware.DeactivatedClinicianMiddleware",
     "clinician.middleware.RequireTwoFactorMiddleware",

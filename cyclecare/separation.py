@@ -114,7 +114,8 @@ def partner_records_move(
     for kind, model, action in MOVING:
         if not rows[kind]:
             continue
-        model.objects.filter(pk__in=[row.pk for row in rows[kind]]).update(couple=to_couple)
+        # The plain manager: this loop appends each row's own event (no generic bulk event too).
+        model._base_manager.filter(pk__in=[row.pk for row in rows[kind]]).update(couple=to_couple)
         for row in rows[kind]:
             audit_record(actor=user, action=action, target=row, changes=["couple"])
     return {kind: len(found) for kind, found in rows.items()}

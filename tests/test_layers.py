@@ -16,6 +16,7 @@ LATE_IMPORTS_ALLOWED = {
     # AppConfig.ready(): what needs the app registry (models, signals, checks, tasks) loads once
     # it is ready.
     ("clinician.apps", "clinician.api.schema"),
+    ("clinician.apps", "clinician.audit"),
     ("clinician.apps", "clinician.logging"),
     ("cyclecare.apps", "clinician.events"),
     ("cyclecare.apps", "cyclecare.checks"),

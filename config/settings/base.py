@@ -117,8 +117,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # Signs out idle sessions and deactivated clinicians, then sends a clinician without
-    # two-factor to enrol.
+    # The audit context of each request (surface and address of every event); then signs out
+    # idle sessions and deactivated clinicians, and sends a clinician without two-factor to enrol.
+    "clinician.middleware.AuditContextMiddleware",
     "clinician.middleware.SessionIdleTimeoutMiddleware",
     "clinician.middleware.DeactivatedClinicianMiddleware",
     "clinician.middleware.RequireTwoFactorMiddleware",

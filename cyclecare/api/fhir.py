@@ -11,6 +11,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clinician.models import AuditEvent
 from cyclecare.fhir import couple_bundle
 
 
@@ -25,6 +26,7 @@ class CoupleFHIRExportView(APIView):
     """Read-only; ``read`` scope for integration clients, like every GET."""
 
     renderer_classes = [FHIRJSONRenderer, JSONRenderer]
+    audit_surface = AuditEvent.Surface.FHIR
 
     @extend_schema(
         operation_id="couples_fhir_retrieve",

@@ -11,6 +11,7 @@ from clinician.api.errors import api_not_found
 from clinician.api.urls import router as clinician_router
 from couples.api.sessions import router as sessions_router
 from couples.api.urls import router as couples_router
+from cyclecare.api.audit import router as audit_router
 from cyclecare.api.checkins import router as checkins_router
 from cyclecare.api.cycle import router as cycle_router
 from cyclecare.api.fhir import urlpatterns as fhir_urlpatterns
@@ -30,6 +31,7 @@ for app_router in (
     checkins_router,
     reports_router,
     reminders_router,
+    audit_router,
 ):
     router.registry.extend(app_router.registry)
 

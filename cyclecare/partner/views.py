@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from clinician.models import AuditEvent
 from couples.models import Consent, Partner
 from couples.selectors import consent_in_force
 from couples.services import consent_record, sharing_allowed
@@ -96,7 +97,9 @@ def partner_view(*methods: str) -> Callable:
 
         # The site-wide middleware stands aside; the same check runs inside, where its refusal
         # can be turned into the page above.
-        return csrf_exempt(wrapped)
+        page = csrf_exempt(wrapped)
+        page.audit_surface = AuditEvent.Surface.PARTNER_PAGE
+        return page
 
     return decorate
 
@@ -531,6 +534,9 @@ def reminders_stop(request: HttpRequest, token: str) -> HttpResponse:
         }
         response = render(request, "cyclecare/reminders/stop.html", context)
     return _private_page(response)
+
+
+reminders_stop.audit_surface = AuditEvent.Surface.PARTNER_PAGE
 
 
 def _private_page(response: HttpResponse) -> HttpResponse:

@@ -11,7 +11,7 @@ import csv
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from clinician.audit import audit_record
+from clinician.audit import Surface, audit_context, audit_record
 from clinician.models import Practice
 from clinician.permissions import practice_id_of
 
@@ -58,12 +58,13 @@ def report_csv(*, user, report, filters) -> Iterator[str]:
     (their names, never their values) — like every other export; then the figures are computed
     (in the caller's scope, as on the page) and the lines come out one by one."""
     practice = Practice.objects.get(pk=practice_id_of(user))
-    audit_record(
-        actor=user,
-        action=f"report.{report.key}.csv_download",
-        target=practice,
-        changes=sorted(filters.params()),
-    )
+    with audit_context(surface=Surface.EXPORT):
+        audit_record(
+            actor=user,
+            action=f"report.{report.key}.csv_download",
+            target=practice,
+            changes=sorted(filters.params()),
+        )
     figures = report.compute(user=user, filters=filters)
     fields = [field for field, _label in report.columns]
     return csv_lines([label for _field, label in report.columns], report_rows(figures, fields))

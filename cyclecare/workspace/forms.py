@@ -897,3 +897,33 @@ class ReportFilterForm(AccessibleErrorsMixin, forms.Form):
             ),
         }
         self.fields = {name: field for name, field in fields.items() if name in offered}
+
+
+class AuditSearchForm(AccessibleErrorsMixin, forms.Form):
+    """The audit trail's filters, as fields to fill in. Bound to the query string; what a filter
+    may be is ``cyclecare.audit_trail.parse_audit_filters``'s to say — its refusals are added
+    here beside the fields."""
+
+    # "from" is a keyword, so the first field is added under that name below.
+    to = forms.DateField(label=_("To"), required=False, widget=DateInput)
+    clinician = forms.TypedChoiceField(label=_("Clinician"), required=False, coerce=int, empty_value=None)
+    couple = forms.IntegerField(label=_("Couple id"), required=False, min_value=1)
+    partner = forms.IntegerField(label=_("Partner id"), required=False, min_value=1)
+    action = forms.CharField(
+        label=_("Action"),
+        required=False,
+        max_length=64,
+        help_text=_("Or its beginning: “note.” finds every note event."),
+    )
+    object_type = forms.CharField(label=_("Record type"), required=False, max_length=64)
+    object_id = forms.CharField(label=_("Record id"), required=False, max_length=64)
+    surface = forms.ChoiceField(label=_("Through"), required=False)
+
+    def __init__(self, *args, clinicians=(), surfaces=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields = {
+            "from": forms.DateField(label=_("From"), required=False, widget=DateInput),
+            **self.fields,
+        }
+        self.fields["clinician"].choices = [("", _("Anyone")), *[(c.pk, c.display_name) for c in clinicians]]
+        self.fields["surface"].choices = [("", _("Any surface")), *surfaces]

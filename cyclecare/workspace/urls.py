@@ -6,6 +6,7 @@ sign-out are the platform's (``clinician.views.auth``), listed here so that thei
 from clinician.views import auth
 
 from .views import (
+    audit,
     caseload,
     couple,
     cyclemap,
@@ -34,4 +35,5 @@ urlpatterns = [
     *settings.urlpatterns,
     *practice.urlpatterns,
     *reports.urlpatterns,
+    *audit.urlpatterns,
 ]

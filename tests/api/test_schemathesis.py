@@ -514,7 +514,7 @@ def test_api_as_integration_client(case, integration):
 # ------------------------------------------------------------------------------
 # Webhooks are the practice's plumbing: its admin manages them (a supervisor sees none). The
 # rest is called by practice alpha's supervisor, who sees both treating clinicians' couples.
-ROLE_FOR_RESOURCE = {"webhook-endpoints": "admin", "webhook-deliveries": "admin"}
+ROLE_FOR_RESOURCE = {"webhook-endpoints": "admin", "webhook-deliveries": "admin", "audit-events": "admin"}
 
 
 @pytest.fixture
