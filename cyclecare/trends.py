@@ -20,6 +20,7 @@ Definitions (shown to the clinician beside the figures):
 import datetime
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -288,9 +289,17 @@ class Score:
     total: float
 
 
+IMPROVING = (scoring.Trajectory.RECOVERED, scoring.Trajectory.IMPROVED)
+
+
 @dataclass(frozen=True)
 class DyadicOutcome:
-    """Both partners' totals on one instrument, with its published cutoff and reliable change."""
+    """Both partners' totals on one instrument, with its published cutoff and reliable change.
+
+    *Divergence* (the couple page's alert) needs a reliable-change threshold and is either of:
+    one partner reliably improved (recovered or improved) while the other reliably deteriorated;
+    or the gap between the partners' totals grew, from their first scores to their latest, by
+    more than the threshold — a gap they came in with is not an alert, one that opened is."""
 
     code: str
     name: str
@@ -298,9 +307,10 @@ class DyadicOutcome:
     cutoff: float | None
     cutoff_label: str
     clinical_when: str | None
-    threshold: float | None  # reliable-change threshold in points; None if the definition gives none
+    threshold: float | None  # reliable-change threshold in points; None if there is none (yet)
     higher_is_better: bool
     trajectories: dict[int, str | None]  # partner id → scoring.Trajectory, first vs latest
+    change_note: str = ""  # where the reliable-change figures come from (scoring.change_basis_note)
 
     def latest(self, partner_id: int) -> Score | None:
         scores = self.series.get(partner_id) or []
@@ -310,18 +320,36 @@ class DyadicOutcome:
         scores = self.series.get(partner_id) or []
         return scores[0] if scores else None
 
+    def _gap(self, pick) -> float | None:
+        scores = [pick(pid) for pid in self.series]
+        if len(scores) < 2 or any(score is None for score in scores):
+            return None
+        return abs(scores[0].total - scores[1].total)
+
     @property
     def divergence(self) -> float | None:
         """Points between the partners' latest totals (None unless both have one)."""
-        latest = [self.latest(pid) for pid in self.series]
-        if len(latest) < 2 or any(score is None for score in latest):
-            return None
-        return abs(latest[0].total - latest[1].total)
+        return self._gap(self.latest)
+
+    @property
+    def gap_growth(self) -> float | None:
+        """How many points the gap between the partners grew from their first to their latest
+        totals (negative when it narrowed; None unless both have one)."""
+        first, latest = self._gap(self.first), self.divergence
+        return None if first is None or latest is None else latest - first
+
+    @property
+    def opposite_change(self) -> bool:
+        """One partner reliably improved while the other reliably deteriorated."""
+        found = [t for t in self.trajectories.values() if t]
+        return any(t in IMPROVING for t in found) and scoring.Trajectory.DETERIORATED in found
 
     @property
     def diverges(self) -> bool:
-        """The partners' latest totals differ by more than the reliable-change threshold."""
-        return self.threshold is not None and self.divergence is not None and self.divergence > self.threshold
+        if self.threshold is None:
+            return False
+        growth = self.gap_growth
+        return self.opposite_change or (growth is not None and growth > self.threshold)
 
 
 def outcome_scores(checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES) -> list[dict]:
@@ -345,10 +373,16 @@ def outcome_scores(checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES
 
 
 def dyadic_outcome(
-    rows: list[dict], *, partner_ids: tuple[int, ...], codes: tuple[str, ...] = OUTCOME_CODES
+    rows: list[dict],
+    *,
+    partner_ids: tuple[int, ...],
+    codes: tuple[str, ...] = OUTCOME_CODES,
+    baselines: Mapping[str, scoring.Baseline] | None = None,
 ) -> DyadicOutcome | None:
     """The outcome of the most preferred instrument the couple has scores on, judged by the
-    definition of its latest score's version (cutoff; reliable change by Jacobson & Truax)."""
+    definition of its latest score's version (cutoff; reliable change by Jacobson & Truax).
+    ``baselines`` (code → the practice's intake baseline, cyclecare.reliable_change) gives the
+    SD of a rule that takes it from the practice; without it such a rule judges nothing."""
     present = {row["instrument__code"] for row in rows}
     code = next((c for c in codes if c in present), None)
     if code is None:
@@ -368,11 +402,15 @@ def dyadic_outcome(
     series: dict[int, list[Score]] = defaultdict(list)
     for row in rows:
         series[row["partner_id"]].append(Score(row["submitted_at"], float(Decimal(row["total_score"]))))
+    baseline = (baselines or {}).get(code)
+    baseline_sd = scoring.baseline_sd_for(change, baseline)
     trajectories: dict[int, str | None] = {}
     for pid in partner_ids:
         scores = series.get(pid) or []
         if change and len(scores) >= 2:
-            trajectories[pid] = scoring.trajectory(definition, scores[0].total, scores[-1].total)
+            trajectories[pid] = scoring.trajectory(
+                definition, scores[0].total, scores[-1].total, baseline_sd=baseline_sd
+            )
         else:
             trajectories[pid] = None
     return DyadicOutcome(
@@ -382,9 +420,10 @@ def dyadic_outcome(
         cutoff=float(cutoff["value"]) if cutoff else None,
         cutoff_label=(cutoff or {}).get("label", ""),
         clinical_when=(cutoff or {}).get("clinical_when"),
-        threshold=scoring.reliable_change_threshold(change) if change else None,
+        threshold=scoring.reliable_change_threshold(change, baseline_sd=baseline_sd) if change else None,
         higher_is_better=definition["higher_is_better"],
         trajectories=trajectories,
+        change_note=scoring.change_basis_note(code, change, baseline),
     )
 
 

@@ -21,6 +21,8 @@ from rest_framework.routers import SimpleRouter
 from cyclecare.reports.caseload import caseload_report
 from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
 from cyclecare.reports.engagement import adherence_report
+from cyclecare.reports.filters import MAX_PERIOD_DAYS as FILTER_MAX_PERIOD_DAYS
+from cyclecare.reports.filters import ReportFilters
 from cyclecare.reports.outcomes import outcomes_report
 
 # Long periods are work for the database and belong in an export, not a request.
@@ -224,7 +226,14 @@ class ReportViewSet(viewsets.ViewSet):
     @_report_schema(OutcomesReportSerializer, period=False, summary="Outcomes per instrument")
     @action(detail=False, methods=["get"])
     def outcomes(self, request):
-        return Response(OutcomesReportSerializer(outcomes_report(user=request.user)).data)
+        # Until this action takes the report filters: every score up to today (the longest
+        # period a report allows), one row per instrument — the report's per-instrument totals.
+        today = practice_today(user=request.user)
+        filters = ReportFilters(
+            date_from=today - datetime.timedelta(days=FILTER_MAX_PERIOD_DAYS - 1), date_to=today
+        )
+        figures = outcomes_report(user=request.user, filters=filters)
+        return Response(OutcomesReportSerializer({"rows": figures["totals"]}).data)
 
 
 router = SimpleRouter()
