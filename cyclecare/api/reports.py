@@ -209,7 +209,9 @@ class ReportViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def caseload(self, request):
         date_from, date_to = self._period(request)
-        figures = caseload_report(user=request.user, date_from=date_from, date_to=date_to)
+        figures = caseload_report(
+            user=request.user, filters=ReportFilters(date_from=date_from, date_to=date_to)
+        )
         return Response(
             CaseloadReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
         )

@@ -181,10 +181,10 @@ def _figures(pairs: list[ScorePair], definition: dict | None, baseline_sd: float
     }
 
 
-def tally_outcomes(*, user, pairs: list[ScorePair]) -> dict[str, Any]:
-    """Rows per clinician and instrument (every clinician the report lists, for every instrument
-    with pairs), one total per instrument, and the notes saying where each instrument's
-    reliable-change figures come from."""
+def tally_outcomes(*, user, pairs: list[ScorePair], clinician_id: int | None = None) -> dict[str, Any]:
+    """Rows per clinician and instrument (every clinician the report lists, or only
+    ``clinician_id``, for every instrument with pairs), one total per instrument, and the notes
+    saying where each instrument's reliable-change figures come from."""
     practice_id = practice_id_of(user)
     by_code: dict[str, list[ScorePair]] = defaultdict(list)
     for pair in pairs:
@@ -199,6 +199,8 @@ def tally_outcomes(*, user, pairs: list[ScorePair]) -> dict[str, Any]:
         practice_id=practice_id, codes=[code for code in codes if scoring.uses_practice_intake(rules[code])]
     )
     clinicians = report_clinicians(user, {pair.primary_clinician_id for pair in pairs})
+    if clinician_id is not None:
+        clinicians = [clinician for clinician in clinicians if clinician["id"] == clinician_id]
     rows, totals, notes = [], [], []
     for code in codes:
         instrument = instruments.get(code)
@@ -238,7 +240,8 @@ def outcomes_report(*, user, filters: ReportFilters) -> dict[str, Any]:
     none, and the mean first, latest and change — for partners whose latest score falls in the
     period. ``notes`` say where each instrument's reliable-change figures come from: published,
     or computed from this practice's intake baseline with a published reliability."""
-    figures = tally_outcomes(user=user, pairs=score_pairs(user=user, filters=filters))
+    pairs = score_pairs(user=user, filters=filters)
+    figures = tally_outcomes(user=user, pairs=pairs, clinician_id=filters.clinician)
     total = figures["totals"][0] if filters.instrument is not None and figures["totals"] else None
     if not figures["notes"]:
         figures["notes"] = ["No partner has two scores on an instrument with a latest one in this period."]
