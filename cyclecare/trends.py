@@ -51,7 +51,8 @@ def weeks_ending(today: datetime.date, count: int) -> list[datetime.date]:
     return [last - datetime.timedelta(weeks=n) for n in range(count - 1, -1, -1)]
 
 
-def _week(field_name: str, zone: zoneinfo.ZoneInfo) -> TruncWeek:
+def week_of(field_name: str, zone: zoneinfo.ZoneInfo) -> TruncWeek:
+    """The Monday (in ``zone``) of a datetime column, in SQL."""
     return TruncWeek(field_name, tzinfo=zone, output_field=DateField())
 
 
@@ -63,7 +64,9 @@ def _start_of(day: datetime.date, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
 # ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EpisodeWeek:
-    week: datetime.date
+    """The episodes of one week (or of any group a report makes: ``week`` is then None)."""
+
+    week: datetime.date | None
     episodes: int = 0
     mean_intensity: float | None = None
     repairs_attempted: int = 0
@@ -76,6 +79,31 @@ class EpisodeWeek:
     @property
     def repair_rate(self) -> float | None:
         return self.repairs_worked / self.repairs_attempted if self.repairs_attempted else None
+
+
+def episode_aggregates() -> dict[str, Any]:
+    """The cycle's figures of a group of episodes, aggregated in SQL — the one definition the
+    couple page and the practice reports share (see the module docstring)."""
+    return {
+        "episodes": Count("pk"),
+        "mean_intensity": Avg("intensity"),
+        "repairs_attempted": Count("pk", filter=Q(repair_attempted=True)),
+        "repairs_worked": Count("pk", filter=Q(repair_worked=True)),
+        "minutes_to_repair": Avg("duration_minutes", filter=Q(repair_worked=True)),
+    }
+
+
+def episode_group(row: dict[str, Any], *, week: datetime.date | None = None, **positions: Any) -> EpisodeWeek:
+    """An ``EpisodeWeek`` from a row aggregated with ``episode_aggregates``."""
+    return EpisodeWeek(
+        week=week,
+        episodes=row["episodes"],
+        mean_intensity=_float(row["mean_intensity"]),
+        repairs_attempted=row["repairs_attempted"],
+        repairs_worked=row["repairs_worked"],
+        minutes_to_repair=_float(row["minutes_to_repair"]),
+        **positions,
+    )
 
 
 def episode_weeks(
@@ -93,27 +121,16 @@ def episode_weeks(
         positions[f"w{partner_id}"] = Count("pk", filter=Q(withdrawer_id=partner_id))
     rows = (
         episodes.filter(occurred_at__gte=_start_of(weeks[0], zone))
-        .annotate(week=_week("occurred_at", zone))
+        .annotate(week=week_of("occurred_at", zone))
         .order_by()
         .values("week")
-        .annotate(
-            episodes=Count("pk"),
-            mean_intensity=Avg("intensity"),
-            repairs_attempted=Count("pk", filter=Q(repair_attempted=True)),
-            repairs_worked=Count("pk", filter=Q(repair_worked=True)),
-            minutes_to_repair=Avg("duration_minutes", filter=Q(repair_worked=True)),
-            **positions,
-        )
+        .annotate(**episode_aggregates(), **positions)
     )
     by_week = {}
     for row in rows:
-        by_week[row["week"]] = EpisodeWeek(
+        by_week[row["week"]] = episode_group(
+            row,
             week=row["week"],
-            episodes=row["episodes"],
-            mean_intensity=_float(row["mean_intensity"]),
-            repairs_attempted=row["repairs_attempted"],
-            repairs_worked=row["repairs_worked"],
-            minutes_to_repair=_float(row["minutes_to_repair"]),
             pursued={pid: row[f"p{pid}"] for pid in partner_ids},
             withdrew={pid: row[f"w{pid}"] for pid in partner_ids},
         )
@@ -207,7 +224,7 @@ def adherence_weeks(
     rows = (
         occurrences.filter(due_at__gte=_start_of(weeks[0], zone), due_at__lte=now)
         .exclude(status__in=NOT_DUE)
-        .annotate(week=_week("due_at", zone))
+        .annotate(week=week_of("due_at", zone))
         .order_by()
         .values("partner_id", "week")
         .annotate(due=Count("pk"), completed=Count("pk", filter=Q(status="completed")))
