@@ -5,8 +5,11 @@ import datetime
 import math
 
 import pytest
+from django.utils import timezone
 
+from cyclecare import services
 from cyclecare.reports.outcomes import ScorePair, couple_trajectory, outcomes_report, score_pairs
+from tests.factories import shipped_instrument
 
 from .outcomes_world import SECRET_WORDS, build_world, csi4, filters, practice_csi4, today
 
@@ -157,3 +160,21 @@ def test_no_names_answers_or_labels_in_the_report(world):
     text = str(outcomes_report(user=world.admin.user, filters=filters()))
     assert not any(word in text for word in SECRET_WORDS)
     assert "csi1" not in text and "answers" not in text
+
+
+def test_a_screens_scores_are_never_in_the_outcomes(world):
+    """HITS totals are the screen's result, for the treating clinician alone: no pair of them."""
+    hits = shipped_instrument("hits")
+    partner = world.c1[1]
+    for days_ago, answer in ((40, 1), (3, 5)):
+        services.checkin_submit(
+            partner=partner,
+            instrument=hits,
+            answers=dict.fromkeys(("hurt", "insult", "threaten", "scream"), answer),
+            submitted_at=timezone.now() - datetime.timedelta(days=days_ago),
+        )
+    report = outcomes_report(user=world.admin.user, filters=filters())
+    assert {row["instrument_code"] for row in report["rows"]} == {"csi-4"}
+    assert all(
+        pair.instrument_code != "hits" for pair in score_pairs(user=world.admin.user, filters=filters())
+    )

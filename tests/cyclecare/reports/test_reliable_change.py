@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from cyclecare import scoring, trends
+from cyclecare.instrument_files import summarise
 from cyclecare.reliable_change import intake_baseline
 from cyclecare.selectors import checkins_visible_to
 from cyclecare.services import SHIPPED_INSTRUMENTS_DIR
@@ -91,6 +92,14 @@ def test_the_note_says_where_the_figures_come_from():
     published = {"sd": 10.5, "reliability": 0.961, "citation": "A published sample"}
     assert scoring.change_basis_note("x", published, None) == (
         "X: reliable change is 5.75 points, from published figures (A published sample)."
+    )
+
+
+def test_the_instrument_summary_says_where_s_comes_from():
+    lines = summarise(shipped("csi-16")["definition"])
+    assert (
+        "reliable change: SD of the practice's intake scores (at least 20 partners), reliability 0.98"
+        in lines
     )
 
 
