@@ -369,14 +369,20 @@ class DyadicOutcome:
         return self.opposite_change or (growth is not None and growth > self.threshold)
 
 
-def outcome_scores(checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES) -> list[dict]:
+def outcome_scores(
+    checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES, extra: Mapping[str, Any] | None = None
+) -> list[dict]:
     """The scored check-ins on the outcome instruments, oldest first, each with the few facts of
     its instrument's definition the chart needs (read in SQL from the JSON, so no second query
-    and no definition copied per row)."""
+    and no definition copied per row), and any ``extra`` annotations (the practice's intake
+    baseline: cyclecare.reliable_change.baseline_annotations)."""
+    extra = dict(extra or {})
     return list(
         checkins.filter(instrument__code__in=codes, total_score__isnull=False)
+        .annotate(**extra)
         .order_by("submitted_at", "pk")
         .values(
+            *extra,
             "partner_id",
             "submitted_at",
             "total_score",

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from cyclecare import scoring, trends
 from cyclecare.instrument_files import summarise
-from cyclecare.reliable_change import intake_baseline
+from cyclecare.reliable_change import baseline_annotations, baselines_from_row, intake_baseline
 from cyclecare.selectors import checkins_visible_to
 from cyclecare.services import SHIPPED_INSTRUMENTS_DIR
 from tests.factories import shipped_instrument
@@ -138,6 +138,15 @@ def test_intake_baseline_is_the_sd_of_each_partners_first_score_in_the_practice(
     assert baseline.sd == pytest.approx(math.sqrt(14))
     assert baseline.sd == pytest.approx(statistics.stdev([8, 14, 10, 12, 6, 16]))
     assert intake_baseline(practice_id=world.practice.pk, code="csi-16") == scoring.Baseline(0, None)
+    # The same figures ride on the couple page's outcome query as scalar subqueries.
+    codes = ("csi-4", "csi-16")
+    rows = trends.outcome_scores(
+        checkins_visible_to(user=world.casey.user),
+        extra=baseline_annotations(practice_id=world.practice.pk, codes=codes),
+    )
+    carried = baselines_from_row(rows[0], codes)
+    assert carried["csi-4"].partners == 6 and carried["csi-4"].sd == pytest.approx(math.sqrt(14))
+    assert carried["csi-16"] == scoring.Baseline(0, None)
 
 
 # THE COUPLE PAGE: BAND, NOTE AND DIVERGENCE
