@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from cyclecare.trends import Adherence, DyadicOutcome, EpisodeWeek
+from cyclecare.trends import IMPROVING, Adherence, DyadicOutcome, EpisodeWeek
 
 
 @dataclass(frozen=True)
@@ -534,26 +534,35 @@ def outcome_chart(outcome: DyadicOutcome, names: dict[int, str], *, zone: dateti
     rows = [
         [date_format(at.astimezone(zone).date(), "j M Y"), name, f"{total:g}"] for at, name, total in scored
     ]
-    note = ""
-    if outcome.threshold is None:
-        note = _(
-            "This version of %(code)s gives no reliable-change threshold, so no band is drawn and "
-            "divergence between the partners is not judged."
-        ) % {"code": outcome.code.upper()}
+    # Where the reliable-change figures come from, on every chart that uses them (the practice's
+    # own intake baseline is labelled as such).
+    note = outcome.change_note
     alert = ""
     if outcome.diverges:
         a, b = (outcome.latest(pid) for pid in partner_ids)
         alert = _(
-            "The partners' latest scores diverge: %(a_name)s %(a)s, %(b_name)s %(b)s — %(gap)s points "
-            "apart, more than the reliable-change threshold of %(t)s."
+            "The partners' latest scores: %(a_name)s %(a)s, %(b_name)s %(b)s — %(gap)s points apart."
         ) % {
             "a_name": names[partner_ids[0]],
             "a": f"{a.total:g}",
             "b_name": names[partner_ids[1]],
             "b": f"{b.total:g}",
             "gap": f"{outcome.divergence:g}",
-            "t": f"{outcome.threshold:.1f}",
         }
+        if outcome.opposite_change:
+            improved = next(pid for pid in partner_ids if outcome.trajectories.get(pid) in IMPROVING)
+            worse = next(pid for pid in partner_ids if pid != improved)
+            alert += " " + _(
+                "%(better)s changed reliably for the better while %(worse)s reliably worsened."
+            ) % {
+                "better": names[improved],
+                "worse": names[worse],
+            }
+        if outcome.gap_growth is not None and outcome.gap_growth > outcome.threshold:
+            alert += " " + _(
+                "The gap between them has grown by %(growth)s points since their first scores, more than "
+                "the reliable-change threshold of %(t)s."
+            ) % {"growth": f"{outcome.gap_growth:g}", "t": f"{outcome.threshold:.1f}"}
     chart = Chart(
         "chart-outcome", title, desc, svg, [_("Date"), _("Partner"), _("Total")], rows, note=note, alert=alert
     )

@@ -453,7 +453,12 @@ def summarise(definition: dict[str, Any]) -> list[str]:
         label = f" ({cutoff['label']})" if cutoff.get("label") else ""
         lines.append(f"cutoff: clinical {cutoff['clinical_when'].replace('_', ' ')} {cutoff['value']}{label}")
     change = definition.get("reliable_change")
-    if change:
+    if change and scoring.uses_practice_intake(change):
+        lines.append(
+            f"reliable change: SD of the practice's intake scores (at least {change['min_partners']} "
+            f"partners), reliability {change['reliability']:g}"
+        )
+    elif change:
         threshold = scoring.reliable_change_threshold(change)
         lines.append(f"reliable change: {threshold:g} points")
     return lines

@@ -10,7 +10,9 @@ A definition is a dict (loaded from JSON/YAML or the admin):
      "subscales": {"name": {"items": [...]}},    # optional
      "higher_is_better": true,
      "cutoff": {"value": 13.5, "clinical_when": "at_or_below", "label": "distressed"},
-     "reliable_change": {"sd": 10.5, "reliability": 0.961} or {"threshold": 5},
+     "reliable_change": {"sd": 10.5, "reliability": 0.961} or {"threshold": 5}
+                        or {"sd": "practice_intake", "reliability": 0.94, "min_partners": 20},
+                        each with an optional "source" (where the figures come from),
      "safety_flag_when_clinical": false,         # a screen (HITS): a clinical total raises a flag
      "individual_only": false,                   # assigned to one partner at a time (HITS)
      "source": "...", "notes": "..."}            # text for people: where the wording comes from
@@ -22,14 +24,21 @@ Every key is one of these: an unknown key is refused, so a misspelt or invented 
 
 Jacobson & Truax (1991): SE = s·√(1 − r); S_diff = √2·SE; RC = (post − pre) / S_diff, reliable
 when |RC| > 1.96. Cutoff c = (s₀·M₁ + s₁·M₀) / (s₀ + s₁).
+
+Where no published SD exists, ``"sd": "practice_intake"`` takes s from the practice's own intake
+baseline (the SD of each partner's first total on the instrument, in that practice) once at least
+``min_partners`` partners have one, with the published reliability; until then there is no
+reliable change (``concrete_change`` gives None), and every chart says where s came from.
 """
 
 import math
 import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 ITEM_TYPES = ("likert", "slider", "vas", "yes_no", "choice", "text")
 # "clinician": only the treating clinician sees the answer, not even its author (cyclecare.disclosure).
@@ -47,6 +56,9 @@ ITEM_KEYS = frozenset(
     + ("text", "preamble", "anchors", "options", "max_length")
 )
 OPTION_KEYS = frozenset({"value", "label"})
+CHANGE_KEYS = frozenset({"threshold", "sd", "reliability", "min_partners", "source", "citation"})
+# "sd": PRACTICE_INTAKE — the SD of the practice's own intake baseline (see concrete_change).
+PRACTICE_INTAKE = "practice_intake"
 
 
 # DEFINITIONS
@@ -146,20 +158,40 @@ def validate_definition(definition: Any) -> None:
             errors.append("cutoff: a cutoff needs a total.")
     change = definition.get("reliable_change")
     if change is not None:
-        if not isinstance(change, dict):
-            errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")
-        elif "threshold" in change:
-            if not _is_number(change["threshold"]) or change["threshold"] <= 0:
-                errors.append("reliable_change.threshold: a positive number is required.")
-        elif not (
-            _is_number(change.get("sd"))
-            and change["sd"] > 0
-            and _is_number(change.get("reliability"))
-            and 0 < change["reliability"] < 1
-        ):
-            errors.append("reliable_change: give threshold, or sd > 0 and 0 < reliability < 1.")
+        errors += _change_errors(change)
     if errors:
         raise ValidationError(errors)
+
+
+CHANGE_SHAPE = (
+    "reliable_change: give threshold, or sd > 0 and 0 < reliability < 1 "
+    f'(sd "{PRACTICE_INTAKE}" with min_partners ≥ 2 to take s from the practice\'s intake baseline).'
+)
+
+
+def _change_errors(change: Any) -> list[str]:
+    if not isinstance(change, dict):
+        return [CHANGE_SHAPE]
+    errors = _unknown_keys("reliable_change.", change, CHANGE_KEYS)
+    for key in ("source", "citation"):
+        if key in change and not isinstance(change[key], str):
+            errors.append(f"reliable_change.{key}: must be text.")
+    if "threshold" in change:
+        if not _is_number(change["threshold"]) or change["threshold"] <= 0:
+            errors.append("reliable_change.threshold: a positive number is required.")
+        return errors
+    reliability = change.get("reliability")
+    if not (_is_number(reliability) and 0 < reliability < 1):
+        return [*errors, CHANGE_SHAPE]
+    if change.get("sd") == PRACTICE_INTAKE:
+        minimum = change.get("min_partners")
+        if not (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 2):
+            errors.append("reliable_change.min_partners: a whole number of at least 2 is required.")
+    elif not (_is_number(change.get("sd")) and change["sd"] > 0):
+        errors.append(CHANGE_SHAPE)
+    elif "min_partners" in change:
+        errors.append(f'reliable_change.min_partners: only with sd "{PRACTICE_INTAKE}".')
+    return errors
 
 
 def _is_number(value: Any) -> bool:
@@ -336,13 +368,91 @@ def standard_error_of_difference(sd: float, reliability: float) -> float:
     return math.sqrt(2) * sd * math.sqrt(1 - reliability)
 
 
-def reliable_change_threshold(definition_change: dict) -> float:
-    """Points of change that count as reliable: a published threshold, or 1.96 · S_diff."""
-    if "threshold" in definition_change:
-        return float(definition_change["threshold"])
-    return RELIABLE_Z * standard_error_of_difference(
-        definition_change["sd"], definition_change["reliability"]
-    )
+def uses_practice_intake(rule: dict | None) -> bool:
+    """The rule takes its SD from the practice's intake baseline, not from a published sample."""
+    return isinstance(rule, dict) and rule.get("sd") == PRACTICE_INTAKE
+
+
+def concrete_change(rule: dict | None, *, baseline_sd: float | None = None) -> dict | None:
+    """The rule with numbers only: a published one as it is; a practice-intake one with
+    ``baseline_sd`` as its s (None while the practice has no baseline yet); None for no rule."""
+    if not rule:
+        return None
+    if uses_practice_intake(rule):
+        if baseline_sd is None or baseline_sd <= 0:
+            return None
+        return {"sd": float(baseline_sd), "reliability": rule["reliability"]}
+    return rule
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A practice's intake baseline on one instrument: how many partners have a first total, and
+    the sample SD of those first totals (None under two)."""
+
+    partners: int
+    sd: float | None
+
+
+def baseline_sd_for(rule: dict | None, baseline: Baseline | None) -> float | None:
+    """The SD a practice-intake rule may use: the baseline's, once it counts ``min_partners``."""
+    if not uses_practice_intake(rule) or baseline is None or baseline.sd is None:
+        return None
+    return baseline.sd if baseline.partners >= rule["min_partners"] else None
+
+
+def change_basis_note(code: str, rule: dict | None, baseline: Baseline | None) -> str:
+    """One sentence for every chart and report that judges change: where its figures come from."""
+    label = code.upper()
+    if not rule:
+        return _(
+            "%(code)s: this version gives no reliable-change threshold, so change and divergence "
+            "are not judged."
+        ) % {"code": label}
+    citation = rule.get("citation") or _("the instrument's source")
+    if not uses_practice_intake(rule):
+        threshold = reliable_change_threshold(rule)
+        return _("%(code)s: reliable change is %(t)s points, from published figures (%(source)s).") % {
+            "code": label,
+            "t": f"{threshold:.2f}",
+            "source": citation,
+        }
+    sd = baseline_sd_for(rule, baseline)
+    partners = baseline.partners if baseline else 0
+    if sd is None:
+        return _(
+            "%(code)s: no reliable change yet. It is computed from this practice's intake baseline "
+            "once %(min)s partners have a first score (%(n)s so far), reliability %(r)s from %(source)s."
+        ) % {
+            "code": label,
+            "min": rule["min_partners"],
+            "n": partners,
+            "r": f"{rule['reliability']:g}",
+            "source": citation,
+        }
+    threshold = reliable_change_threshold(rule, baseline_sd=sd)
+    return _(
+        "%(code)s: reliable change is %(t)s points, computed from this practice's intake baseline "
+        "(SD %(sd)s of %(n)s partners' first scores), reliability %(r)s from %(source)s."
+    ) % {
+        "code": label,
+        "t": f"{threshold:.2f}",
+        "sd": f"{sd:.2f}",
+        "n": partners,
+        "r": f"{rule['reliability']:g}",
+        "source": citation,
+    }
+
+
+def reliable_change_threshold(definition_change: dict, *, baseline_sd: float | None = None) -> float | None:
+    """Points of change that count as reliable: a published threshold, or 1.96 · S_diff (None
+    for a practice-intake rule while the practice has no baseline SD)."""
+    rule = concrete_change(definition_change, baseline_sd=baseline_sd)
+    if rule is None:
+        return None
+    if "threshold" in rule:
+        return float(rule["threshold"])
+    return RELIABLE_Z * standard_error_of_difference(rule["sd"], rule["reliability"])
 
 
 def reliable_change_index(pre: float, post: float, *, sd: float, reliability: float) -> float:
@@ -363,10 +473,13 @@ class Trajectory:
     DETERIORATED = "deteriorated"
 
 
-def trajectory(definition: dict, pre: float, post: float) -> str:
+def trajectory(definition: dict, pre: float, post: float, *, baseline_sd: float | None = None) -> str | None:
     """Recovered (reliable improvement and out of the clinical range), improved, unchanged or
-    deteriorated, in the direction the instrument counts as better."""
-    rule = definition["reliable_change"]
+    deteriorated, in the direction the instrument counts as better; None when the definition's
+    rule needs the practice's intake SD and ``baseline_sd`` is None."""
+    rule = concrete_change(definition["reliable_change"], baseline_sd=baseline_sd)
+    if rule is None:
+        return None
     threshold = reliable_change_threshold(rule)
     # Decimal, not float: one-decimal totals (ORS) differ by 4.999… in binary floating point, and
     # stored totals are Decimals that do not mix with floats.

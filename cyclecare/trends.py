@@ -20,6 +20,7 @@ Definitions (shown to the clinician beside the figures):
 import datetime
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -50,7 +51,8 @@ def weeks_ending(today: datetime.date, count: int) -> list[datetime.date]:
     return [last - datetime.timedelta(weeks=n) for n in range(count - 1, -1, -1)]
 
 
-def _week(field_name: str, zone: zoneinfo.ZoneInfo) -> TruncWeek:
+def week_of(field_name: str, zone: zoneinfo.ZoneInfo) -> TruncWeek:
+    """The Monday (in ``zone``) of a datetime column, in SQL."""
     return TruncWeek(field_name, tzinfo=zone, output_field=DateField())
 
 
@@ -62,7 +64,9 @@ def _start_of(day: datetime.date, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
 # ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EpisodeWeek:
-    week: datetime.date
+    """The episodes of one week (or of any group a report makes: ``week`` is then None)."""
+
+    week: datetime.date | None
     episodes: int = 0
     mean_intensity: float | None = None
     repairs_attempted: int = 0
@@ -75,6 +79,31 @@ class EpisodeWeek:
     @property
     def repair_rate(self) -> float | None:
         return self.repairs_worked / self.repairs_attempted if self.repairs_attempted else None
+
+
+def episode_aggregates() -> dict[str, Any]:
+    """The cycle's figures of a group of episodes, aggregated in SQL — the one definition the
+    couple page and the practice reports share (see the module docstring)."""
+    return {
+        "episodes": Count("pk"),
+        "mean_intensity": Avg("intensity"),
+        "repairs_attempted": Count("pk", filter=Q(repair_attempted=True)),
+        "repairs_worked": Count("pk", filter=Q(repair_worked=True)),
+        "minutes_to_repair": Avg("duration_minutes", filter=Q(repair_worked=True)),
+    }
+
+
+def episode_group(row: dict[str, Any], *, week: datetime.date | None = None, **positions: Any) -> EpisodeWeek:
+    """An ``EpisodeWeek`` from a row aggregated with ``episode_aggregates``."""
+    return EpisodeWeek(
+        week=week,
+        episodes=row["episodes"],
+        mean_intensity=_float(row["mean_intensity"]),
+        repairs_attempted=row["repairs_attempted"],
+        repairs_worked=row["repairs_worked"],
+        minutes_to_repair=_float(row["minutes_to_repair"]),
+        **positions,
+    )
 
 
 def episode_weeks(
@@ -92,27 +121,16 @@ def episode_weeks(
         positions[f"w{partner_id}"] = Count("pk", filter=Q(withdrawer_id=partner_id))
     rows = (
         episodes.filter(occurred_at__gte=_start_of(weeks[0], zone))
-        .annotate(week=_week("occurred_at", zone))
+        .annotate(week=week_of("occurred_at", zone))
         .order_by()
         .values("week")
-        .annotate(
-            episodes=Count("pk"),
-            mean_intensity=Avg("intensity"),
-            repairs_attempted=Count("pk", filter=Q(repair_attempted=True)),
-            repairs_worked=Count("pk", filter=Q(repair_worked=True)),
-            minutes_to_repair=Avg("duration_minutes", filter=Q(repair_worked=True)),
-            **positions,
-        )
+        .annotate(**episode_aggregates(), **positions)
     )
     by_week = {}
     for row in rows:
-        by_week[row["week"]] = EpisodeWeek(
+        by_week[row["week"]] = episode_group(
+            row,
             week=row["week"],
-            episodes=row["episodes"],
-            mean_intensity=_float(row["mean_intensity"]),
-            repairs_attempted=row["repairs_attempted"],
-            repairs_worked=row["repairs_worked"],
-            minutes_to_repair=_float(row["minutes_to_repair"]),
             pursued={pid: row[f"p{pid}"] for pid in partner_ids},
             withdrew={pid: row[f"w{pid}"] for pid in partner_ids},
         )
@@ -206,7 +224,7 @@ def adherence_weeks(
     rows = (
         occurrences.filter(due_at__gte=_start_of(weeks[0], zone), due_at__lte=now)
         .exclude(status__in=NOT_DUE)
-        .annotate(week=_week("due_at", zone))
+        .annotate(week=week_of("due_at", zone))
         .order_by()
         .values("partner_id", "week")
         .annotate(due=Count("pk"), completed=Count("pk", filter=Q(status="completed")))
@@ -288,9 +306,17 @@ class Score:
     total: float
 
 
+IMPROVING = (scoring.Trajectory.RECOVERED, scoring.Trajectory.IMPROVED)
+
+
 @dataclass(frozen=True)
 class DyadicOutcome:
-    """Both partners' totals on one instrument, with its published cutoff and reliable change."""
+    """Both partners' totals on one instrument, with its published cutoff and reliable change.
+
+    *Divergence* (the couple page's alert) needs a reliable-change threshold and is either of:
+    one partner reliably improved (recovered or improved) while the other reliably deteriorated;
+    or the gap between the partners' totals grew, from their first scores to their latest, by
+    more than the threshold — a gap they came in with is not an alert, one that opened is."""
 
     code: str
     name: str
@@ -298,9 +324,10 @@ class DyadicOutcome:
     cutoff: float | None
     cutoff_label: str
     clinical_when: str | None
-    threshold: float | None  # reliable-change threshold in points; None if the definition gives none
+    threshold: float | None  # reliable-change threshold in points; None if there is none (yet)
     higher_is_better: bool
     trajectories: dict[int, str | None]  # partner id → scoring.Trajectory, first vs latest
+    change_note: str = ""  # where the reliable-change figures come from (scoring.change_basis_note)
 
     def latest(self, partner_id: int) -> Score | None:
         scores = self.series.get(partner_id) or []
@@ -310,28 +337,52 @@ class DyadicOutcome:
         scores = self.series.get(partner_id) or []
         return scores[0] if scores else None
 
+    def _gap(self, pick) -> float | None:
+        scores = [pick(pid) for pid in self.series]
+        if len(scores) < 2 or any(score is None for score in scores):
+            return None
+        return abs(scores[0].total - scores[1].total)
+
     @property
     def divergence(self) -> float | None:
         """Points between the partners' latest totals (None unless both have one)."""
-        latest = [self.latest(pid) for pid in self.series]
-        if len(latest) < 2 or any(score is None for score in latest):
-            return None
-        return abs(latest[0].total - latest[1].total)
+        return self._gap(self.latest)
+
+    @property
+    def gap_growth(self) -> float | None:
+        """How many points the gap between the partners grew from their first to their latest
+        totals (negative when it narrowed; None unless both have one)."""
+        first, latest = self._gap(self.first), self.divergence
+        return None if first is None or latest is None else latest - first
+
+    @property
+    def opposite_change(self) -> bool:
+        """One partner reliably improved while the other reliably deteriorated."""
+        found = [t for t in self.trajectories.values() if t]
+        return any(t in IMPROVING for t in found) and scoring.Trajectory.DETERIORATED in found
 
     @property
     def diverges(self) -> bool:
-        """The partners' latest totals differ by more than the reliable-change threshold."""
-        return self.threshold is not None and self.divergence is not None and self.divergence > self.threshold
+        if self.threshold is None:
+            return False
+        growth = self.gap_growth
+        return self.opposite_change or (growth is not None and growth > self.threshold)
 
 
-def outcome_scores(checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES) -> list[dict]:
+def outcome_scores(
+    checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES, extra: Mapping[str, Any] | None = None
+) -> list[dict]:
     """The scored check-ins on the outcome instruments, oldest first, each with the few facts of
     its instrument's definition the chart needs (read in SQL from the JSON, so no second query
-    and no definition copied per row)."""
+    and no definition copied per row), and any ``extra`` annotations (the practice's intake
+    baseline: cyclecare.reliable_change.baseline_annotations)."""
+    extra = dict(extra or {})
     return list(
         checkins.filter(instrument__code__in=codes, total_score__isnull=False)
+        .annotate(**extra)
         .order_by("submitted_at", "pk")
         .values(
+            *extra,
             "partner_id",
             "submitted_at",
             "total_score",
@@ -345,10 +396,16 @@ def outcome_scores(checkins: QuerySet, *, codes: tuple[str, ...] = OUTCOME_CODES
 
 
 def dyadic_outcome(
-    rows: list[dict], *, partner_ids: tuple[int, ...], codes: tuple[str, ...] = OUTCOME_CODES
+    rows: list[dict],
+    *,
+    partner_ids: tuple[int, ...],
+    codes: tuple[str, ...] = OUTCOME_CODES,
+    baselines: Mapping[str, scoring.Baseline] | None = None,
 ) -> DyadicOutcome | None:
     """The outcome of the most preferred instrument the couple has scores on, judged by the
-    definition of its latest score's version (cutoff; reliable change by Jacobson & Truax)."""
+    definition of its latest score's version (cutoff; reliable change by Jacobson & Truax).
+    ``baselines`` (code → the practice's intake baseline, cyclecare.reliable_change) gives the
+    SD of a rule that takes it from the practice; without it such a rule judges nothing."""
     present = {row["instrument__code"] for row in rows}
     code = next((c for c in codes if c in present), None)
     if code is None:
@@ -368,11 +425,15 @@ def dyadic_outcome(
     series: dict[int, list[Score]] = defaultdict(list)
     for row in rows:
         series[row["partner_id"]].append(Score(row["submitted_at"], float(Decimal(row["total_score"]))))
+    baseline = (baselines or {}).get(code)
+    baseline_sd = scoring.baseline_sd_for(change, baseline)
     trajectories: dict[int, str | None] = {}
     for pid in partner_ids:
         scores = series.get(pid) or []
         if change and len(scores) >= 2:
-            trajectories[pid] = scoring.trajectory(definition, scores[0].total, scores[-1].total)
+            trajectories[pid] = scoring.trajectory(
+                definition, scores[0].total, scores[-1].total, baseline_sd=baseline_sd
+            )
         else:
             trajectories[pid] = None
     return DyadicOutcome(
@@ -382,9 +443,10 @@ def dyadic_outcome(
         cutoff=float(cutoff["value"]) if cutoff else None,
         cutoff_label=(cutoff or {}).get("label", ""),
         clinical_when=(cutoff or {}).get("clinical_when"),
-        threshold=scoring.reliable_change_threshold(change) if change else None,
+        threshold=scoring.reliable_change_threshold(change, baseline_sd=baseline_sd) if change else None,
         higher_is_better=definition["higher_is_better"],
         trajectories=trajectories,
+        change_note=scoring.change_basis_note(code, change, baseline),
     )
 
 

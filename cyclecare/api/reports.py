@@ -22,6 +22,8 @@ from cyclecare.reports.caseload import caseload_report
 from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
 from cyclecare.reports.csv import csv_cell
 from cyclecare.reports.engagement import adherence_report
+from cyclecare.reports.filters import MAX_PERIOD_DAYS as FILTER_MAX_PERIOD_DAYS
+from cyclecare.reports.filters import ReportFilters
 from cyclecare.reports.outcomes import outcomes_report
 
 # Long periods are work for the database and belong in an export, not a request.
@@ -198,7 +200,9 @@ class ReportViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def caseload(self, request):
         date_from, date_to = self._period(request)
-        figures = caseload_report(user=request.user, date_from=date_from, date_to=date_to)
+        figures = caseload_report(
+            user=request.user, filters=ReportFilters(date_from=date_from, date_to=date_to)
+        )
         return Response(
             CaseloadReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
         )
@@ -215,7 +219,14 @@ class ReportViewSet(viewsets.ViewSet):
     @_report_schema(OutcomesReportSerializer, period=False, summary="Outcomes per instrument")
     @action(detail=False, methods=["get"])
     def outcomes(self, request):
-        return Response(OutcomesReportSerializer(outcomes_report(user=request.user)).data)
+        # Until this action takes the report filters: every score up to today (the longest
+        # period a report allows), one row per instrument — the report's per-instrument totals.
+        today = practice_today(user=request.user)
+        filters = ReportFilters(
+            date_from=today - datetime.timedelta(days=FILTER_MAX_PERIOD_DAYS - 1), date_to=today
+        )
+        figures = outcomes_report(user=request.user, filters=filters)
+        return Response(OutcomesReportSerializer({"rows": figures["totals"]}).data)
 
 
 router = SimpleRouter()

@@ -6,10 +6,8 @@ practice admin understands, the function that computes it (``compute(*, user, fi
 filters it honours and what its chart draws. The pages and the CSV know nothing of any one
 report: registering a report is adding an entry to ``REPORTS``.
 
-Three reports exist today with their older signatures (dates only, or no arguments); the small
-adapters below give them the shared one, narrowing rows to the chosen clinician where the
-report is per clinician, and list only the filters they honour so the page offers no filter
-that would be ignored.
+Each report lists only the filters it honours, so the page offers no filter that would be
+ignored. Engagement still runs on ``adherence_report`` through a small adapter.
 """
 
 from collections.abc import Callable, Sequence
@@ -20,10 +18,14 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from .. import charts
-from .caseload import CASELOAD_COLUMNS, caseload_report
+from .caseload import CASELOAD_COLUMNS, RATE_COLUMNS, caseload_report
+from .cycle_trends import COUNT_COLUMNS as CYCLE_COUNT_COLUMNS
+from .cycle_trends import FIGURE_COLUMNS as CYCLE_FIGURE_COLUMNS
+from .cycle_trends import cycle_trends_report
 from .engagement import ADHERENCE_COUNTS, adherence_report
 from .filters import ReportFilters
-from .outcomes import TRAJECTORIES, outcomes_report
+from .outcomes import COUPLE_IMPROVEMENT, COUPLE_TRAJECTORIES, TRAJECTORIES, outcomes_report
+from .safety import SAFETY_COLUMNS, safety_report
 
 # The query parameters of ReportFilters, in the order the filter form shows them.
 ALL_FILTERS = ("from", "to", "clinician", "status", "instrument")
@@ -41,6 +43,17 @@ class ChartSpec:
     category: str = "display_name"
     category_label: str = _("Clinician")
     weekly: tuple[tuple[str, str], ...] = ()
+    source: str = "rows"  # the figures' list of rows to draw: "rows", or "totals" (per instrument)
+
+
+@dataclass(frozen=True)
+class MoreFigures:
+    """A second table a report's page shows under the first: the figures' list ``key`` (e.g.
+    cycle trends by EFT stage), with its own columns."""
+
+    key: str
+    title: str
+    columns: Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,16 @@ class Report:
     columns: Sequence[tuple[str, str]]
     chart: ChartSpec
     filters: tuple[str, ...] = ALL_FILTERS
+    more: tuple[MoreFigures, ...] = ()
+
+    def more_tables(self, figures: dict[str, Any]) -> list[tuple[MoreFigures, list[list[Any]]]]:
+        return [
+            (
+                table,
+                [[row.get(field) for field, _label in table.columns] for row in figures.get(table.key) or []],
+            )
+            for table in self.more
+        ]
 
     @property
     def has_period(self) -> bool:
@@ -73,7 +96,7 @@ class Report:
                 series=[(str(label), [week.get(name) for week in weeks]) for name, label in spec.weekly[:2]],
                 over_time=True,
             )
-        rows = figures.get("rows") or []
+        rows = figures.get(spec.source) or []
         if not rows:
             return None
         return charts.report_chart(
@@ -107,11 +130,6 @@ def _narrowed_to_clinician(figures: dict[str, Any], clinician: int | None) -> di
     return {**figures, "rows": rows, "total": total}
 
 
-def _caseload(*, user, filters: ReportFilters) -> dict[str, Any]:
-    figures = caseload_report(user=user, date_from=filters.date_from, date_to=filters.date_to)
-    return {"fresh_at": None, "notes": [], **_narrowed_to_clinician(figures, filters.clinician)}
-
-
 def _engagement(*, user, filters: ReportFilters) -> dict[str, Any]:
     figures = adherence_report(user=user, date_from=filters.date_from, date_to=filters.date_to)
     return {
@@ -129,30 +147,10 @@ def _engagement(*, user, filters: ReportFilters) -> dict[str, Any]:
 
 
 def _outcomes(*, user, filters: ReportFilters) -> dict[str, Any]:
-    figures = outcomes_report(user=user)
-    rows = [
-        row
-        for row in figures["rows"]
-        if filters.instrument is None or row["instrument_code"] == filters.instrument
-    ]
-    notes = [
-        str(
-            _(
-                "Change runs from each partner's first score to their latest, over all dates; "
-                "partners with fewer than two scores are not counted."
-            )
-        )
-    ]
-    if any(not row["reliable_change"] for row in rows):
-        notes.append(
-            str(
-                _(
-                    "An instrument without reliable-change parameters has no recovered, improved, "
-                    "unchanged or deteriorated counts (shown as —)."
-                )
-            )
-        )
-    return {"total": None, "fresh_at": None, **figures, "rows": rows, "notes": notes}
+    """Outcomes with each instrument's practice total under the clinicians' rows (the table and
+    the CSV show both; the chart draws the totals)."""
+    figures = outcomes_report(user=user, filters=filters)
+    return {**figures, "rows": [*figures["rows"], *figures["totals"]], "total": None}
 
 
 # THE REPORTS
@@ -164,8 +162,13 @@ CASELOAD_LABELS = {
     "separated_couples": _("Separated couples"),
     "open_individual_cases": _("Open individual cases"),
     "closed_individual_cases": _("Closed individual cases"),
+    "new_intakes": _("New intakes"),
     "sessions_held": _("Sessions held"),
+    "sessions_cancelled": _("Sessions cancelled"),
+    "sessions_no_show": _("No-shows"),
     "open_safety_flags": _("Open safety flags"),
+    "cancellation_rate_pct": _("Cancellation rate (%)"),
+    "no_show_rate_pct": _("No-show rate (%)"),
 }
 ADHERENCE_LABELS = {
     "due": _("Due"),
@@ -174,10 +177,39 @@ ADHERENCE_LABELS = {
     "pending": _("Pending"),
 }
 TRAJECTORY_LABELS = {
-    "recovered": _("Recovered"),
-    "improved": _("Improved"),
-    "unchanged": _("Unchanged"),
-    "deteriorated": _("Deteriorated"),
+    "recovered": _("Partners recovered"),
+    "improved": _("Partners improved"),
+    "unchanged": _("Partners unchanged"),
+    "deteriorated": _("Partners deteriorated"),
+    "couples_recovered": _("Couples recovered"),
+    "couples_improved": _("Couples improved"),
+    "couples_unchanged": _("Couples unchanged"),
+    "couples_deteriorated": _("Couples deteriorated"),
+    "couples_both_improved": _("Both partners improved"),
+    "couples_one_improved": _("One partner improved"),
+    "couples_none_improved": _("Neither improved"),
+}
+CYCLE_LABELS = {
+    "episodes": _("Episodes"),
+    "repairs_attempted": _("Repairs tried"),
+    "repairs_worked": _("Repairs that worked"),
+    "active_stage_1": _("Active in stage 1"),
+    "active_stage_2": _("Active in stage 2"),
+    "active_stage_3": _("Active in stage 3"),
+    "active_stage_unknown": _("Active, stage not recorded"),
+    "reached_stage_2": _("Reached stage 2"),
+    "couple_weeks": _("Couple-weeks in care"),
+    "episodes_per_couple_week": _("Episodes per couple-week"),
+    "mean_intensity": _("Mean intensity"),
+    "repair_success_pct": _("Repair success (%)"),
+    "minutes_to_repair": _("Minutes to repair"),
+    "median_weeks_to_stage_2": _("Median weeks to stage 2"),
+}
+SAFETY_LABELS = {
+    "flags_opened": _("Flags raised"),
+    "flags_acknowledged": _("Acknowledged"),
+    "flags_closed": _("Resolved"),
+    "median_minutes_to_acknowledge": _("Median minutes to acknowledge"),
 }
 CLINICIAN = ("display_name", _("Clinician"))
 
@@ -186,13 +218,13 @@ REPORTS: tuple[Report, ...] = (
         key="caseload",
         title=_("Caseload"),
         description=_(
-            "How many couples each clinician has by status, the individual cases after a separation, "
-            "sessions held in the period and open safety flags."
+            "How many couples each clinician has by status, new intakes, sessions held, cancelled "
+            "and missed in the period, and open safety flags."
         ),
-        compute=_caseload,
-        columns=[CLINICIAN, *((name, CASELOAD_LABELS[name]) for name in CASELOAD_COLUMNS)],
+        compute=caseload_report,
+        columns=[CLINICIAN, *((name, CASELOAD_LABELS[name]) for name in (*CASELOAD_COLUMNS, *RATE_COLUMNS))],
         chart=ChartSpec("active_couples", _("Active couples")),
-        filters=("from", "to", "clinician"),
+        filters=("from", "to", "clinician", "status"),
     ),
     Report(
         key="engagement",
@@ -213,24 +245,79 @@ REPORTS: tuple[Report, ...] = (
         key="outcomes",
         title=_("Outcomes"),
         description=_(
-            "How partners' scores on each questionnaire changed since their first one, and how many "
-            "changed reliably."
+            "How partners' and couples' relationship satisfaction (CSI-4, CSI-16) changed since "
+            "intake: recovered, improved, unchanged or deteriorated (Jacobson & Truax)."
         ),
         compute=_outcomes,
         columns=[
+            CLINICIAN,
             ("instrument_name", _("Instrument")),
             ("partners", _("Partners with two or more scores")),
-            ("mean_first_total", _("Mean first score")),
+            ("couples", _("Couples with both scored")),
+            *((name, TRAJECTORY_LABELS[name]) for name in (*TRAJECTORIES, *COUPLE_TRAJECTORIES)),
+            *((name, TRAJECTORY_LABELS[name]) for name in COUPLE_IMPROVEMENT),
+            ("mean_first_total", _("Mean score at intake")),
             ("mean_latest_total", _("Mean latest score")),
-            ("mean_change", _("Mean change")),
-            *((name, TRAJECTORY_LABELS[name]) for name in TRAJECTORIES),
+            ("mean_change", _("Mean change since intake")),
         ],
         chart=ChartSpec(
-            "partners",
-            _("Partners with two or more scores"),
+            "couples_both_improved",
+            _("Couples where both partners improved"),
             category="instrument_name",
             category_label=_("Instrument"),
+            source="totals",
         ),
-        filters=("instrument",),
+    ),
+    Report(
+        key="cycle-trends",
+        title=_("Cycle trends"),
+        description=_(
+            "How often couples' pursue–withdraw cycle flared, how intense it was and how often repair "
+            "worked, by week and by EFT stage; where the active caseload stands in EFT."
+        ),
+        compute=cycle_trends_report,
+        columns=[
+            CLINICIAN,
+            *((name, CYCLE_LABELS[name]) for name in (*CYCLE_FIGURE_COLUMNS, *CYCLE_COUNT_COLUMNS)),
+        ],
+        chart=ChartSpec(
+            "episodes_per_couple_week",
+            _("Episodes per couple-week"),
+            weekly=(
+                ("episodes_per_couple_week", _("Episodes per couple-week")),
+                ("repair_success_pct", _("Repair success (%)")),
+            ),
+        ),
+        filters=("from", "to", "clinician", "status"),
+        more=(
+            MoreFigures(
+                "stages",
+                _("By EFT stage (of the couple's latest signed note)"),
+                [
+                    ("label", _("Stage")),
+                    ("episodes", CYCLE_LABELS["episodes"]),
+                    *(
+                        (name, CYCLE_LABELS[name])
+                        for name in CYCLE_FIGURE_COLUMNS
+                        if name != "median_weeks_to_stage_2"
+                    ),
+                ],
+            ),
+        ),
+    ),
+    Report(
+        key="safety",
+        title=_("Safety"),
+        description=_(
+            "How many safety flags were raised, acknowledged and resolved, and how quickly they were "
+            "acknowledged — counts only."
+        ),
+        compute=safety_report,
+        columns=[
+            CLINICIAN,
+            *((name, SAFETY_LABELS[name]) for name in (*SAFETY_COLUMNS, "median_minutes_to_acknowledge")),
+        ],
+        chart=ChartSpec("median_minutes_to_acknowledge", _("Median minutes to acknowledge")),
+        filters=("from", "to", "clinician"),
     ),
 )

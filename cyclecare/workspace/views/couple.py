@@ -25,6 +25,7 @@ from couples.models import Partner, TherapySession
 from couples.selectors import couples_visible_to, notes_visible_to, sessions_visible_to_clinically
 from cyclecare import charts, trends
 from cyclecare import selectors as cycle
+from cyclecare.reliable_change import baseline_annotations, baselines_from_row
 from cyclecare.welcome import partners_with_welcome, welcome_status_for
 
 from .common import clinician_required
@@ -98,7 +99,16 @@ def couple_page(request: HttpRequest, clinician: Clinician, couple_id: int) -> H
         zone=zone,
         now=now,
     )
-    outcome = trends.dyadic_outcome(trends.outcome_scores(checkins), partner_ids=partner_ids)
+    # The practice's intake baseline (the SD a CSI rule takes from the practice) rides on the
+    # outcome scores' query as scalar subqueries: the page's query count does not change.
+    outcome_rows = trends.outcome_scores(
+        checkins, extra=baseline_annotations(practice_id=couple.practice_id, codes=trends.OUTCOME_CODES)
+    )
+    outcome = trends.dyadic_outcome(
+        outcome_rows,
+        partner_ids=partner_ids,
+        baselines=baselines_from_row(outcome_rows[0], trends.OUTCOME_CODES) if outcome_rows else None,
+    )
 
     # One read event for the page (ids only), not one per check-in, episode or flag shown.
     if cyclecare_settings.AUDIT_READS:

@@ -106,6 +106,7 @@ def report_page(request: HttpRequest, clinician: Clinician, key: str) -> HttpRes
             "chart": report.draw(figures),
             "table": [[row.get(field) for field, _label in report.columns] for row in rows],
             "has_total": bool(figures.get("total")),
+            "more_tables": report.more_tables(figures),
             "query_string": _query_string(report, filters),
         }
     )

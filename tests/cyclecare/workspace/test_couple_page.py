@@ -243,7 +243,9 @@ def test_without_a_reliable_change_threshold_the_chart_says_so(client, clinician
     assert "cutoff 13.5 (distressed)" in body
     assert 'class="band' not in body
     assert "Partners diverge." not in body
-    assert "gives no reliable-change threshold" in body
+    # Version 3 takes its SD from the practice's intake baseline, which two partners do not make.
+    assert "CSI-4: no reliable change yet" in body
+    assert "once 20 partners have a first score (2 so far)" in body
 
 
 # AUDIT AND COST

@@ -145,10 +145,11 @@ def test_the_form_shows_the_filters_the_report_honours_filled_in(world):
     body = text(response)
     assert 'name="from" value="2020-01-01"' in body and 'name="to" value="2029-12-31"' in body
     assert f'<option value="{world.clinician.pk}" selected>alpha clin</option>' in body
-    assert 'name="status"' not in body and 'name="instrument"' not in body
+    assert 'name="status"' in body and 'name="instrument"' not in body
+    safety = text(as_user(world.admin).get(page_url("safety")))
+    assert 'name="from"' in safety and 'name="status"' not in safety and 'name="instrument"' not in safety
     outcomes = text(as_user(world.admin).get(page_url("outcomes")))
-    assert 'name="instrument"' in outcomes and 'name="from"' not in outcomes
-    assert "All dates" in outcomes
+    assert 'name="instrument"' in outcomes and 'name="from"' in outcomes
 
 
 def test_a_clinician_filter_narrows_the_table_and_the_csv_link_carries_it(world):
@@ -199,12 +200,17 @@ def test_an_unknown_instrument_is_refused_on_the_outcomes(world):
 def test_the_notes_and_the_freshness_the_report_gives_are_shown(world):
     body = text(as_user(world.admin).get(page_url("engagement")))
     assert "Adherence is homework completed" in body and "Live figures" in body
-    rolled_up = {"rows": [], "fresh_at": datetime.datetime(2026, 3, 1, 18, 0, tzinfo=datetime.UTC)}
+    rolled_up = {
+        "rows": [],
+        "totals": [],
+        "notes": ["Reliable change for csi-4: computed from this practice's intake baseline."],
+        "fresh_at": datetime.datetime(2026, 3, 1, 18, 0, tzinfo=datetime.UTC),
+    }
     with mock.patch("cyclecare.reports.registry.outcomes_report", return_value=rolled_up):
         body = text(as_user(world.admin).get(page_url("outcomes")))
     # In the practice's time zone (Chicago).
     assert "Figures as of 1 Mar 2026, 12:00" in body and "Live figures" not in body
-    assert escape("Change runs from each partner's first score to their latest") in body
+    assert escape("Reliable change for csi-4: computed from this practice's intake baseline.") in body
     assert "Nothing to report for these filters." in body
 
 
@@ -259,12 +265,10 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(world):
     assert "=HYPERLINK(1)" not in [row[0] for row in rows]
 
 
-def test_a_report_without_a_period_is_named_by_the_day(world):
-    response = as_user(world.admin).get(csv_url("outcomes"))
-    assert re.fullmatch(
-        r'attachment; filename="outcomes-\d{4}-\d\d-\d\d.csv"', response["Content-Disposition"]
-    )
-    assert streamed_csv(response)[0][0] == "Instrument"
+def test_a_reports_csv_is_named_by_its_period(world):
+    response = as_user(world.admin).get(csv_url("outcomes"), PERIOD)
+    assert response["Content-Disposition"] == 'attachment; filename="outcomes-2020-01-01-to-2029-12-31.csv"'
+    assert streamed_csv(response)[0][:2] == ["Clinician", "Instrument"]
 
 
 def test_each_download_is_audited_with_the_filter_names_only(world):
