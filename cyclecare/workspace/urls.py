@@ -9,6 +9,7 @@ from .views import (
     caseload,
     couple,
     cyclemap,
+    exports,
     homework,
     intake,
     notes,
@@ -32,4 +33,5 @@ urlpatterns = [
     *separation.urlpatterns,
     *settings.urlpatterns,
     *practice.urlpatterns,
+    *exports.urlpatterns,
 ]
