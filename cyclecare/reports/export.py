@@ -16,9 +16,9 @@ filters; the check-ins an outsider may see, ``disclosure.scored_checkins_for_out
 Beside it, a summary: per instrument, version and month, how many couples, partners and
 check-ins, and the mean total. An export marked *leaving the practice* follows the small-cell
 rule (``SMALL_CELL``): a summary row counting fewer than 5 couples reads "< 5" in every cell;
-the summary has no total row (a total would give a suppressed cell back by subtraction); check-in
-rows are written only for an instrument version that at least 5 couples of the export answered,
-and their day is coarsened to the Monday of the week.
+the summary has no total row (a total would give a suppressed cell back by subtraction); a
+check-in row is written only if its summary cell (instrument version × month) counts at least 5
+couples — no row shows what the summary hides — and its day is coarsened to the month's first.
 
 Small exports are written in the request; larger ones run in Celery (``report_export_build``),
 streaming rows with ``iterator(chunk_size=...)`` and recording progress as they go.
@@ -138,23 +138,41 @@ def export_checkins(*, user, filters: ReportFilters) -> QuerySet:
     return scored_checkins_for_outsiders(checkins).order_by("submitted_at", "id")
 
 
-def instruments_with_enough_couples(checkins: QuerySet) -> set[int]:
-    """Instrument versions (ids) that at least SMALL_CELL distinct couples answered."""
-    return set(
+def _month_start(moment, zone) -> datetime.datetime:
+    day = moment.astimezone(zone).date() if isinstance(moment, datetime.datetime) else moment
+    return day_start(day.replace(day=1), zone)
+
+
+def _next_month(start: datetime.datetime, zone) -> datetime.datetime:
+    return day_start((start.date().replace(day=28) + datetime.timedelta(days=4)).replace(day=1), zone)
+
+
+def cells_with_enough_couples(checkins: QuerySet, *, zone) -> list[tuple[int, datetime.datetime]]:
+    """The summary's cells (instrument version, month in the practice's calendar) that at least
+    SMALL_CELL distinct couples answered: (instrument id, the month's first moment)."""
+    groups = (
         checkins.order_by()
-        .values("instrument_id")
+        .annotate(month=TruncMonth("submitted_at", tzinfo=zone))
+        .values("instrument_id", "month")
         .annotate(couples=Count("couple_id", distinct=True))
         .filter(couples__gte=SMALL_CELL)
-        .values_list("instrument_id", flat=True)
+        .values_list("instrument_id", "month")
     )
+    return sorted({(instrument_id, _month_start(month, zone)) for instrument_id, month in groups})
 
 
-def releasable_checkins(checkins: QuerySet, *, leaving_practice: bool) -> QuerySet:
-    """The check-in rows a file may carry: all of them, or — leaving the practice — only those of
-    instrument versions at least SMALL_CELL couples answered."""
+def releasable_checkins(checkins: QuerySet, *, leaving_practice: bool, zone) -> QuerySet:
+    """The check-in rows a file may carry: all of them, or — leaving the practice — only those
+    in a summary cell (instrument version × month) of at least SMALL_CELL couples, so that no
+    row shows what the summary writes as "< 5"."""
     if not leaving_practice:
         return checkins
-    return checkins.filter(instrument_id__in=instruments_with_enough_couples(checkins))
+    cells = Q()
+    for instrument_id, month in cells_with_enough_couples(checkins, zone=zone):
+        cells |= Q(
+            instrument_id=instrument_id, submitted_at__gte=month, submitted_at__lt=_next_month(month, zone)
+        )
+    return checkins.filter(cells) if cells else checkins.none()
 
 
 # WRITING
@@ -220,7 +238,7 @@ def _checkin_rows(
         instrument = layout.instruments[instrument_id]
         day = submitted_at.astimezone(zone).date()
         if leaving_practice:
-            day -= datetime.timedelta(days=day.weekday())
+            day = day.replace(day=1)  # the summary's month: no finer date leaves the practice
         row: list[Any] = [""] * len(layout.columns)
         row[:6] = [
             pseudonym("couple", couple_id, key=key),
@@ -313,7 +331,9 @@ def _exporter(user) -> Clinician:
 def report_export_count(*, user, filters: ReportFilters, leaving_practice: bool) -> int:
     """How many check-in rows an export of ``filters`` would write."""
     return releasable_checkins(
-        export_checkins(user=user, filters=filters), leaving_practice=leaving_practice
+        export_checkins(user=user, filters=filters),
+        leaving_practice=leaving_practice,
+        zone=practice_zone(user=user),
     ).count()
 
 
@@ -404,7 +424,7 @@ def report_export_build(*, export_id: int) -> str:
 def _write(export: ReportExport, *, user, filters: ReportFilters) -> str:
     zone = practice_zone(user=user)
     checkins = export_checkins(user=user, filters=filters)
-    rows = releasable_checkins(checkins, leaving_practice=export.leaving_practice)
+    rows = releasable_checkins(checkins, leaving_practice=export.leaving_practice, zone=zone)
     total = rows.count()
     ReportExport.objects.filter(pk=export.pk).update(rows_total=total, rows_done=0)
 

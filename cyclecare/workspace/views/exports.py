@@ -34,7 +34,7 @@ def export_start(request: HttpRequest, clinician: Clinician) -> HttpResponse:
     """The export's form (GET) and its start (POST), with the caller's recent exports."""
     managed = practice_admin_or_404(request.user).practice
     form = ReportExportForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         initial_filters=default_filters(user=request.user),
         clinicians=report_clinicians(request.user, set()),
         instruments=export_instruments(user=request.user),
