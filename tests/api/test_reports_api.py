@@ -13,11 +13,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import Assignment, Instrument, SafetyFlag
+from cyclecare.reports.registry import REPORTS
 from tests.api.conftest import assert_problem
 from tests.factories import (
     AssignmentFactory,
@@ -480,8 +482,10 @@ def test_bad_dates_are_a_400_naming_the_parameter(clinic, url):
     assert "to" in assert_problem(api.get(url, {"to": "not-a-date"}), 400)["errors"]
     inverted = assert_problem(api.get(url, {"from": "2025-03-02", "to": "2025-03-01"}), 400)
     assert "from" in inverted["errors"]
-    too_long = assert_problem(api.get(url, {"from": "2024-01-01", "to": "2025-03-01"}), 400)
-    assert "to" in too_long["errors"]
+    # One rule for every surface (cyclecare.reports.filters): at most ten years.
+    too_long = assert_problem(api.get(url, {"from": "2014-01-01", "to": "2025-03-01"}), 400)
+    assert "10 years" in too_long["errors"]["from"][0]
+    assert get_ok(api, url, {"from": "2024-01-01", "to": "2025-03-01"})["period"]["from"] == "2024-01-01"
     assert get_ok(api, url, {"from": "2025-03-01", "to": "2025-03-01"})["period"] == {
         "from": "2025-03-01",
         "to": "2025-03-01",
@@ -520,3 +524,81 @@ def test_report_query_counts_do_not_grow_with_the_data(clinic, django_assert_max
     for url in urls:
         with django_assert_max_num_queries(6):
             get_ok(fresh_client(clinic.admin), url)
+
+
+# FILTERS (cyclecare.reports.filters, the same rules as the report pages)
+# ------------------------------------------------------------------------------
+ENGAGEMENT = "/api/v1/reports/engagement/"
+
+
+def test_every_bad_filter_is_named_in_one_problem(clinic):
+    api = fresh_client(clinic.admin)
+    body = assert_problem(
+        api.get(
+            CASELOAD,
+            {"from": "soon", "clinician": "seven", "status": "asleep", "instrument": "no-such-thing"},
+        ),
+        400,
+    )
+    assert set(body["errors"]) == {"from", "clinician", "status", "instrument"}
+    assert body["errors"]["status"] == ["Choose one of: active, paused, discharged, separated."]
+    # Another practice's clinician reads as one that does not exist; so does a colleague
+    # outside a clinician's own caseload.
+    foreign = assert_problem(api.get(CASELOAD, {"clinician": clinic.blake.pk}), 400)
+    missing = assert_problem(api.get(CASELOAD, {"clinician": 999_999}), 400)
+    assert foreign == missing
+    assert (
+        "clinician"
+        in assert_problem(fresh_client(clinic.casey).get(ENGAGEMENT, {"clinician": clinic.dana.pk}), 400)[
+            "errors"
+        ]
+    )
+
+
+def test_the_clinician_filter_narrows_to_that_caseload(clinic):
+    api = fresh_client(clinic.admin)
+    caseload = get_ok(api, CASELOAD, {"clinician": clinic.casey.pk})
+    assert [row["display_name"] for row in caseload["rows"]] == ["Casey One"]
+    assert figures(caseload["total"], *CASELOAD_FIGURES) == (2, 1, 0, 0, 0, 0, 2, 2)
+    assert caseload["filters"] == {"clinician": clinic.casey.pk, "status": None, "instrument": None}
+    engagement = get_ok(api, ENGAGEMENT, {"clinician": clinic.dana.pk})
+    assert figures(engagement["total"], *ADHERENCE_FIGURES) == (1, 1, 0, 0, 100.0)
+    # A supervisor may name a supervisee.
+    assert get_ok(fresh_client(clinic.supervisor), CASELOAD, {"clinician": clinic.casey.pk})["rows"]
+
+
+def test_the_instrument_filter_narrows_outcomes(clinic):
+    rows = get_ok(fresh_client(clinic.admin), OUTCOMES, {"instrument": "ors-like"})["rows"]
+    assert [row["instrument_code"] for row in rows] == ["ors-like"]
+    # Another practice's licensed instrument is unknown here.
+    assert (
+        "instrument"
+        in assert_problem(fresh_client(clinic.other_admin).get(OUTCOMES, {"instrument": "ors-like"}), 400)[
+            "errors"
+        ]
+    )
+
+
+def test_engagement_and_its_former_name_answer_the_same(clinic):
+    api = fresh_client(clinic.admin)
+    assert get_ok(api, ENGAGEMENT) == get_ok(api, ADHERENCE)
+    report = get_ok(api, ENGAGEMENT)
+    assert (report["fresh_at"], report["notes"]) == (None, [])
+    text = parse_csv(api.get(ENGAGEMENT, {"format": "csv", "clinician": clinic.casey.pk}))
+    assert text[0] == ["clinician", "display_name", *ADHERENCE_FIGURES]
+    assert [row[1] for row in text[1:]] == ["Casey One", "Total"]
+
+
+def test_a_bad_filter_in_a_csv_request_is_a_json_problem(clinic):
+    response = fresh_client(clinic.admin).get(ENGAGEMENT, {"format": "csv", "status": "x"})
+    assert "status" in assert_problem(response, 400)["errors"]
+
+
+def test_every_report_route_is_in_the_schema_with_its_filters():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for key in [*REPORTS, "adherence"]:
+        operation = schema["paths"][f"/api/v1/reports/{key}/"]["get"]
+        names = {parameter["name"] for parameter in operation["parameters"]}
+        assert {"from", "to", "clinician", "status", "instrument", "format"} <= names, key
+        assert {"application/json", "text/csv"} <= set(operation["responses"]["200"]["content"])
+        assert operation["security"][0]["oauth2"] == ["read", "reports:read"]

@@ -279,6 +279,7 @@ LIST_ROW_PRACTICE: dict[str, Callable[[dict], int | None]] = {
     "v1:webhook-delivery-list": _practice_of(WebhookDelivery),
     "v1:report-caseload": _clinician_row_practice,
     "v1:report-adherence": _clinician_row_practice,
+    "v1:report-engagement": _clinician_row_practice,
     "v1:report-outcomes": _instrument_row_practice,
 }
 LISTS_REFUSED_TO_INTEGRATIONS = {"v1:safety-flag-list"}
@@ -851,7 +852,11 @@ def test_lists_hold_no_row_of_another_practice(world, route, role):
     filters = _foreign_filters(world.other)
     filtered = api.get(route.url(query=filters))
     assert_nothing_foreign(world, filtered)
-    if not refused:
+    if route.name.startswith("v1:report-"):
+        # Reports check their filters (cyclecare.reports.filters): another practice's clinician
+        # or instrument is refused by name — exactly as one that does not exist (below).
+        assert {"clinician", "instrument"} <= set(assert_problem(filtered, 400)["errors"])
+    elif not refused:
         assert {practice_of(row) for row in _rows(filtered.json())} <= {world.own.practice.pk, None}
     missing = api.get(route.url(query=dict.fromkeys(filters, MISSING_ID)))
     assert (missing.status_code, missing.json()) == (filtered.status_code, filtered.json())
