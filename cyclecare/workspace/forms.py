@@ -899,8 +899,8 @@ class ReportExportForm(AccessibleErrorsMixin, forms.Form):
             label=_("This export leaves the practice"),
             required=False,
             help_text=_(
-                "Counts of fewer than 5 couples read “< 5”, check-ins of an instrument fewer than "
-                "5 couples answered are left out, and days become weeks."
+                "Any count of fewer than 5 couples reads “< 5”; check-ins of an instrument in a "
+                "month fewer than 5 couples answered are left out; days become months."
             ),
         )
 
