@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 SMALL_CELL = 5
 SUPPRESSED = "< 5"
 CHUNK_SIZE = 2000
-# A RUNNING export whose worker died (the task's hard limit is far below this) may be claimed again.
-STALE_AFTER = datetime.timedelta(hours=2)
+# A RUNNING export whose worker died (the task's hard limit, 3 h, is below this) may be claimed again.
+STALE_AFTER = datetime.timedelta(hours=4)
 FIXED_COLUMNS = ("couple_id", "partner_id", "instrument", "instrument_version", "local_date", "total_score")
 SUMMARY_COLUMNS = (
     "instrument",
@@ -234,15 +234,22 @@ def _checkin_rows(
     rows = checkins.values_list(
         "couple_id", "partner_id", "instrument_id", "submitted_at", "total_score", "answers"
     ).iterator(chunk_size=CHUNK_SIZE)
+    # One HMAC per couple and partner, not per row: the maps grow with the practice, not the rows.
+    couple_ids: dict[int, str] = {}
+    partner_ids: dict[int, str] = {}
     for couple_id, partner_id, instrument_id, submitted_at, total, answers in rows:
+        if couple_id not in couple_ids:
+            couple_ids[couple_id] = pseudonym("couple", couple_id, key=key)
+        if partner_id not in partner_ids:
+            partner_ids[partner_id] = pseudonym("partner", partner_id, key=key)
         instrument = layout.instruments[instrument_id]
         day = submitted_at.astimezone(zone).date()
         if leaving_practice:
             day = day.replace(day=1)  # the summary's month: no finer date leaves the practice
         row: list[Any] = [""] * len(layout.columns)
         row[:6] = [
-            pseudonym("couple", couple_id, key=key),
-            pseudonym("partner", partner_id, key=key),
+            couple_ids[couple_id],
+            partner_ids[partner_id],
             instrument.code,
             instrument.version,
             day.isoformat(),
