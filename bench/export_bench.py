@@ -3,10 +3,10 @@
 Builds, in a throwaway PostgreSQL database (DATABASE_URL must be set; a database named
 test_<name> is created and dropped), one practice with 500 couples and their CSI-4 check-ins,
 loaded with COPY in steps (one encrypted answers value reused: the export decrypts each row as
-it would any other). After each step it runs the export job (twice: timed, then traced) (``report_export_build``, the
-Celery task's service) over every check-in and prints rows, seconds, rows per second, the peak
-of Python allocations during the export (tracemalloc) and the process's peak RSS. Flat means the
-allocation peak does not grow with the rows. Asserts nothing.
+it would any other). After each step it runs the export job (``report_export_build``, the
+Celery task's service) over every check-in twice — timed, then under tracemalloc — and prints
+rows, seconds, rows per second, the peak of Python allocations during the export and the
+process's peak RSS. Flat means the allocation peak does not grow with the rows. Asserts nothing.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/cyclecare_export_bench \\
         python bench/export_bench.py [--steps 100000,1000000]
