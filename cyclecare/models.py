@@ -3,6 +3,7 @@
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinician.fields import EncryptedJSON, EncryptedText
@@ -752,6 +753,10 @@ class ReportExport(models.Model):
 
     def __str__(self) -> str:
         return f"Report export #{self.pk} ({self.status})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
     def percent(self) -> int:

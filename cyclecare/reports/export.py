@@ -513,7 +513,7 @@ def report_export_download(*, user, export_id: int, part: str) -> tuple[Path, st
     if part not in PARTS or export.status != ReportExport.Status.DONE:
         raise Http404
     name = getattr(export, PARTS[part])
-    if export.expires_at <= timezone.now() or not name:
+    if export.is_expired or not name:
         raise ExportExpired
     path = export_dir() / name
     if not path.is_file():

@@ -437,7 +437,9 @@ def test_an_expired_link_is_a_410_with_a_message_and_its_file_is_purged(world, e
     )
     response = signed_in(world.a.admin).get(download_url(export))
     assert response.status_code == 410
-    assert "expired" in response.content.decode()
+    assert "This download link has expired" in response.content.decode()
+    status_page = signed_in(world.a.admin).get(f"/clinic/reports/export/{export.pk}/").content.decode()
+    assert "data-export-expired" in status_page and download_url(export) not in status_page
     assert signed_in(world.b.admin).get(download_url(export)).status_code == 404
     assert not AuditEvent.objects.filter(action="report_export.download").exists()
     path = export_dir / export.checkins_file
