@@ -71,6 +71,18 @@ DEFAULTS: dict[str, Any] = {
     "REQUIRE_2FA": True,
     # A clinician or staff session unused for this many minutes is signed out (0: never).
     "SESSION_IDLE_MINUTES": 30,
+    # De-identified check-in exports (cyclecare.reports.export). Files go to EXPORT_DIR, a
+    # private directory never served as media (empty: "cyclecare-exports" in the system's
+    # temporary directory); a download link works this many hours after the file is ready.
+    "EXPORT_DIR": "",
+    "EXPORT_LINK_HOURS": 24,
+    # An export of at most this many check-ins is written in the request; a larger one runs as
+    # a Celery job with a progress bar, which records its progress every EXPORT_PROGRESS_EVERY rows.
+    "EXPORT_IN_REQUEST_MAX_ROWS": 5000,
+    "EXPORT_PROGRESS_EVERY": 1000,
+    # The key of the pseudonymous ids (an HMAC per practice); empty: derived from SECRET_KEY.
+    # Changing it (or SECRET_KEY, when empty) changes every id in later exports.
+    "EXPORT_PSEUDONYM_KEY": "",
 }
 
 

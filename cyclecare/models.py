@@ -3,6 +3,7 @@
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinician.audit import AuditedQuerySet
@@ -715,3 +716,69 @@ class WelcomeMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Welcome by {self.channel} to partner #{self.partner_id} ({self.status})"
+
+
+class ReportExport(models.Model):
+    """A de-identified check-in export one practice admin asked for: its filters, its progress
+    and its files. PENDING → RUNNING → DONE / FAILED. The files live in a private directory
+    (``CYCLECARE["EXPORT_DIR"]``, never served as media); the download works for the person who
+    asked until ``expires_at``, and each one is counted and audited."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting to start")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    filters = models.JSONField(help_text=_("The report filters as query parameters (from, to, …)."))
+    leaving_practice = models.BooleanField(
+        default=False, help_text=_("Small cells read “< 5” and small groups' rows are left out.")
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(
+        default=0, help_text=_("Check-in rows in the file (fewer than done when small groups are left out).")
+    )
+    checkins_file = models.CharField(max_length=200, blank=True)
+    summary_file = models.CharField(max_length=200, blank=True)
+    error = models.CharField(max_length=200, blank=True, help_text=_("Why, in our words; never PHI."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rows_done__lte=F("rows_total")), name="report_export_progress_bounded"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | Q(finished_at__isnull=False, expires_at__isnull=False),
+                name="report_export_done_has_times",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["requested_by", "created_at"], name="report_export_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report export #{self.pk} ({self.status})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(100, self.rows_done * 100 // self.rows_total)

@@ -33,4 +33,9 @@ BEAT_SCHEDULE = {
         "task": "cyclecare.tasks.welcomes_dispatch",
         "schedule": 60.0,
     },
+    # De-identified exports' files go when their download link expires.
+    "cyclecare-report-exports-purge": {
+        "task": "cyclecare.tasks.report_exports_purge_expired",
+        "schedule": 3600.0,
+    },
 }

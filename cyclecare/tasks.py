@@ -1,9 +1,14 @@
 """Celery entry points: ids in, one service call, idempotent."""
 
+import logging
+
 from celery import shared_task
 
 from . import services, webhooks, welcome
 from .reminders import dispatch, planner
+from .reports import export
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -93,3 +98,23 @@ def welcomes_dispatch() -> int:
     """Periodic, every minute: welcomes whose task was lost, whose retry is due, or whose
     worker died mid-send."""
     return welcome.welcomes_enqueue_due()
+
+
+# REPORT EXPORTS
+# ------------------------------------------------------------------------------
+# A large export takes minutes (10 million rows: tens of them): its limits are its own, not the
+# app's default minute, and stay below export.STALE_AFTER.
+@shared_task(acks_late=True, time_limit=3 * 3600, soft_time_limit=3 * 3600 - 60)
+def report_export_build(export_id) -> str:
+    """Write one de-identified export by id. Idempotent: the service claims the row first. A
+    payload that is not an export id is logged (its type only: it may hold anything) and dropped."""
+    if isinstance(export_id, bool) or not isinstance(export_id, int) or export_id <= 0:
+        log.error("report_export_build: bad payload of type %s", type(export_id).__name__)
+        return "invalid"
+    return export.report_export_build(export_id=export_id)
+
+
+@shared_task
+def report_exports_purge_expired() -> int:
+    """Periodic: delete the files of expired exports."""
+    return export.report_exports_purge_expired()

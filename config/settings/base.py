@@ -294,4 +294,7 @@ CYCLECARE = {
     "SMS_FROM": env.str("CYCLECARE_SMS_FROM", default=""),
     # Inbound texts ("STOP") at /r/sms/inbound/ need this bearer token; empty: the endpoint is off.
     "SMS_INBOUND_TOKEN": env.str("CYCLECARE_SMS_INBOUND_TOKEN", default=""),
+    # De-identified exports: a private directory, never under STATIC_ROOT or a served MEDIA_ROOT.
+    "EXPORT_DIR": str(VAR_DIR / "exports"),
+    "EXPORT_PSEUDONYM_KEY": env.str("CYCLECARE_EXPORT_PSEUDONYM_KEY", default=""),
 }

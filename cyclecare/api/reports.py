@@ -1,33 +1,31 @@
-"""Report aggregates in the API, as JSON or CSV (``?format=csv`` or ``Accept: text/csv``).
+"""Report aggregates in the API, as JSON or CSV (``?format=csv`` or ``Accept: text/csv``):
+``/api/v1/reports/<key>/`` for every report of ``cyclecare.reports.registry``, with the filters
+a report page takes (``from``, ``to``, ``clinician``, ``status``, ``instrument``), parsed by
+``cyclecare.reports.filters.parse_filters`` — a bad one is a problem-details 400 naming it.
 
 Figures and clinician display names only — no partner, couple or answer ever appears. A
 clinician sees their caseload; a practice admin, and an integration client whose token has
-``reports:read``, the practice. The figures come from cyclecare.reports.
+``reports:read``, the practice. A report added to the registry gets its route here; one with a
+row serializer below gets a typed schema, any other one documents its rows by its columns.
 """
 
 import csv
-import datetime
 import io
 
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
-from rest_framework.decorators import action
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView
 
-from cyclecare.reports.caseload import caseload_report
-from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
+from cyclecare.reports.common import DEFAULT_PERIOD_DAYS
 from cyclecare.reports.csv import csv_cell
-from cyclecare.reports.engagement import adherence_report
-from cyclecare.reports.filters import MAX_PERIOD_DAYS as FILTER_MAX_PERIOD_DAYS
-from cyclecare.reports.filters import ReportFilters
-from cyclecare.reports.outcomes import outcomes_report
+from cyclecare.reports.filters import MAX_PERIOD_YEARS, STATUSES, FilterError, parse_filters
+from cyclecare.reports.registry import REPORTS, Report, report_get
 
-# Long periods are work for the database and belong in an export, not a request.
-MAX_PERIOD_DAYS = 366
 DEFAULT_SPAN = DEFAULT_PERIOD_DAYS - 1
 
 
@@ -57,23 +55,34 @@ class CSVRenderer(BaseRenderer):
         if response is not None:
             period = data.get("period") or {}
             dates = "".join(f"-{period[key]}" for key in ("from", "to") if period.get(key))
-            response["Content-Disposition"] = f'attachment; filename="{view.action}-report{dates}.csv"'
+            name = f"{view.report.key}-report{dates}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
         return buffer.getvalue().encode(self.charset)
 
 
 # SERIALIZERS
 # ------------------------------------------------------------------------------
 # "from" is a keyword, so these are built with type() (as in clinician.api.serializers).
-PeriodQuerySerializer = type(
-    "ReportPeriodQuery",
+ReportFiltersQuerySerializer = type(
+    "ReportFiltersQuery",
     (serializers.Serializer,),
     {
         "from": serializers.DateField(
             required=False,
             help_text=f"First day (YYYY-MM-DD, the practice's calendar); default {DEFAULT_SPAN} days "
-            "before `to`.",
+            f"before `to`. A period is at most {MAX_PERIOD_YEARS} years.",
         ),
         "to": serializers.DateField(required=False, help_text="Last day, inclusive; default today."),
+        "clinician": serializers.IntegerField(
+            required=False,
+            help_text="A clinician id in your administrative scope: that primary clinician's caseload.",
+        ),
+        "status": serializers.ChoiceField(
+            choices=STATUSES, required=False, help_text="Couples in this status only."
+        ),
+        "instrument": serializers.CharField(
+            required=False, help_text="An instrument code (e.g. `csi-4`), where the report has instruments."
+        ),
     },
 )
 PeriodSerializer = type(
@@ -83,28 +92,15 @@ PeriodSerializer = type(
 )
 
 
+class ReportFiltersSerializer(serializers.Serializer):
+    clinician = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    instrument = serializers.CharField(allow_null=True)
+
+
 class ClinicianRowSerializer(serializers.Serializer):
     clinician = serializers.IntegerField(allow_null=True, help_text="Null on the total row.")
     display_name = serializers.CharField()
-
-
-class CaseloadRowSerializer(ClinicianRowSerializer):
-    active_couples = serializers.IntegerField()
-    paused_couples = serializers.IntegerField()
-    discharged_couples = serializers.IntegerField()
-    separated_couples = serializers.IntegerField(help_text="Couples closed by a separation.")
-    open_individual_cases = serializers.IntegerField(
-        help_text="Active or paused individual cases (a partner continuing after a separation)."
-    )
-    closed_individual_cases = serializers.IntegerField(help_text="Discharged individual cases.")
-    sessions_held = serializers.IntegerField(help_text="Held sessions in the period.")
-    open_safety_flags = serializers.IntegerField(help_text="A count only.")
-
-
-class CaseloadReportSerializer(serializers.Serializer):
-    period = PeriodSerializer()
-    rows = CaseloadRowSerializer(many=True)
-    total = CaseloadRowSerializer()
 
 
 class AdherenceRowSerializer(ClinicianRowSerializer):
@@ -117,30 +113,61 @@ class AdherenceRowSerializer(ClinicianRowSerializer):
     )
 
 
-class AdherenceReportSerializer(serializers.Serializer):
-    period = PeriodSerializer()
-    rows = AdherenceRowSerializer(many=True)
-    total = AdherenceRowSerializer()
+# A typed row per report key; a report without one documents its rows by its columns.
+ROW_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+    "engagement": AdherenceRowSerializer,
+}
 
 
-class OutcomeRowSerializer(serializers.Serializer):
-    instrument_code = serializers.CharField()
-    instrument_name = serializers.CharField()
-    partners = serializers.IntegerField(help_text="Partners with at least two scores.")
-    mean_first_total = serializers.FloatField(allow_null=True)
-    mean_latest_total = serializers.FloatField(allow_null=True)
-    mean_change = serializers.FloatField(allow_null=True, help_text="Latest minus first, averaged.")
-    reliable_change = serializers.BooleanField(
-        help_text="Whether the instrument defines reliable change (else the counts below are null)."
+def _camel(key: str) -> str:
+    return "".join(part.capitalize() for part in key.replace("_", "-").split("-"))
+
+
+def row_serializer_for(report: Report) -> type[serializers.Serializer]:
+    typed = ROW_SERIALIZERS.get(report.key)
+    if typed is not None:
+        return typed
+    fields: dict[str, serializers.Field] = {
+        "clinician": serializers.IntegerField(
+            allow_null=True, help_text="The clinician's id; null on a total."
+        ),
+        "instrument_code": serializers.CharField(help_text="The instrument's code."),
+    }
+    fields = {name: fields[name] for name in report.ids}
+    fields |= {name: serializers.JSONField(label=label, allow_null=True) for name, label in report.columns}
+    return type(f"{_camel(report.key)}ReportRow", (serializers.Serializer,), fields)
+
+
+_REPORT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {}
+
+
+def report_serializer_for(report: Report) -> type[serializers.Serializer]:
+    """The response of one report: one class per key (the schema names components by class)."""
+    if report.key not in _REPORT_SERIALIZERS:
+        _REPORT_SERIALIZERS[report.key] = _report_serializer(report)
+    return _REPORT_SERIALIZERS[report.key]
+
+
+def _report_serializer(report: Report) -> type[serializers.Serializer]:
+    row = row_serializer_for(report)
+    return type(
+        f"{_camel(report.key)}Report",
+        (serializers.Serializer,),
+        {
+            "period": PeriodSerializer(),
+            "filters": ReportFiltersSerializer(),
+            "rows": row(many=True),
+            "total": row(
+                allow_null=True, help_text="The whole scope's figures; null where a total means nothing."
+            ),
+            "fresh_at": serializers.DateTimeField(
+                allow_null=True, help_text="When the rollups read were refreshed; null: read live."
+            ),
+            "notes": serializers.ListField(
+                child=serializers.CharField(), help_text="Sentences to show with it."
+            ),
+        },
     )
-    recovered = serializers.IntegerField(allow_null=True)
-    improved = serializers.IntegerField(allow_null=True)
-    unchanged = serializers.IntegerField(allow_null=True)
-    deteriorated = serializers.IntegerField(allow_null=True)
-
-
-class OutcomesReportSerializer(serializers.Serializer):
-    rows = OutcomeRowSerializer(many=True)
 
 
 # VIEWS
@@ -155,79 +182,73 @@ FORMAT_PARAMETER = OpenApiParameter(
 )
 
 
-def _report_schema(serializer, *, period: bool, summary: str):
-    return extend_schema(
-        summary=summary,
-        parameters=[PeriodQuerySerializer, FORMAT_PARAMETER] if period else [FORMAT_PARAMETER],
-        responses={(200, "application/json"): serializer, (200, "text/csv"): OpenApiTypes.STR},
-    )
-
-
-class ReportViewSet(viewsets.ViewSet):
-    """Aggregates over the caller's administrative scope."""
+class ReportView(APIView):
+    """One report over the caller's administrative scope; subclassed per report key."""
 
     required_scopes = ("reports:read",)
     renderer_classes = [JSONRenderer, CSVRenderer]
-    row_serializers = {
-        "caseload": CaseloadRowSerializer,
-        "adherence": AdherenceRowSerializer,
-        "outcomes": OutcomeRowSerializer,
-    }
+    report: Report
+    serializer_class: type[serializers.Serializer]
 
     def csv_columns(self) -> list[str]:
-        # No action (an unsupported method such as TRACE, answered 405 before routing to one)
-        # means no report columns; the renderer then writes the error as JSON.
-        row_serializer = self.row_serializers.get(self.action)
-        return list(row_serializer().fields) if row_serializer else []
+        return list(row_serializer_for(self.report)().fields)
 
-    def _period(self, request) -> tuple[datetime.date, datetime.date]:
-        """``from``/``to`` from the query: the last 30 days by default, ``to`` today if only
-        ``from`` is given. A bad or inverted date is a 400 naming the parameter."""
-        form = PeriodQuerySerializer(data=request.query_params)
-        form.is_valid(raise_exception=True)
-        date_from, date_to = form.validated_data.get("from"), form.validated_data.get("to")
-        if date_to is None:
-            date_to = practice_today(user=request.user)
-        if date_from is None:
-            date_from = date_to - datetime.timedelta(days=DEFAULT_SPAN)
-        if date_from > date_to:
-            raise ValidationError({"from": ["The start date is after the end date."]})
-        if (date_to - date_from).days >= MAX_PERIOD_DAYS:
-            raise ValidationError({"to": [f"Choose a period of at most {MAX_PERIOD_DAYS} days."]})
-        return date_from, date_to
-
-    @_report_schema(CaseloadReportSerializer, period=True, summary="Caseload per clinician")
-    @action(detail=False, methods=["get"])
-    def caseload(self, request):
-        date_from, date_to = self._period(request)
-        figures = caseload_report(
-            user=request.user, filters=ReportFilters(date_from=date_from, date_to=date_to)
-        )
-        return Response(
-            CaseloadReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
-        )
-
-    @_report_schema(AdherenceReportSerializer, period=True, summary="Homework adherence per clinician")
-    @action(detail=False, methods=["get"])
-    def adherence(self, request):
-        date_from, date_to = self._period(request)
-        figures = adherence_report(user=request.user, date_from=date_from, date_to=date_to)
-        return Response(
-            AdherenceReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
-        )
-
-    @_report_schema(OutcomesReportSerializer, period=False, summary="Outcomes per instrument")
-    @action(detail=False, methods=["get"])
-    def outcomes(self, request):
-        # Until this action takes the report filters: every score up to today (the longest
-        # period a report allows), one row per instrument — the report's per-instrument totals.
-        today = practice_today(user=request.user)
-        filters = ReportFilters(
-            date_from=today - datetime.timedelta(days=FILTER_MAX_PERIOD_DAYS - 1), date_to=today
-        )
-        figures = outcomes_report(user=request.user, filters=filters)
-        return Response(OutcomesReportSerializer({"rows": figures["totals"]}).data)
+    def get(self, request):
+        try:
+            filters = parse_filters(request.query_params, user=request.user)
+        except FilterError as error:
+            raise ValidationError({name: [message] for name, message in error.errors.items()}) from None
+        figures = self.report.compute(user=request.user, filters=filters)
+        body = {
+            "period": {"from": filters.date_from, "to": filters.date_to},
+            "filters": {
+                "clinician": filters.clinician,
+                "status": filters.status,
+                "instrument": filters.instrument,
+            },
+            "rows": figures["rows"],
+            "total": figures.get("total"),
+            "fresh_at": figures.get("fresh_at"),
+            "notes": figures.get("notes", []),
+        }
+        return Response(self.serializer_class(body).data)
 
 
-router = SimpleRouter()
-router.register("reports", ReportViewSet, basename="report")
+def report_view(report: Report, *, summary: str | None = None) -> type[ReportView]:
+    """The view of one report, with its own OpenAPI operation."""
+    serializer = report_serializer_for(report)
+    schema = extend_schema(
+        summary=summary or report.title,
+        description=report.description,
+        parameters=[ReportFiltersQuerySerializer, FORMAT_PARAMETER],
+        responses={(200, "application/json"): serializer, (200, "text/csv"): OpenApiTypes.STR},
+    )
+
+    # A function of its own per report: extend_schema marks the function it decorates.
+    def get(self, request):
+        return ReportView.get(self, request)
+
+    return type(
+        f"{_camel(report.key)}ReportView",
+        (ReportView,),
+        {
+            "report": report,
+            "serializer_class": serializer,
+            "get": schema(get),
+            "__doc__": report.description,
+        },
+    )
+
+
+urlpatterns = [
+    path(f"reports/{report.key}/", report_view(report).as_view(), name=f"report-{report.key}")
+    for report in REPORTS
+]
+# The engagement report's first name, kept for the integrations that call it.
+urlpatterns.append(
+    path(
+        "reports/adherence/",
+        report_view(report_get("engagement"), summary="Engagement (former name: adherence)").as_view(),
+        name="report-adherence",
+    )
+)

@@ -17,7 +17,7 @@ from cyclecare.api.cycle import router as cycle_router
 from cyclecare.api.fhir import urlpatterns as fhir_urlpatterns
 from cyclecare.api.homework import router as homework_router
 from cyclecare.api.reminders import router as reminders_router
-from cyclecare.api.reports import router as reports_router
+from cyclecare.api.reports import urlpatterns as reports_urlpatterns
 from cyclecare.api.webhooks import router as webhooks_router
 
 router = SimpleRouter()
@@ -29,14 +29,13 @@ for app_router in (
     homework_router,
     webhooks_router,
     checkins_router,
-    reports_router,
     reminders_router,
     audit_router,
 ):
     router.registry.extend(app_router.registry)
 
 urlpatterns = [
-    path("api/v1/", include((router.urls + fhir_urlpatterns, "v1"))),
+    path("api/v1/", include((router.urls + reports_urlpatterns + fhir_urlpatterns, "v1"))),
     # The schema and its docs describe the API, not anyone's data: public, like any API reference.
     path(
         "api/schema/",

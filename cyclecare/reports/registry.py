@@ -66,6 +66,9 @@ class Report:
     chart: ChartSpec
     filters: tuple[str, ...] = ALL_FILTERS
     more: tuple[MoreFigures, ...] = ()
+    # What identifies a row to a program (the API gives them beside the columns): the clinician's
+    # id (null on a total row), and the instrument's code where rows are per instrument.
+    ids: tuple[str, ...] = ("clinician",)
 
     def more_tables(self, figures: dict[str, Any]) -> list[tuple[MoreFigures, list[list[Any]]]]:
         return [
@@ -249,6 +252,7 @@ REPORTS: tuple[Report, ...] = (
             "intake: recovered, improved, unchanged or deteriorated (Jacobson & Truax)."
         ),
         compute=_outcomes,
+        ids=("clinician", "instrument_code"),
         columns=[
             CLINICIAN,
             ("instrument_name", _("Instrument")),

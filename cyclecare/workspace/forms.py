@@ -927,3 +927,49 @@ class AuditSearchForm(AccessibleErrorsMixin, forms.Form):
         }
         self.fields["clinician"].choices = [("", _("Anyone")), *[(c.pk, c.display_name) for c in clinicians]]
         self.fields["surface"].choices = [("", _("Any surface")), *surfaces]
+
+
+class ReportExportForm(AccessibleErrorsMixin, forms.Form):
+    """The filters of a de-identified export, named as a report URL names them (``from``, ``to``,
+    ``clinician``, ``status``, ``instrument``), and whether it leaves the practice. The form
+    only types the input; cyclecare.reports.filters.parse_filters decides what is a bad filter."""
+
+    def __init__(self, data=None, *, initial_filters, clinicians, instruments):
+        super().__init__(data, initial={**initial_filters.params()})
+        self.fields["from"] = forms.DateField(label=_("First day"), widget=DateInput(), required=False)
+        self.fields["to"] = forms.DateField(
+            label=_("Last day"), widget=DateInput(), required=False, help_text=_("Inclusive.")
+        )
+        self.fields["clinician"] = forms.ChoiceField(
+            label=_("Clinician"),
+            required=False,
+            choices=[("", _("All clinicians"))]
+            + [(str(row["id"]), row["display_name"]) for row in clinicians],
+            help_text=_("The couples whose primary clinician this is."),
+        )
+        self.fields["status"] = forms.ChoiceField(
+            label=_("Couple status"), required=False, choices=[("", _("Any status")), *Couple.Status.choices]
+        )
+        self.fields["instrument"] = forms.ChoiceField(
+            label=_("Instrument"), required=False, choices=[("", _("All instruments")), *instruments]
+        )
+        self.fields["leaving_practice"] = forms.BooleanField(
+            label=_("This export leaves the practice"),
+            required=False,
+            help_text=_(
+                "Any count of fewer than 5 couples reads “< 5”; check-ins of an instrument in a "
+                "month fewer than 5 couples answered are left out; days become months."
+            ),
+        )
+
+    def params(self) -> dict[str, str]:
+        """The filters as query parameters, for parse_filters."""
+        data = self.cleaned_data
+        values = {
+            "from": data["from"].isoformat() if data.get("from") else "",
+            "to": data["to"].isoformat() if data.get("to") else "",
+            "clinician": data.get("clinician") or "",
+            "status": data.get("status") or "",
+            "instrument": data.get("instrument") or "",
+        }
+        return {name: value for name, value in values.items() if value}

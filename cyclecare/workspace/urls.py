@@ -10,6 +10,7 @@ from .views import (
     caseload,
     couple,
     cyclemap,
+    exports,
     homework,
     intake,
     notes,
@@ -34,6 +35,8 @@ urlpatterns = [
     *separation.urlpatterns,
     *settings.urlpatterns,
     *practice.urlpatterns,
+    # Before the reports: /clinic/reports/export/ is not a report's key.
+    *exports.urlpatterns,
     *reports.urlpatterns,
     *audit.urlpatterns,
 ]

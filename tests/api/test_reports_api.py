@@ -13,11 +13,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import Assignment, Instrument, SafetyFlag
+from cyclecare.reports.registry import REPORTS
 from tests.api.conftest import assert_problem
 from tests.factories import (
     AssignmentFactory,
@@ -200,6 +202,15 @@ def get_ok(api, url: str, params: dict | None = None) -> dict:
     return response.json()
 
 
+# Outcomes take a period (partners whose latest score falls in it): every score of the fixture.
+ALL_TIME = {"from": str(datetime.date.today() - datetime.timedelta(days=3000))}
+
+
+def instrument_totals(report: dict) -> dict[str, dict]:
+    """Outcomes: each instrument's practice row (the rows with no clinician), by code."""
+    return {row["instrument_code"]: row for row in report["rows"] if row["clinician"] is None}
+
+
 def by_name(report: dict) -> dict[str, dict]:
     return {row["display_name"]: row for row in report["rows"]}
 
@@ -307,22 +318,22 @@ def test_adherence_figures(clinic):
 # OUTCOMES
 # ------------------------------------------------------------------------------
 def test_outcomes_figures_with_and_without_reliable_change(clinic):
-    report = get_ok(fresh_client(clinic.admin), OUTCOMES)
-    rows = {row["instrument_code"]: row for row in report["rows"]}
+    report = get_ok(fresh_client(clinic.admin), OUTCOMES, ALL_TIME)
+    rows = instrument_totals(report)
     assert list(rows) == ["csi-4", "ors-like"]
-    assert rows["ors-like"] == {
+    expected = {
         "instrument_code": "ors-like",
         "instrument_name": "ORS-like",
         "partners": 4,
         "mean_first_total": 25.5,
         "mean_latest_total": 28.0,
         "mean_change": 2.5,
-        "reliable_change": True,
         "recovered": 1,
         "improved": 1,
         "unchanged": 1,
         "deteriorated": 1,
     }
+    assert {name: rows["ors-like"][name] for name in expected} == expected
     csi = rows["csi-4"]
     assert (csi["partners"], csi["mean_first_total"], csi["mean_latest_total"], csi["mean_change"]) == (
         2,
@@ -330,12 +341,13 @@ def test_outcomes_figures_with_and_without_reliable_change(clinic):
         13.5,
         4.5,
     )
-    assert csi["reliable_change"] is False
+    # CSI-4's reliable change needs the practice's intake baseline of 20 partners: not yet.
     assert [csi[name] for name in ("recovered", "improved", "unchanged", "deteriorated")] == [None] * 4
+    assert any("csi-4" in note.lower() or "CSI-4" in note for note in report["notes"])
 
 
 def test_outcomes_of_one_caseload(clinic):
-    rows = {row["instrument_code"]: row for row in get_ok(fresh_client(clinic.dana), OUTCOMES)["rows"]}
+    rows = instrument_totals(get_ok(fresh_client(clinic.dana), OUTCOMES, ALL_TIME))
     # Dana's partner has two CSI-4 scores and one ORS-like score (not enough for a change).
     assert list(rows) == ["csi-4"]
     assert (rows["csi-4"]["partners"], rows["csi-4"]["mean_change"]) == (1, 2.0)
@@ -375,9 +387,9 @@ def test_nothing_of_another_practice_appears_in_any_report(clinic, url):
             0.0,
         )
     if url == OUTCOMES:
-        rows = get_ok(fresh_client(clinic.blake), url)["rows"]
+        rows = instrument_totals(get_ok(fresh_client(clinic.blake), url, ALL_TIME)).values()
         assert [(r["instrument_code"], r["partners"], r["mean_change"]) for r in rows] == [("csi-4", 1, 19.0)]
-        casey = get_ok(fresh_client(clinic.casey), url)["rows"]
+        casey = instrument_totals(get_ok(fresh_client(clinic.casey), url, ALL_TIME)).values()
         assert {r["instrument_code"]: r["partners"] for r in casey} == {"csi-4": 1, "ors-like": 4}
 
 
@@ -390,7 +402,8 @@ def test_integration_needs_reports_read_and_then_sees_the_practice(clinic, integ
     assert list(by_name(caseload)) == ["Avery Admin", "Casey One", "Dana Two", "Sam Super"]
     assert figures(caseload["total"], *CASELOAD_FIGURES) == (3, 1, 1, 0, 0, 0, 3, 2)
     assert figures(get_ok(api, ADHERENCE)["total"], *ADHERENCE_FIGURES) == (5, 3, 1, 1, 60.0)
-    assert [row["partners"] for row in get_ok(api, OUTCOMES)["rows"]] == [2, 4]
+    outcomes = instrument_totals(get_ok(api, OUTCOMES, ALL_TIME))
+    assert [row["partners"] for row in outcomes.values()] == [2, 4]
 
 
 def test_reports_are_read_only(clinic):
@@ -409,22 +422,45 @@ def parse_csv(response) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("url", "header"),
     [
-        (CASELOAD, ["clinician", "display_name", *CASELOAD_FIGURES]),
+        (
+            CASELOAD,
+            [
+                "clinician",
+                "display_name",
+                *CASELOAD_FIGURES[:6],
+                "new_intakes",
+                "sessions_held",
+                "sessions_cancelled",
+                "sessions_no_show",
+                "open_safety_flags",
+                "cancellation_rate_pct",
+                "no_show_rate_pct",
+            ],
+        ),
         (ADHERENCE, ["clinician", "display_name", *ADHERENCE_FIGURES]),
         (
             OUTCOMES,
             [
+                "clinician",
                 "instrument_code",
+                "display_name",
                 "instrument_name",
                 "partners",
-                "mean_first_total",
-                "mean_latest_total",
-                "mean_change",
-                "reliable_change",
+                "couples",
                 "recovered",
                 "improved",
                 "unchanged",
                 "deteriorated",
+                "couples_recovered",
+                "couples_improved",
+                "couples_unchanged",
+                "couples_deteriorated",
+                "couples_both_improved",
+                "couples_one_improved",
+                "couples_none_improved",
+                "mean_first_total",
+                "mean_latest_total",
+                "mean_change",
             ],
         ),
     ],
@@ -451,11 +487,26 @@ def test_csv_has_a_header_row_and_no_partner_names(clinic, url, header):
             "Sam Super",
             "Total",
         ]
-        assert by_format[-1] == ["", "Total", "3", "1", "1", "0", "0", "0", "3", "2"]
+        total = dict(zip(by_format[0], by_format[-1], strict=True))
+        assert [total[name] for name in ("clinician", "display_name", *CASELOAD_FIGURES)] == [
+            "",
+            "Total",
+            "3",
+            "1",
+            "1",
+            "0",
+            "0",
+            "0",
+            "3",
+            "2",
+        ]
     if url == ADHERENCE:
         assert by_format[-1] == ["", "Total", "5", "3", "1", "1", "60.0"]
     if url == OUTCOMES:
-        assert [row[0] for row in by_format[1:]] == ["csi-4", "ors-like"]
+        # A row per clinician and instrument, then each instrument's total (no clinician).
+        assert {row[1] for row in by_format[1:]} <= {"csi-4", "ors-like"}
+        totals = [row[1] for row in by_format[1:] if row[0] == ""]
+        assert totals == sorted(totals) and len(totals) == len(set(totals))
 
 
 def test_csv_cells_cannot_run_as_spreadsheet_formulas(clinic):
@@ -480,8 +531,10 @@ def test_bad_dates_are_a_400_naming_the_parameter(clinic, url):
     assert "to" in assert_problem(api.get(url, {"to": "not-a-date"}), 400)["errors"]
     inverted = assert_problem(api.get(url, {"from": "2025-03-02", "to": "2025-03-01"}), 400)
     assert "from" in inverted["errors"]
-    too_long = assert_problem(api.get(url, {"from": "2024-01-01", "to": "2025-03-01"}), 400)
-    assert "to" in too_long["errors"]
+    # One rule for every surface (cyclecare.reports.filters): at most ten years.
+    too_long = assert_problem(api.get(url, {"from": "2014-01-01", "to": "2025-03-01"}), 400)
+    assert "10 years" in too_long["errors"]["from"][0]
+    assert get_ok(api, url, {"from": "2024-01-01", "to": "2025-03-01"})["period"]["from"] == "2024-01-01"
     assert get_ok(api, url, {"from": "2025-03-01", "to": "2025-03-01"})["period"] == {
         "from": "2025-03-01",
         "to": "2025-03-01",
@@ -520,3 +573,81 @@ def test_report_query_counts_do_not_grow_with_the_data(clinic, django_assert_max
     for url in urls:
         with django_assert_max_num_queries(6):
             get_ok(fresh_client(clinic.admin), url)
+
+
+# FILTERS (cyclecare.reports.filters, the same rules as the report pages)
+# ------------------------------------------------------------------------------
+ENGAGEMENT = "/api/v1/reports/engagement/"
+
+
+def test_every_bad_filter_is_named_in_one_problem(clinic):
+    api = fresh_client(clinic.admin)
+    body = assert_problem(
+        api.get(
+            CASELOAD,
+            {"from": "soon", "clinician": "seven", "status": "asleep", "instrument": "no-such-thing"},
+        ),
+        400,
+    )
+    assert set(body["errors"]) == {"from", "clinician", "status", "instrument"}
+    assert body["errors"]["status"] == ["Choose one of: active, paused, discharged, separated."]
+    # Another practice's clinician reads as one that does not exist; so does a colleague
+    # outside a clinician's own caseload.
+    foreign = assert_problem(api.get(CASELOAD, {"clinician": clinic.blake.pk}), 400)
+    missing = assert_problem(api.get(CASELOAD, {"clinician": 999_999}), 400)
+    assert foreign == missing
+    assert (
+        "clinician"
+        in assert_problem(fresh_client(clinic.casey).get(ENGAGEMENT, {"clinician": clinic.dana.pk}), 400)[
+            "errors"
+        ]
+    )
+
+
+def test_the_clinician_filter_narrows_to_that_caseload(clinic):
+    api = fresh_client(clinic.admin)
+    caseload = get_ok(api, CASELOAD, {"clinician": clinic.casey.pk})
+    assert [row["display_name"] for row in caseload["rows"]] == ["Casey One"]
+    assert figures(caseload["total"], *CASELOAD_FIGURES) == (2, 1, 0, 0, 0, 0, 2, 2)
+    assert caseload["filters"] == {"clinician": clinic.casey.pk, "status": None, "instrument": None}
+    engagement = get_ok(api, ENGAGEMENT, {"clinician": clinic.dana.pk})
+    assert figures(engagement["total"], *ADHERENCE_FIGURES) == (1, 1, 0, 0, 100.0)
+    # A supervisor may name a supervisee.
+    assert get_ok(fresh_client(clinic.supervisor), CASELOAD, {"clinician": clinic.casey.pk})["rows"]
+
+
+def test_the_instrument_filter_narrows_outcomes(clinic):
+    rows = get_ok(fresh_client(clinic.admin), OUTCOMES, {"instrument": "ors-like", **ALL_TIME})["rows"]
+    assert rows and {row["instrument_code"] for row in rows} == {"ors-like"}
+    # Another practice's licensed instrument is unknown here.
+    assert (
+        "instrument"
+        in assert_problem(fresh_client(clinic.other_admin).get(OUTCOMES, {"instrument": "ors-like"}), 400)[
+            "errors"
+        ]
+    )
+
+
+def test_engagement_and_its_former_name_answer_the_same(clinic):
+    api = fresh_client(clinic.admin)
+    assert get_ok(api, ENGAGEMENT) == get_ok(api, ADHERENCE)
+    report = get_ok(api, ENGAGEMENT)
+    assert report["fresh_at"] is None and report["notes"][0].startswith("Adherence is homework completed")
+    text = parse_csv(api.get(ENGAGEMENT, {"format": "csv", "clinician": clinic.casey.pk}))
+    assert text[0] == ["clinician", "display_name", *ADHERENCE_FIGURES]
+    assert [row[1] for row in text[1:]] == ["Casey One", "Total"]
+
+
+def test_a_bad_filter_in_a_csv_request_is_a_json_problem(clinic):
+    response = fresh_client(clinic.admin).get(ENGAGEMENT, {"format": "csv", "status": "x"})
+    assert "status" in assert_problem(response, 400)["errors"]
+
+
+def test_every_report_route_is_in_the_schema_with_its_filters():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for key in [*(report.key for report in REPORTS), "adherence"]:
+        operation = schema["paths"][f"/api/v1/reports/{key}/"]["get"]
+        names = {parameter["name"] for parameter in operation["parameters"]}
+        assert {"from", "to", "clinician", "status", "instrument", "format"} <= names, key
+        assert {"application/json", "text/csv"} <= set(operation["responses"]["200"]["content"])
+        assert operation["security"][0]["oauth2"] == ["read", "reports:read"]

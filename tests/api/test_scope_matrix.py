@@ -279,7 +279,10 @@ LIST_ROW_PRACTICE: dict[str, Callable[[dict], int | None]] = {
     "v1:webhook-delivery-list": _practice_of(WebhookDelivery),
     "v1:report-caseload": _clinician_row_practice,
     "v1:report-adherence": _clinician_row_practice,
+    "v1:report-engagement": _clinician_row_practice,
     "v1:report-outcomes": _instrument_row_practice,
+    "v1:report-cycle-trends": _clinician_row_practice,
+    "v1:report-safety": _clinician_row_practice,
     "v1:audit-event-list": _practice_of(AuditEvent),
 }
 LISTS_REFUSED_TO_INTEGRATIONS = {"v1:safety-flag-list"}
@@ -319,7 +322,10 @@ REPORT_FIGURES: dict[str, Callable[[dict], tuple[int, ...]]] = {
         body["total"]["sessions_held"],
         body["total"]["open_safety_flags"],
     ),
-    "v1:report-outcomes": lambda body: (sum(row["partners"] for row in body["rows"]),),
+    # Per clinician rows only: each instrument's practice total follows them (clinician null).
+    "v1:report-outcomes": lambda body: (
+        sum(row["partners"] for row in body["rows"] if row["clinician"] is not None),
+    ),
 }
 
 
@@ -858,8 +864,12 @@ def test_lists_hold_no_row_of_another_practice(world, route, role):
     filters = _foreign_filters(world.other)
     filtered = api.get(route.url(query=filters))
     assert_nothing_foreign(world, filtered)
+    if route.name.startswith("v1:report-"):
+        # Reports check their filters (cyclecare.reports.filters): another practice's clinician
+        # or instrument is refused by name — exactly as one that does not exist (below).
+        assert {"clinician", "instrument"} <= set(assert_problem(filtered, 400)["errors"])
     # A list that checks its id filters refuses bravo's with a 400 — as it refuses a missing id.
-    if not refused and filtered.status_code == 200:
+    elif not refused and filtered.status_code == 200:
         assert {practice_of(row) for row in _rows(filtered.json())} <= {world.own.practice.pk, None}
     missing = api.get(route.url(query=dict.fromkeys(filters, MISSING_ID)))
     assert (missing.status_code, missing.json()) == (filtered.status_code, filtered.json())
