@@ -23,7 +23,7 @@ from clinician.fields import EncryptedText
 from clinician.models import AuditEvent
 from couples.models import Partner
 from cyclecare import services
-from cyclecare.models import CheckIn, CycleEpisode
+from cyclecare.models import CheckIn, CycleEpisode, ReportExport
 from cyclecare.partner_access import partner_link_issue
 from tests.factories import UserFactory, build_practice_world, daily_checkin, integration_client
 
@@ -116,6 +116,17 @@ def test_every_surface_leaves_an_event_with_its_surface_and_whose_record(world):
     response = web.get(reverse("cyclecare:clinician:audit_csv"))
     b"".join(response.streaming_content)
     expect("export", since, surface=Surface.EXPORT, action="audit.export")
+    since = last_id()
+    report_csv = web.get(reverse("cyclecare:clinician:report_csv", args=["caseload"]))
+    b"".join(report_csv.streaming_content)
+    expect("report csv", since, surface=Surface.EXPORT, action="report.caseload.csv_download")
+    assert web.post(reverse("cyclecare:clinician:report_export"), {}).status_code == 302
+    export = ReportExport.objects.latest("pk")
+    since = last_id()
+    download = web.get(reverse("cyclecare:clinician:report_export_download", args=[export.pk, "checkins"]))
+    assert download.status_code == 200
+    b"".join(download.streaming_content)
+    expect("check-in export", since, surface=Surface.EXPORT, action="report_export.download")
 
     # A partner's page: a check-in through a reminder link.
     assignment = daily_checkin(couple.couple, [couple.a, couple.b])
@@ -167,7 +178,7 @@ def test_every_surface_leaves_an_event_with_its_surface_and_whose_record(world):
     for name, event in seen.items():
         if name not in ("task", "bulk update", "bulk delete"):
             assert event.source == ADDRESS, (name, event.source)
-    assert len(seen) == 11
+    assert len(seen) == 13
 
 
 def test_every_model_holding_phi_records_its_bulk_writes():

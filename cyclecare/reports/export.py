@@ -47,7 +47,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinician.audit import audit_record
+from clinician.audit import Surface, audit_context, audit_record
 from clinician.conf import cyclecare_settings
 from clinician.models import Clinician
 from clinician.permissions import acting_clinician, row_scope
@@ -518,7 +518,7 @@ def report_export_download(*, user, export_id: int, part: str) -> tuple[Path, st
     path = export_dir() / name
     if not path.is_file():
         raise ExportExpired
-    with transaction.atomic():
+    with transaction.atomic(), audit_context(surface=Surface.EXPORT):
         ReportExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
         audit_record(actor=user, action="report_export.download", target=export, changes=[part])
     return path, f"cyclecare-export-{export.pk}-{part}.csv"
