@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from couples.models import Consent, Partner
-from couples.selectors import consent_in_force
+from couples.selectors import consent_in_force, partners_reachable
 from couples.services import consent_record, sharing_allowed
 from cyclecare import charts, selectors, services
 from cyclecare.disclosure import Reader, checkin_disclosed, item_disclosed
@@ -151,7 +151,7 @@ def _session_partner(request: HttpRequest) -> Partner | None:
     partner_id = request.session.get(SESSION_PARTNER)
     if partner_id is None:
         return None
-    return Partner.objects.select_related("couple", "practice").filter(pk=partner_id, is_active=True).first()
+    return partners_reachable().select_related("couple", "practice").filter(pk=partner_id).first()
 
 
 def _begin_partner_session(request: HttpRequest, partner: Partner) -> None:
