@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from . import services, webhooks, welcome
+from couples.services import partner_erasures_purge
+
+from . import retention, services, webhooks, welcome
 from .reminders import dispatch, planner
 
 
@@ -93,3 +95,17 @@ def welcomes_dispatch() -> int:
     """Periodic, every minute: welcomes whose task was lost, whose retry is due, or whose
     worker died mid-send."""
     return welcome.welcomes_enqueue_due()
+
+
+# ERASURE AND RETENTION
+# ------------------------------------------------------------------------------
+@shared_task(time_limit=600, soft_time_limit=570)
+def partner_erasures_purge_task() -> int:
+    """Periodic: erasures past their undo window become final (their encrypted copy goes)."""
+    return partner_erasures_purge()
+
+
+@shared_task(time_limit=3600, soft_time_limit=3500)
+def retention_enforce_task() -> int:
+    """Periodic, daily: delete what is past each practice's retention periods, in batches."""
+    return retention.retention_enforce_all()
