@@ -749,7 +749,9 @@ class RecordExport(models.Model):
     expiring. Only the token's SHA-256 is stored (as for PartnerLink). The copy is kept
     encrypted until it is downloaded, revoked or past the practice's retention, then purged."""
 
-    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     partner = models.ForeignKey(
         "couples.Partner", on_delete=models.PROTECT, related_name="record_exports", db_index=False
     )
@@ -844,7 +846,9 @@ class RetentionPolicy(models.Model):
 class RetentionRun(models.Model):
     """What one run of the retention task removed for one practice: counts only, no PHI."""
 
-    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     ran_at = models.DateTimeField()
     draft_notes = models.PositiveIntegerField(default=0)
     reminder_deliveries = models.PositiveIntegerField(default=0)

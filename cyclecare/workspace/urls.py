@@ -13,6 +13,7 @@ from .views import (
     intake,
     notes,
     practice,
+    records,
     separation,
     sessions,
     settings,
@@ -32,4 +33,5 @@ urlpatterns = [
     *separation.urlpatterns,
     *settings.urlpatterns,
     *practice.urlpatterns,
+    *records.urlpatterns,
 ]
