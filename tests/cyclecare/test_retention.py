@@ -4,10 +4,10 @@ touches the clinical record; the settings are the practice admin's alone."""
 
 import datetime
 import uuid
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from clinician.models import AuditEvent, Clinician
@@ -65,12 +65,11 @@ def _practice_rows(clinician=None):
         return made
 
     rows["old_draft"], rows["new_draft"] = note(366), note(300)
-    rows["old_signed"] = note(400, sign=True)
-    with connection.cursor() as cursor:  # a signed note refuses every ORM write; age it in SQL
-        cursor.execute(
-            "UPDATE clinician_sessionnote SET updated_at = %s, created_at = %s WHERE id = %s",
-            [days_ago(400), days_ago(400), rows["old_signed"].pk],
-        )
+    # A signed note refuses every later write (PostgreSQL's trigger too): written and signed
+    # 400 days ago, by the clock of then.
+    with mock.patch("django.utils.timezone.now", return_value=days_ago(400)):
+        rows["old_signed"] = note(400, sign=True)
+    assert SessionNote.objects.get(pk=rows["old_signed"].pk).updated_at == days_ago(400)
 
     assignment = daily_checkin(couple, [a, b])
 
