@@ -36,21 +36,23 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from clinician.audit import audit_record, record_label
 from clinician.conf import cyclecare_settings
 from clinician.models import AuditEvent, Clinician, IntegrationClient
 from clinician.permissions import require_treating_access
 from couples.models import Addendum, Consent, Partner, SessionNote, TherapySession
-from couples.selectors import partner_get_for
+from couples.selectors import consent_in_force, partner_get_for
 
 from . import fhir
 from .disclosure import Reader, checkin_disclosed
 from .models import CheckIn, CycleEpisode, RecordExport, RecordRelease
 from .partner_access import token_digest
 from .records_pdf import records_pdf
+from .reminders import channels, messages
 from .selectors import checkins_for_partner, episodes_for_partner, shared_checkins_from_other_partner
 
 FORMAT = "cyclecare.partner-records/1"
@@ -537,6 +539,43 @@ def records_archive(contents: dict) -> bytes:
         archive.writestr("records.fhir.json", json.dumps(contents["fhir"], indent=2, ensure_ascii=False))
         archive.writestr("records.pdf", records_pdf(records))
     return buffer.getvalue()
+
+
+def records_link_email(*, user, export: RecordExport, token: str) -> str:
+    """Email ``token``'s download link to the partner, as every partner email is built
+    (``reminders.messages.partner_email``: the practice's sender name, one-click stop headers),
+    sent now by the reminder channels' email. Only to an address on file with email consent in
+    force (else a ValidationError saying why); a failed send raises ``channels.SendError``.
+    The message carries no PHI: first name, practice, link. Audited as ``record.link_emailed``."""
+    partner = export.partner
+    _treating(user, partner)
+    if not partner.email:
+        raise ValidationError("There is no email address on file.", code="no_contact")
+    if not consent_in_force(partner=partner, kind=Consent.Kind.EMAIL):
+        raise ValidationError("No consent to email is recorded.", code="no_consent")
+    stop = messages.stop_url(partner_id=partner.pk, channel="email")
+    context = {
+        "first_name": messages.first_name(partner.display_name),
+        "practice_name": partner.practice.name,
+        "action_url": records_url(token),
+        "stop_url": stop,
+        "link_hours": cyclecare_settings.RECORDS_LINK_HOURS,
+    }
+    with translation.override(partner.language):
+        subject = " ".join(render_to_string("cyclecare/email/records_link_subject.txt", context).split())
+        text = render_to_string("cyclecare/email/records_link.txt", context)
+        html = render_to_string("cyclecare/email/records_link.html", context)
+    message = messages.partner_email(
+        partner,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=messages.message_id(export.pk, kind="records"),
+        stop=stop,
+    )
+    sent = channels.email_send(message, connection=channels.email_connection())
+    audit_record(actor=user, action="record.link_emailed", target=export)
+    return sent
 
 
 def record_exports_revoke(*, partner_id: int) -> int:

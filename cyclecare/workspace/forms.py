@@ -879,6 +879,14 @@ class RecordsPrepareForm(AccessibleErrorsMixin, forms.Form):
         ),
     )
 
+    email_link = forms.BooleanField(
+        label=_("Also email the link to the partner"),
+        required=False,
+        help_text=_(
+            "Sent only to an address on file with email consent; the link is shown to you either way."
+        ),
+    )
+
     def __init__(self, *args, notes=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["notes"].choices = [

@@ -29,6 +29,7 @@ from couples import services as couple_services
 from couples.models import Partner, PartnerErasure
 from couples.selectors import couple_get_for
 from cyclecare import records, retention
+from cyclecare.reminders.channels import SendError
 
 from ..forms import PartnerEraseForm, RecordsPrepareForm, RetentionForm
 from .common import clinician_required
@@ -83,6 +84,8 @@ def partner_records(
             else:
                 status = 200
                 prepared = {"export": export, "url": records.records_url(token)}
+                if form.cleaned_data["email_link"]:
+                    prepared["emailed"] = _email_link(request, export, token)
     exports = [
         {"export": export, "state": _export_state(export)}
         for export in records.record_exports_for(partner=partner)[:10]
@@ -102,6 +105,20 @@ def partner_records(
         },
         status=status,
     )
+
+
+def _email_link(request: HttpRequest, export, token: str) -> bool:
+    """Email the link; on a refusal or a failed send, say why (the link is on the page anyway)."""
+    try:
+        records.records_link_email(user=request.user, export=export, token=token)
+    except ValidationError as error:
+        messages.warning(request, _("The link was not emailed: %(why)s") % {"why": " ".join(error.messages)})
+        return False
+    except SendError as error:
+        messages.warning(request, _("The link was not emailed: %(why)s") % {"why": error})
+        return False
+    messages.success(request, _("The link was emailed to %(email)s.") % {"email": export.partner.email})
+    return True
 
 
 @clinician_required

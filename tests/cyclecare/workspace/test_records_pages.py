@@ -197,3 +197,21 @@ def test_an_expired_or_unknown_download_link_shows_nothing(client, world, downlo
     assert client.post(download).status_code == 410
     assert client.get("/p/r/not-a-real-token/").status_code == 404
     assert not AuditEvent.objects.filter(action="record.download").exists()
+
+
+def test_the_link_can_be_emailed_to_a_partner_who_consented(client, world, mailoutbox):
+    couple, a = world["couple"], world["a"]
+    refused = client.post(records_url(couple, a), {"email_link": "on"})
+    assert refused.status_code == 200 and "No consent to email is recorded" in refused.text
+    assert mailoutbox == []
+
+    couple_services.consent_record(
+        actor=world["clinician"].user, partner=a, kind="email", granted=True, method="written"
+    )
+    answer = client.post(records_url(couple, a), {"email_link": "on"})
+    link = re.search(r'id="records-link"[^>]*value="([^"]+)"', answer.text).group(1)
+    assert f"The link was emailed to {a.email}" in answer.text
+    (message,) = mailoutbox
+    assert message.to == [a.email] and link in message.body and "Joint text" not in message.body
+    assert message.extra_headers["List-Unsubscribe"].startswith("<http")
+    assert AuditEvent.objects.filter(action="record.link_emailed").count() == 1
