@@ -215,3 +215,11 @@ def test_the_link_can_be_emailed_to_a_partner_who_consented(client, world, mailo
     assert message.to == [a.email] and link in message.body and "Joint text" not in message.body
     assert message.extra_headers["List-Unsubscribe"].startswith("<http")
     assert AuditEvent.objects.filter(action="record.link_emailed").count() == 1
+
+
+def test_the_download_page_speaks_the_partners_language(client, world, download):
+    world["a"].__class__.objects.filter(pk=world["a"].pk).update(language="es")
+    page = client.get(download)
+    assert page.status_code == 200 and "Descargar mis registros" in page.text
+    client.post(download)
+    assert "Estos registros ya se descargaron" in client.get(download).text
