@@ -19,7 +19,13 @@ from couples.models import Consent
 from couples.selectors import note_get_for
 from cyclecare import records, services
 from cyclecare.models import RecordExport, RecordRelease
-from tests.factories import ClinicianFactory, couple_with_partners, held_session, shipped_instrument
+from tests.factories import (
+    ClinicianFactory,
+    UserFactory,
+    couple_with_partners,
+    held_session,
+    shipped_instrument,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -254,3 +260,24 @@ def test_access_report_lists_reads_of_their_rows_and_not_of_the_other_partners(c
     assert ("note.read", str(case.b_note.pk)) not in seen
     assert ("note.read", str(case.joint_note.pk)) not in seen  # not released: not in A's records
     assert {row["who"] for row in report if row["action"] == "note.read"} == {"Dr Okafor"}
+
+
+def test_the_operator_sees_exports_and_erasures_in_the_admin_without_their_contents(case, client):
+    export, _ = records.records_prepare(user=case.user, partner_id=case.a.pk)
+    erasure = couple_services.partner_erase(user=case.user, partner=case.b)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for model, row, hidden in (
+        ("cyclecare/recordexport", export, A_INDIVIDUAL_TEXT),
+        ("couples/partnererasure", erasure, "Sam"),
+    ):
+        listing = client.get(f"/admin/{model}/")
+        detail = client.get(f"/admin/{model}/{row.pk}/change/")
+        assert listing.status_code == detail.status_code == 200
+        assert hidden not in listing.text and hidden not in detail.text
+        assert AuditEvent.objects.filter(action="admin.view", target_id=str(row.pk)).exists()
+    # A practice admin's admin shows them nothing of these.
+    admin = ClinicianFactory(practice=case.couple.practice, role=Clinician.Role.PRACTICE_ADMIN)
+    admin.user.is_staff = True
+    admin.user.save(update_fields=["is_staff"])
+    client.force_login(admin.user)
+    assert client.get("/admin/cyclecare/recordexport/").status_code in (403, 404)
