@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # How long a reminder's check-in link works, and a partner's home link.
     "CHECKIN_LINK_HOURS": 72,
     "HOME_LINK_HOURS": 24 * 14,
+    # How long the single-use link to a partner's prepared records works.
+    "RECORDS_LINK_HOURS": 72,
+    # How long an erasure of a partner's contact details can be undone before it is final.
+    "ERASURE_UNDO_HOURS": 24,
     # Record an audit event when a clinician opens a note, check-in or safety flag.
     "AUDIT_READS": True,
     # A pending occurrence this many hours past due is marked missed (assignment.missed).

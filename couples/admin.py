@@ -9,7 +9,16 @@ from django.utils.translation import gettext_lazy as _
 from clinician.admin import PhiAdmin, may_view
 
 from . import selectors, services
-from .models import Addendum, Consent, Couple, NoteCoSignature, Partner, SessionNote, TherapySession
+from .models import (
+    Addendum,
+    Consent,
+    Couple,
+    NoteCoSignature,
+    Partner,
+    PartnerErasure,
+    SessionNote,
+    TherapySession,
+)
 
 
 class PartnerInline(admin.TabularInline):
@@ -126,3 +135,11 @@ class SessionNoteAdmin(PhiAdmin):
 @admin.register(NoteCoSignature)
 class NoteCoSignatureAdmin(PhiAdmin):
     list_display = ("note", "supervisor", "signed_at")
+
+
+@admin.register(PartnerErasure)
+class PartnerErasureAdmin(PhiAdmin):
+    """Erasures, for the operator: when and by whom, never the erased details."""
+
+    list_display = ("id", "partner_id", "erased_at", "undo_until", "undone_at", "purged_at")
+    exclude = ("erased_details",)

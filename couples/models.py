@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from clinician.audit import AuditedQuerySet
-from clinician.fields import EncryptedText
+from clinician.fields import EncryptedJSON, EncryptedText
 from clinician.validators import validate_time_zone
 
 phone_validator = RegexValidator(
@@ -529,3 +529,53 @@ class Addendum(models.Model):
     def audit_subject(self) -> tuple[int | None, int | None]:
         """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
         return self.note.audit_subject()
+
+
+class PartnerErasure(models.Model):
+    """A partner's request to erase their contact details, carried out (``couples.services.
+    partner_erase``). The details erased are kept here, encrypted, until ``undo_until`` so that
+    a mistaken erasure can be undone; then the purge clears them for good. The clinical record
+    is not erased (see the records notes: signed notes, check-ins and the audit trail stay)."""
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="erasures")
+    erased_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
+    erased_at = models.DateTimeField()
+    undo_until = models.DateTimeField()
+    # The contact details as they were (field → value), encrypted; emptied by the purge.
+    erased_details = EncryptedJSON()
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+        constraints = [
+            # One erasure in force per partner: undone ones may precede it.
+            models.UniqueConstraint(
+                fields=["partner"], condition=Q(undone_at__isnull=True), name="partnererasure_one_in_force"
+            ),
+            models.CheckConstraint(
+                condition=Q(undone_at__isnull=True) | Q(purged_at__isnull=True),
+                name="partnererasure_undone_or_purged",
+            ),
+            models.CheckConstraint(
+                condition=Q(undo_until__gt=models.F("erased_at")), name="partnererasure_window"
+            ),
+        ]
+        indexes = [models.Index(fields=["purged_at", "undo_until"])]
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.pk} of partner #{self.partner_id}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.undone_at is None
+
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.partner.couple_id, self.partner_id

@@ -1,14 +1,14 @@
 """Reads for couples, partners and consents, and their clinical record (sessions, notes,
 addenda) — scoped to the asking user."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from clinician.audit import audit_record
 from clinician.models import Clinician
 from clinician.permissions import Purpose, acting_clinician, couple_scope, is_integration, row_scope
 from clinician.selectors import get_or_404
 
-from .models import Addendum, Consent, Couple, Partner, SessionNote, TherapySession
+from .models import Addendum, Consent, Couple, Partner, PartnerErasure, SessionNote, TherapySession
 
 
 def couples_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Couple]:
@@ -35,6 +35,13 @@ def partners_visible_to(*, user, purpose: Purpose = "clinical") -> QuerySet[Part
 
 def partner_get_for(*, user, partner_id: int, purpose: Purpose = "clinical") -> Partner:
     return get_or_404(partners_visible_to(user=user, purpose=purpose), partner_id)
+
+
+def partners_reachable() -> QuerySet[Partner]:
+    """Partners a link or a partner session may still open: active, and not erased (an erasure
+    in force ends their links and sessions: ``couples.services.partner_erase``)."""
+    erased = PartnerErasure.objects.filter(partner=OuterRef("pk"), undone_at__isnull=True)
+    return Partner.objects.filter(is_active=True).exclude(Exists(erased))
 
 
 def consents_visible_to(*, user) -> QuerySet[Consent]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clinician import events
 from clinician.audit import audit_record
+from clinician.conf import cyclecare_settings
 from clinician.models import Clinician
 from clinician.permissions import (
     acting_clinician,
@@ -22,7 +23,16 @@ from clinician.permissions import (
     require_treating_access,
 )
 
-from .models import Addendum, Consent, Couple, NoteCoSignature, Partner, SessionNote, TherapySession
+from .models import (
+    Addendum,
+    Consent,
+    Couple,
+    NoteCoSignature,
+    Partner,
+    PartnerErasure,
+    SessionNote,
+    TherapySession,
+)
 
 PARTNER_FIELDS = (
     "display_name",
@@ -275,6 +285,8 @@ def partner_update(*, user, partner: Partner, **changes: object) -> Partner:
     require_couple_access(user, partner.couple)
     if not partner.is_active:
         raise ValidationError({"partner": "This partner is no longer in treatment."})
+    if partner_erasure_in_force(partner=partner) is not None:
+        raise ValidationError({"partner": ERASED_NO_EDIT})
     before = {name: getattr(partner, name) for name in changes}
     for name, value in changes.items():
         setattr(partner, name, value.strip() if isinstance(value, str) else value)
@@ -705,3 +717,166 @@ def _reject_unknown(fields: dict) -> None:
     unknown = set(fields) - NOTE_EDITABLE_FIELDS
     if unknown:
         raise ValidationError({name: "Not a field of a session note." for name in sorted(unknown)})
+
+
+# ERASURE OF A PARTNER'S CONTACT DETAILS
+# ------------------------------------------------------------------------------
+# What an erasure blanks (the partner's contact details and how to reach them), and what it
+# keeps: the clinical record (sessions, signed notes, check-ins, consents) and the audit trail,
+# which the practice must retain (see the records notes). Quiet hours and the channel go with
+# the contacts: without an address there is nothing to send and no hours to keep quiet.
+ERASED_FIELDS = (
+    "display_name",
+    "pronouns",
+    "email",
+    "phone",
+    "preferred_channel",
+    "quiet_hours_start",
+    "quiet_hours_end",
+)
+ERASED_NO_EDIT = "This partner's contact details were erased at their request; undo the erasure to edit them."
+NOT_TREATING_ERASE = "Only the couple's treating clinician can erase or restore a partner's details."
+
+
+def erased_name(partner: Partner) -> str:
+    return f"Erased partner {partner.pk}"
+
+
+def partner_erasure_in_force(*, partner: Partner) -> PartnerErasure | None:
+    """The erasure of the partner that has not been undone, if any."""
+    return PartnerErasure.objects.filter(partner=partner, undone_at__isnull=True).first()
+
+
+def _details_of(partner: Partner) -> dict:
+    details = {}
+    for name in ERASED_FIELDS:
+        value = getattr(partner, name)
+        details[name] = value.isoformat() if isinstance(value, datetime.time) else value
+    return details
+
+
+@transaction.atomic
+def partner_erase(*, user, partner: Partner) -> PartnerErasure:
+    """Erase a partner's contact details at their request: the name becomes "Erased partner
+    <id>", email, phone, pronouns and quiet hours are blanked and no channel is left, an
+    account they sign in with is switched off. Publishes ``partner.erased`` (the cycle domain
+    revokes every link of theirs and stops what was waiting to be sent, in this transaction).
+
+    Kept: the clinical record and the audit trail. Undoable for ``ERASURE_UNDO_HOURS``: the
+    details are kept encrypted on the erasure row until then (``partner_erasure_undo``), and
+    purged after (``partner_erasures_purge``). Only the treating clinician (or their
+    supervisor) may; audited as ``partner.erase`` with the names of the fields blanked."""
+    partner = Partner.objects.select_for_update(of=("self",)).select_related("couple").get(pk=partner.pk)
+    clinician = require_treating_access(user, partner.couple, field="partner", message=NOT_TREATING_ERASE)
+    if partner_erasure_in_force(partner=partner) is not None:
+        raise ValidationError(
+            {"partner": ValidationError("This partner's details are already erased.", code="erased")}
+        )
+    now = timezone.now()
+    details = _details_of(partner)
+    account = partner.user
+    if account is not None:
+        details["account_active"] = account.is_active
+    partner.display_name = erased_name(partner)
+    partner.pronouns = partner.email = partner.phone = ""
+    partner.quiet_hours_start = partner.quiet_hours_end = None
+    partner.preferred_channel = Partner.Channel.NONE
+    partner.save(update_fields=[*ERASED_FIELDS, "updated_at"])
+    if account is not None and account.is_active:
+        account.is_active = False
+        account.save(update_fields=["is_active"])
+    erasure = PartnerErasure(
+        practice_id=partner.practice_id,
+        partner=partner,
+        erased_by=clinician,
+        erased_at=now,
+        undo_until=now + datetime.timedelta(hours=cyclecare_settings.ERASURE_UNDO_HOURS),
+        erased_details=details,
+    )
+    erasure.full_clean()
+    erasure.save()
+    audit_record(actor=user, action="partner.erase", target=partner, changes=ERASED_FIELDS)
+    events.publish(
+        "partner.erased",
+        practice_id=partner.practice_id,
+        data={"partner_id": partner.pk, "couple_id": partner.couple_id},
+    )
+    return erasure
+
+
+def erasure_undo_refusal(erasure: PartnerErasure, *, now: datetime.datetime | None = None) -> str:
+    """Why ``erasure`` can no longer be undone, in words; "" while it can."""
+    now = now or timezone.now()
+    if erasure.undone_at is not None:
+        return "This erasure was already undone."
+    if erasure.purged_at is not None or erasure.undo_until <= now:
+        return (
+            "The erasure is final: it could be undone for "
+            f"{cyclecare_settings.ERASURE_UNDO_HOURS} hours, until "
+            f"{erasure.undo_until:%Y-%m-%d %H:%M} UTC, and the erased details are now deleted. "
+            "Ask the partner for their details again and enter them on this page."
+        )
+    return ""
+
+
+@transaction.atomic
+def partner_erasure_undo(*, user, erasure: PartnerErasure) -> Partner:
+    """Put back what ``partner_erase`` blanked, within the window; refused after it with the
+    reason (``erasure_undo_refusal``). Links revoked by the erasure stay revoked (a new welcome
+    gives the partner a new one); reminders are planned again for the restored channel.
+    Audited as ``partner.erasure_undo``."""
+    erasure = PartnerErasure.objects.select_for_update().get(pk=erasure.pk)
+    partner = (
+        Partner.objects.select_for_update(of=("self",)).select_related("couple").get(pk=erasure.partner_id)
+    )
+    clinician = require_treating_access(user, partner.couple, field="partner", message=NOT_TREATING_ERASE)
+    refusal = erasure_undo_refusal(erasure)
+    if refusal:
+        raise ValidationError({"partner": ValidationError(refusal, code="window_closed")})
+    details = dict(erasure.erased_details)
+    for name in ERASED_FIELDS:
+        value = details.get(name)
+        if name.startswith("quiet_hours") and value:
+            value = datetime.time.fromisoformat(value)
+        setattr(partner, name, value)
+    _validate_partner(partner)
+    partner.save(update_fields=[*ERASED_FIELDS, "updated_at"])
+    if partner.user_id and details.get("account_active"):
+        partner.user.is_active = True
+        partner.user.save(update_fields=["is_active"])
+    erasure.undone_at = timezone.now()
+    erasure.undone_by = clinician
+    erasure.erased_details = None
+    erasure.save(update_fields=["undone_at", "undone_by", "erased_details"])
+    audit_record(actor=user, action="partner.erasure_undo", target=partner, changes=ERASED_FIELDS)
+    events.publish(
+        "partner.schedule_changed",
+        practice_id=partner.practice_id,
+        data={"partner_id": partner.pk, "couple_id": partner.couple_id},
+    )
+    return partner
+
+
+def partner_erasures_purge(*, now: datetime.datetime | None = None, batch_size: int = 200) -> int:
+    """Make final every erasure whose undo window has closed: delete its encrypted copy of the
+    details. In batches, each row locked and re-checked (another worker may hold it); audited
+    per erasure as ``partner.erasure_purge`` by the system. Returns how many were purged."""
+    now = now or timezone.now()
+    purged = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                PartnerErasure.objects.select_for_update(skip_locked=True)
+                .filter(undone_at__isnull=True, purged_at__isnull=True, undo_until__lte=now)
+                .order_by("undo_until", "pk")[:batch_size]
+            )
+            for erasure in due:
+                erasure.erased_details = None
+                erasure.purged_at = now
+                erasure.save(update_fields=["erased_details", "purged_at"])
+                audit_record(
+                    actor=None, action="partner.erasure_purge", target=erasure, changes=["erased_details"]
+                )
+            purged += len(due)
+        if len(due) < batch_size:
+            return purged

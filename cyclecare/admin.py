@@ -20,7 +20,11 @@ from .models import (
     HomeworkTemplate,
     Instrument,
     Occurrence,
+    RecordExport,
+    RecordRelease,
     ReminderDelivery,
+    RetentionPolicy,
+    RetentionRun,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -227,3 +231,36 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("id", "endpoint", "event", "status", "attempts", "last_status_code", "delivered_at")
     list_filter = ("status", "event")
+
+
+# A PARTNER'S RECORDS AND RETENTION (the operator's view; practices use their pages)
+# ------------------------------------------------------------------------------
+@admin.register(RecordRelease)
+class RecordReleaseAdmin(PhiAdmin):
+    list_display = ("id", "partner_id", "target_type", "target_id", "released_at", "withdrawn_at")
+    list_filter = ("target_type",)
+
+
+@admin.register(RecordExport)
+class RecordExportAdmin(PhiAdmin):
+    list_display = (
+        "id",
+        "partner_id",
+        "created_at",
+        "expires_at",
+        "downloaded_at",
+        "revoked_at",
+        "purged_at",
+    )
+    # The prepared copy and the token's hash are never shown.
+    exclude = ("contents", "token_sha256")
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(ReadOnlyAdmin):
+    list_display = ("practice", *RetentionPolicy.DEFAULTS, "updated_at")
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "practice", "ran_at", *RetentionRun.COUNTS)

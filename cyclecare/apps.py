@@ -15,6 +15,7 @@ class CyclecareConfig(AppConfig):
             checks,  # noqa: F401  (registers system checks)
             tasks,  # noqa: F401  (registers the tasks cyclecare.queue finds by name)
         )
+        from .erasure import on_erasure_event
         from .reminders.holds import on_reminder_event
         from .webhooks import on_domain_event
 
@@ -24,6 +25,8 @@ class CyclecareConfig(AppConfig):
         # Reminders follow a couple's pause and resume, a partner's zone, quiet hours and
         # channel, and a withdrawn consent, in the transaction of that change.
         events.subscribe(on_reminder_event)
+        # A partner's erasure revokes their links and stops what was waiting to be sent to them.
+        events.subscribe(on_erasure_event)
         post_migrate.connect(install_shipped_data, sender=self, dispatch_uid="cyclecare-shipped-data")
 
 

@@ -146,6 +146,30 @@ def couple_bundle(*, user, couple_id: int) -> dict[str, Any]:
     return bundle.model_dump(mode="json")
 
 
+def partner_records_bundle(
+    *, partner: Partner, sessions: list[TherapySession], checkins: list[tuple[CheckIn, Disclosed]]
+) -> dict[str, Any]:
+    """One partner's own records (``cyclecare.records``) as a FHIR R4 ``collection`` Bundle: their
+    Patient, the Encounters of their sessions (each with the partner as subject, so no Group
+    naming the other partner), and their check-ins as QuestionnaireResponses with score
+    Observations, disclosed as the caller decided (``checkins`` pairs each with its
+    ``Disclosed``). The caller has checked access and writes the audit event."""
+    patient_ref = _reference(partner, "Patient", partner.display_name)
+    resources: list[Resource] = [_patient(partner)]
+    resources.extend(_encounter(session, patient_ref) for session in sessions)
+    for checkin, shown in checkins:
+        resources.append(_questionnaire_response(checkin, shown, patient_ref, None))
+        if shown.total_score is not None:
+            response = _reference(checkin, "QuestionnaireResponse")
+            resources.append(_score_observation(checkin, shown, patient_ref, response))
+    bundle = Bundle(
+        type="collection",
+        timestamp=timezone.now(),
+        entry=[{"fullUrl": f"urn:uuid:{resource.id}", "resource": resource} for resource in resources],
+    )
+    return bundle.model_dump(mode="json")
+
+
 # REFERENCES
 # ------------------------------------------------------------------------------
 def _uuid(obj: models.Model, suffix: str = "") -> uuid.UUID:

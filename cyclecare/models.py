@@ -1,6 +1,6 @@
 """The cycle domain: cycle maps, episodes, homework, occurrences, instruments, check-ins, flags."""
 
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -782,3 +782,183 @@ class ReportExport(models.Model):
         if not self.rows_total:
             return 0
         return min(100, self.rows_done * 100 // self.rows_total)
+
+
+# A PARTNER'S OWN RECORDS, ERASURE AND RETENTION
+# ------------------------------------------------------------------------------
+class RecordRelease(models.Model):
+    """An item of the couple's joint record that the treating clinician released, item by
+    item, into one partner's own records (``cyclecare.records``). Without a release a
+    joint-session note never reaches a partner's copy. Withdrawing keeps the row."""
+
+    class TargetType(models.TextChoices):
+        # The audit trail's name for a session note (clinician.audit.record_label).
+        SESSION_NOTE = "clinician.sessionnote", _("Joint-session note")
+
+    practice = models.ForeignKey("clinician.Practice", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, related_name="record_releases", db_index=False
+    )
+    target_type = models.CharField(max_length=64, choices=TargetType.choices)
+    target_id = models.PositiveBigIntegerField()
+    released_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
+    released_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-released_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "target_type", "target_id"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="recordrelease_once_in_force",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True, withdrawn_by__isnull=True)
+                | Q(withdrawn_at__isnull=False, withdrawn_by__isnull=False),
+                name="recordrelease_withdrawn_has_who",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"Release of {self.target_type}#{self.target_id} to partner #{self.partner_id}"
+
+
+class RecordExport(models.Model):
+    """One prepared copy of a partner's own records and its download link: single use and
+    expiring. Only the token's SHA-256 is stored (as for PartnerLink). The copy is kept
+    encrypted until it is downloaded, revoked or past the practice's retention, then purged."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    partner = models.ForeignKey(
+        "couples.Partner", on_delete=models.PROTECT, related_name="record_exports", db_index=False
+    )
+    prepared_by = models.ForeignKey("clinician.Clinician", on_delete=models.PROTECT, related_name="+")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    contents = EncryptedJSON(help_text=_("The prepared records (JSON and FHIR), encrypted at rest."))
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="recordexport_expires_later"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "created_at"]),
+            models.Index(fields=["practice", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Records export #{self.pk} for partner #{self.partner_id}"
+
+    def audit_subject(self) -> tuple[int | None, int | None]:
+        """Whose record this is, for the audit trail (clinician.audit.audit_subject)."""
+        return self.partner.couple_id, self.partner_id
+
+
+class RetentionPolicy(models.Model):
+    """How long a practice keeps what no law asks it to keep. Enforced by the retention task
+    (``cyclecare.retention``); a practice without a row has the defaults below."""
+
+    DEFAULTS = {
+        "draft_note_days": 365,
+        "delivery_log_days": 365,
+        "webhook_log_days": 90,
+        "used_link_days": 30,
+        "export_file_days": 7,
+    }
+    MAX_DAYS = 3650
+
+    practice = models.OneToOneField(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="retention_policy"
+    )
+    draft_note_days = models.PositiveIntegerField(
+        default=DEFAULTS["draft_note_days"],
+        validators=[MinValueValidator(30), MaxValueValidator(MAX_DAYS)],
+        help_text=_("Unsigned draft notes not edited for this many days are deleted."),
+    )
+    delivery_log_days = models.PositiveIntegerField(
+        default=DEFAULTS["delivery_log_days"],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)],
+        help_text=_("Finished reminder and welcome deliveries are deleted after this many days."),
+    )
+    webhook_log_days = models.PositiveIntegerField(
+        default=DEFAULTS["webhook_log_days"],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)],
+        help_text=_("Delivered or failed webhook deliveries are deleted after this many days."),
+    )
+    used_link_days = models.PositiveIntegerField(
+        default=DEFAULTS["used_link_days"],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)],
+        help_text=_("Partner links used or expired this many days ago are deleted."),
+    )
+    export_file_days = models.PositiveIntegerField(
+        default=DEFAULTS["export_file_days"],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)],
+        help_text=_("Prepared records not downloaded are purged this many days after they were prepared."),
+    )
+    updated_by = models.ForeignKey(
+        "clinician.Clinician", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(draft_note_days__gte=30)
+                & Q(delivery_log_days__gte=1)
+                & Q(webhook_log_days__gte=1)
+                & Q(used_link_days__gte=1)
+                & Q(export_file_days__gte=1),
+                name="retentionpolicy_days_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Retention policy of practice #{self.practice_id}"
+
+
+class RetentionRun(models.Model):
+    """What one run of the retention task removed for one practice: counts only, no PHI."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    ran_at = models.DateTimeField()
+    draft_notes = models.PositiveIntegerField(default=0)
+    reminder_deliveries = models.PositiveIntegerField(default=0)
+    welcome_messages = models.PositiveIntegerField(default=0)
+    webhook_deliveries = models.PositiveIntegerField(default=0)
+    partner_links = models.PositiveIntegerField(default=0)
+    record_exports = models.PositiveIntegerField(default=0)
+
+    COUNTS = (
+        "draft_notes",
+        "reminder_deliveries",
+        "welcome_messages",
+        "webhook_deliveries",
+        "partner_links",
+        "record_exports",
+    )
+
+    class Meta:
+        ordering = ["-ran_at", "-id"]
+        indexes = [models.Index(fields=["practice", "ran_at"])]
+
+    def __str__(self) -> str:
+        return f"Retention run #{self.pk} of practice #{self.practice_id}"

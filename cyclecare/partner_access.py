@@ -36,7 +36,8 @@ class ResolvedLink:
     link: PartnerLink | None = None
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a link's token: its SHA-256 (partner links, records download links)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -64,7 +65,7 @@ def _link_build(
         partner=partner,
         purpose=purpose,
         occurrence=occurrence,
-        token_sha256=_digest(token),
+        token_sha256=token_digest(token),
         expires_at=now + valid_for,
     )
     return link, token
@@ -131,7 +132,7 @@ def partner_link_resolve(*, token: str) -> ResolvedLink:
         return ResolvedLink(LinkState.INVALID)
     link = (
         PartnerLink.objects.select_related("partner", "partner__couple", "occurrence__assignment__instrument")
-        .filter(token_sha256=_digest(token))
+        .filter(token_sha256=token_digest(token))
         .first()
     )
     if link is None or not link.partner.is_active:

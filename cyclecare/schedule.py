@@ -38,4 +38,14 @@ BEAT_SCHEDULE = {
         "task": "cyclecare.tasks.report_exports_purge_expired",
         "schedule": 3600.0,
     },
+    # Erasures become final when their undo window closes (checked every 10 minutes); retention
+    # runs once a day.
+    "cyclecare-partner-erasures-purge": {
+        "task": "cyclecare.tasks.partner_erasures_purge_task",
+        "schedule": 600.0,
+    },
+    "cyclecare-retention-enforce": {
+        "task": "cyclecare.tasks.retention_enforce_task",
+        "schedule": 86400.0,
+    },
 }

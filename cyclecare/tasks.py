@@ -4,7 +4,9 @@ import logging
 
 from celery import shared_task
 
-from . import services, webhooks, welcome
+from couples.services import partner_erasures_purge
+
+from . import retention, services, webhooks, welcome
 from .reminders import dispatch, planner
 from .reports import export
 
@@ -118,3 +120,17 @@ def report_export_build(export_id) -> str:
 def report_exports_purge_expired() -> int:
     """Periodic: delete the files of expired exports."""
     return export.report_exports_purge_expired()
+
+
+# ERASURE AND RETENTION
+# ------------------------------------------------------------------------------
+@shared_task(time_limit=600, soft_time_limit=570)
+def partner_erasures_purge_task() -> int:
+    """Periodic: erasures past their undo window become final (their encrypted copy goes)."""
+    return partner_erasures_purge()
+
+
+@shared_task(time_limit=3600, soft_time_limit=3500)
+def retention_enforce_task() -> int:
+    """Periodic, daily: delete what is past each practice's retention periods, in batches."""
+    return retention.retention_enforce_all()

@@ -23,6 +23,7 @@ LATE_IMPORTS_ALLOWED = {
     ("cyclecare.apps", "cyclecare.tasks"),
     ("cyclecare.apps", "cyclecare.webhooks"),
     ("cyclecare.apps", "cyclecare.reminders.holds"),
+    ("cyclecare.apps", "cyclecare.erasure"),
     # A post_migrate receiver, defined at import time of apps.py, runs after migrations.
     ("cyclecare.apps", "cyclecare.models"),
     ("cyclecare.apps", "cyclecare.services"),

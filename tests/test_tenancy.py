@@ -27,6 +27,7 @@ PARTNER_SELECTORS = {
     "occurrences_for_partner",
     "consent_in_force",
     "partner_other",
+    "partners_reachable",
 }
 HELPERS = {"get_or_404"}
 # The id argument of each *_get_for selector → the model whose rows it reads.

@@ -12,6 +12,7 @@ app_name = "partner"
 urlpatterns = [
     path("c/<str:token>/", views.checkin, name="checkin"),
     path("h/<str:token>/", views.home_link, name="home-link"),
+    path("r/<str:token>/", views.records_download, name="records"),
     path("thanks/", views.thanks, name="thanks"),
     path("home/", views.home, name="home"),
     path("episode/", views.episode, name="episode"),

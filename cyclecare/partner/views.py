@@ -30,7 +30,7 @@ from django.views.decorators.http import require_http_methods
 
 from clinician.models import AuditEvent
 from couples.models import Consent, Partner
-from couples.selectors import consent_in_force
+from couples.selectors import consent_in_force, partners_reachable
 from couples.services import consent_record, sharing_allowed
 from cyclecare import charts, selectors, services
 from cyclecare.disclosure import Reader, checkin_disclosed, item_disclosed
@@ -42,6 +42,7 @@ from cyclecare.partner_access import (
     crisis_resources_for,
     partner_link_resolve,
 )
+from cyclecare.records import ExportState, record_export_download, record_export_resolve
 from cyclecare.reminders.dispatch import reminder_link_opened
 from cyclecare.reminders.messages import first_name, stop_token_read
 from cyclecare.welcome import welcome_link_opened
@@ -128,6 +129,7 @@ STATE_STATUS = {
     "not_found": 404,
     "expired": 410,
     "used": 410,
+    "records_used": 410,
     "someone_else": 403,
     "no_session": 403,
     "csrf": 403,
@@ -154,7 +156,7 @@ def _session_partner(request: HttpRequest) -> Partner | None:
     partner_id = request.session.get(SESSION_PARTNER)
     if partner_id is None:
         return None
-    return Partner.objects.select_related("couple", "practice").filter(pk=partner_id, is_active=True).first()
+    return partners_reachable().select_related("couple", "practice").filter(pk=partner_id).first()
 
 
 def _begin_partner_session(request: HttpRequest, partner: Partner) -> None:
@@ -265,6 +267,37 @@ def home_link(request: HttpRequest, token: str) -> HttpResponse:
     reminder_link_opened(link=resolved.link)
     welcome_link_opened(link=resolved.link)
     return redirect(f"{NAMESPACE}:home")
+
+
+@partner_view("GET", "HEAD", "POST")
+def records_download(request: HttpRequest, token: str) -> HttpResponse:
+    """A partner's prepared records (cyclecare.records): GET shows what the link is for and a
+    button (a mail scanner's prefetch uses nothing up); the POST downloads the ZIP, once.
+    Unknown or withdrawn: 404; downloaded already or past its time: 410 — nothing shown."""
+    resolved = record_export_resolve(token=token)
+    if resolved.state == ExportState.INVALID:
+        return _state_page(request, "invalid")
+    language = resolved.export.partner.language
+    if resolved.state == ExportState.USED:
+        return _state_page(request, "records_used", language=language)
+    if resolved.state == ExportState.EXPIRED:
+        return _state_page(request, "expired", language=language)
+    if request.method == "POST":
+        try:
+            _, archive = record_export_download(token=token)
+        except ValidationError as error:
+            state = "records_used" if error.code == ExportState.USED else "expired"
+            return _state_page(request, state, language=language)
+        response = HttpResponse(archive, content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="my-records.zip"'
+        return response
+    export = resolved.export
+    return _page(
+        request,
+        "partner/records.html",
+        {"practice_name": export.partner.practice.name, "expires_at": export.expires_at},
+        partner=export.partner,
+    )
 
 
 @partner_view("GET", "HEAD")

@@ -973,3 +973,85 @@ class ReportExportForm(AccessibleErrorsMixin, forms.Form):
             "instrument": data.get("instrument") or "",
         }
         return {name: value for name, value in values.items() if value}
+
+
+# A PARTNER'S RECORDS, ERASURE, RETENTION
+# ------------------------------------------------------------------------------
+class RecordsPrepareForm(AccessibleErrorsMixin, forms.Form):
+    """The joint-session notes to release with a partner's records (ticked: released)."""
+
+    notes = forms.TypedMultipleChoiceField(
+        label=_("Joint-session notes to release"),
+        required=False,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Only what you tick is released, note by note; nothing else of the joint record is included."
+        ),
+    )
+
+    email_link = forms.BooleanField(
+        label=_("Also email the link to the partner"),
+        required=False,
+        help_text=_(
+            "Sent only to an address on file with email consent; the link is shown to you either way."
+        ),
+    )
+
+    def __init__(self, *args, notes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["notes"].choices = [
+            (
+                note.pk,
+                _("Joint session of %(date)s (%(format)s note)")
+                % {"date": f"{note.session.starts_at:%Y-%m-%d}", "format": note.get_format_display()},
+            )
+            for note in notes
+        ]
+
+
+class PartnerEraseForm(AccessibleErrorsMixin, forms.Form):
+    """Typed confirmation: the partner's name as it stands, exactly."""
+
+    confirmation = forms.CharField(
+        label=_("Type the partner's name to confirm"),
+        max_length=120,
+        help_text=_("Their name exactly as shown above."),
+    )
+
+    def __init__(self, *args, partner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.partner = partner
+
+    def clean_confirmation(self):
+        typed = self.cleaned_data["confirmation"].strip()
+        if typed != self.partner.display_name:
+            raise ValidationError(_("That is not the partner's name as shown; nothing was erased."))
+        return typed
+
+
+class RetentionForm(AccessibleErrorsMixin, forms.Form):
+    draft_note_days = forms.IntegerField(
+        label=_("Draft notes (days)"),
+        min_value=30,
+        max_value=3650,
+        help_text=_("Unsigned drafts not edited for this long are deleted. Signed notes are never deleted."),
+    )
+    delivery_log_days = forms.IntegerField(
+        label=_("Reminder and welcome delivery logs (days)"),
+        min_value=1,
+        max_value=3650,
+        help_text=_("Finished deliveries are deleted after this long; check-ins stay."),
+    )
+    webhook_log_days = forms.IntegerField(
+        label=_("Webhook delivery logs (days)"), min_value=1, max_value=3650
+    )
+    used_link_days = forms.IntegerField(
+        label=_("Used or expired partner links (days)"), min_value=1, max_value=3650
+    )
+    export_file_days = forms.IntegerField(
+        label=_("Prepared records not downloaded (days)"),
+        min_value=1,
+        max_value=3650,
+        help_text=_("A partner's prepared copy is purged this long after it was prepared."),
+    )

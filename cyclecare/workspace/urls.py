@@ -15,6 +15,7 @@ from .views import (
     intake,
     notes,
     practice,
+    records,
     reports,
     separation,
     sessions,
@@ -39,4 +40,5 @@ urlpatterns = [
     *exports.urlpatterns,
     *reports.urlpatterns,
     *audit.urlpatterns,
+    *records.urlpatterns,
 ]
