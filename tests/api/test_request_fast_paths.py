@@ -8,6 +8,7 @@ write itself, and committed deliveries handed to Celery at commit.
 nothing in this process can hear of the change except by reading the database."""
 
 import datetime
+import hashlib
 import logging
 import os
 import threading
@@ -23,6 +24,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework import serializers
 
+from clinician.api import authentication
 from clinician.api.fields import CompiledReads, first_rows
 from clinician.api.throttling import PrincipalRateThrottle
 from clinician.models import IntegrationClient
@@ -30,6 +32,7 @@ from clinician.principals import PracticePrincipal
 from couples.models import Partner
 from cyclecare import selectors as cyclecare_selectors
 from cyclecare import services, tasks, webhooks
+from cyclecare.api import checkins as checkins_api
 from cyclecare.api.checkins import (
     INSTRUMENT_COLUMNS,
     PARTNER_ROW,
@@ -243,10 +246,10 @@ def test_endpoint_changes_made_in_another_process_take_effect_at_the_next_event(
 
 
 def test_a_create_reads_only_what_it_needs(tenants, integration_for):
-    """The token (one query), the partner and the instrument (one query), then the check-in, its
-    audit event and its outbox rows written together: on PostgreSQL in one statement
-    (clinician.writes) that also reads the subscriptions, with no BEGIN or COMMIT round trip;
-    elsewhere the subscriptions read and three INSERTs in one transaction."""
+    """The token, the partner and the instrument in one query (ReadsWithToken), then the
+    check-in, its audit event and its outbox rows written together: on PostgreSQL in one
+    statement (clinician.writes) that also reads the subscriptions, with no BEGIN or COMMIT
+    round trip; elsewhere the subscriptions read and three INSERTs in one transaction."""
     world = tenants["a"]
     webhooks.webhook_endpoint_create(
         user=world.admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
@@ -258,17 +261,19 @@ def test_a_create_reads_only_what_it_needs(tenants, integration_for):
         assert record_checkin(api, world.couples[0].b, instrument).status_code == 201
     statements = [query["sql"].split()[0] for query in captured.captured_queries]
     if connection.vendor == "postgresql":
-        assert statements == ["SELECT", "SELECT", "WITH"], captured.captured_queries
-        written = captured.captured_queries[2]["sql"]
+        assert statements == ["SELECT", "WITH"], captured.captured_queries
+        written = captured.captured_queries[1]["sql"]
         for table in ("cyclecare_checkin", "clinician_auditevent", "cyclecare_webhookdelivery"):
             assert written.count(f'INSERT INTO "{table}"') == 1
         assert '"cyclecare_webhookendpoint"' in written
     else:
-        assert statements.count("SELECT") == 3, captured.captured_queries
+        assert statements.count("SELECT") == 2, captured.captured_queries
         assert statements.count("INSERT") == 3
-    read = captured.captured_queries[1]["sql"]
+    read = captured.captured_queries[0]["sql"]
+    assert '"oauth2_provider_accesstoken"' in read
     assert '"couples_partner"."is_active"' in read and '"cyclecare_instrument"' in read
-    assert '"display_name"' not in read and '"email"' not in read  # not decrypted
+    # The partner's name and contact details are not read (nor decrypted).
+    assert '"couples_partner"."display_name"' not in read and '"couples_partner"."email"' not in read
 
 
 # THE PARTNER AND THE INSTRUMENT, IN ONE READ
@@ -320,6 +325,90 @@ def test_the_read_together_sees_exactly_what_the_selectors_see(tenants):
         None,
         None,
     )
+
+
+def test_the_read_with_the_token_sees_exactly_what_the_selectors_see(tenants, integration_for):
+    """ReadsWithToken scopes the partner and the instrument to the token's own client's practice
+    in the token's query: for a token of either practice, every partner (active, inactive, the
+    other practice's), every instrument and ids nobody has, the same rows as the selectors."""
+    world = tenants["a"]
+    inactive = world.couples[1].b
+    inactive.is_active = False
+    inactive.save(update_fields=["is_active"])
+    Instrument.objects.create(
+        practice=tenants["b"].practice, code="licensed", name="Licensed", definition={"items": []}
+    )
+    partner_ids = [*Partner.objects.values_list("pk", flat=True), 10**12]
+    instrument_ids = [*Instrument.objects.values_list("pk", flat=True), 10**12]
+    for practice in (tenants["a"].practice, tenants["b"].practice):
+        integration = integration_for(practice)
+        checksum = hashlib.sha256(integration.token.encode()).hexdigest()
+        caller = principal_of(practice)
+        for index, partner_id in enumerate(partner_ids):
+            for instrument_id in (instrument_ids[index % len(instrument_ids)], instrument_ids[-2]):
+                ids = {"partner_id": partner_id, "instrument_id": instrument_id}
+                with CaptureQueriesContext(connection) as captured:
+                    token_row, rows = checkins_api._reads_with_token(checksum=checksum, **ids)
+                assert len(captured) == 1
+                assert token_row[0] == AccessToken.objects.get(token=integration.token).pk
+                assert rows == list(
+                    checkins_api._compiled_integration_reads(practice_id=practice.pk, **ids)
+                ), (practice, ids)
+                assert checkins_api._partner_and_instrument_of(rows)[0] is None or (
+                    partner_and_instrument(user=caller, **ids)[0].pk == partner_id
+                )
+    # A checksum no token has: no token and no practice, so no partner (a shipped instrument is
+    # everyone's; nothing read with a token is used unless the token is accepted).
+    token_row, rows = checkins_api._reads_with_token(
+        checksum="0" * 64, partner_id=partner_ids[0], instrument_id=instrument_ids[0]
+    )
+    assert token_row is None and rows[0] is None
+
+
+def test_a_check_in_is_refused_when_its_token_is(tenants, integration_for):
+    """The partner and instrument read with the token are never used unless the token is
+    accepted: an expired token, a deactivated client, a read-only token all write nothing."""
+    world = tenants["a"]
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    written = CheckIn.objects.count()
+    expired = integration_for(world.practice)
+    AccessToken.objects.filter(token=expired.token).update(expires=timezone.now())
+    assert_problem(record_checkin(expired.api, world.couples[0].a, instrument), 401)
+    deactivated = integration_for(world.practice)
+    IntegrationClient.objects.filter(pk=deactivated.client.pk).update(is_active=False)
+    assert_problem(record_checkin(deactivated.api, world.couples[0].a, instrument), 401)
+    read_only = integration_for(world.practice, scopes="read")
+    assert_problem(record_checkin(read_only.api, world.couples[0].a, instrument), 403)
+    other = integration_for(tenants["b"].practice)
+    problem = assert_problem(record_checkin(other.api, world.couples[0].a, instrument), 400)
+    assert "partner" in problem["errors"]
+    assert CheckIn.objects.count() == written
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bearer {token}",
+        "BEARER {token}",
+        "Bearer  {token}",
+        "Bearer {token} extra",
+        "Bearer",
+        "Bearer nosuchtoken",
+        "Token {token}",
+        " Bearer {token}",
+    ],
+)
+def test_the_header_read_answers_as_the_toolkit_does(tenants, integration_for, header, monkeypatch):
+    """Taking a token from the Authorization header without oauthlib's parsing changes no
+    answer: each header gets the status (and challenge) the toolkit's whole way gives it."""
+    integration = integration_for(tenants["a"].practice)
+    integration.api.credentials(HTTP_AUTHORIZATION=header.format(token=integration.token))
+    ours = integration.api.get(PRACTICES)
+    monkeypatch.setattr(authentication, "_bearer_in_header", lambda request: None)
+    toolkit = integration.api.get(PRACTICES)
+    assert ours.status_code == toolkit.status_code
+    assert ours.get("WWW-Authenticate") == toolkit.get("WWW-Authenticate")
+    assert ours.content == toolkit.content
 
 
 def test_first_rows_answers_empty_querysets_in_the_same_query(tenants):
