@@ -25,7 +25,7 @@ from oauth2_provider.models import AccessToken
 from rest_framework import serializers
 
 from clinician.api import authentication
-from clinician.api.fields import CompiledReads, first_rows
+from clinician.api.fields import CompiledQuery, CompiledReads, first_rows
 from clinician.api.throttling import PrincipalRateThrottle
 from clinician.models import IntegrationClient
 from clinician.principals import PracticePrincipal
@@ -621,3 +621,28 @@ def test_reads_whose_text_depends_on_data_are_compiled_every_time(tenants):
     reads = CompiledReads(lambda *, partner_id: [(Partner.objects.filter(pk=partner_id), ("id",))])
     assert [reads(partner_id=pk) for pk in ids[:3]] == [[(pk,)] for pk in ids[:3]]
     assert reads._compiled and reads(partner_id=10**12) == [None]
+
+
+def test_a_compiled_query_is_the_orm_s_own_text(tenants):
+    """The subscriptions' read (CompiledQuery, compiled once) gives the very SQL and parameters
+    the ORM compiles for each practice and event, and a text shaped by its numbers is compiled
+    every time."""
+    practices = [tenants["a"].practice.pk, tenants["b"].practice.pk, 10**12]
+    for practice_id in practices:
+        for event in ("checkin.completed", "note.signed", "x" * 40):
+            orm = (
+                webhooks.subscribed_endpoints(practice_id=practice_id, event=event)
+                .values_list("pk", flat=True)
+                .query.get_compiler(using="default")
+                .as_sql()
+            )
+            sql, params = webhooks._subscribed_endpoint_ids(practice_id=practice_id, event=event)
+            assert (sql, params) == (orm[0], tuple(orm[1]))
+    assert webhooks._subscribed_endpoint_ids._compiled
+    shaped = CompiledQuery(
+        lambda *, partner_id: Partner.objects.filter(pk=partner_id, **({"seat": 1} if partner_id % 2 else {}))
+    )
+    for pk in (1, 2, 3):
+        expected = Partner.objects.filter(pk=pk, **({"seat": 1} if pk % 2 else {})).query
+        assert shaped(partner_id=pk)[0] == str(expected.get_compiler(using="default").as_sql()[0])
+    assert shaped._compiled is False
