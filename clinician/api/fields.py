@@ -103,17 +103,17 @@ class IdFilter(django_filters.NumberFilter):
         return None  # max_value bounds it already
 
 
-class ReadOnlyFieldsOnce:
-    """For a read-only ModelSerializer: build its fields from the model once per class, then
-    give each instance copies. ModelSerializer otherwise introspects the model for every
-    instance, i.e. for every response, and the fields of a read-only shape depend on its class
-    alone.
+class FieldsOnce:
+    """For a serializer whose fields depend on its class alone (no per-request field changes):
+    build them once per class, then give each instance copies. DRF otherwise builds them for
+    every instance, i.e. for every request: a ModelSerializer introspects its model, and a
+    plain Serializer deep-copies its declared fields, re-running each field's ``__init__``.
 
-    A plain field is copied shallowly: DRF's deep copy re-runs the field's ``__init__`` (most of
-    a small response's cost), while binding, which is all an instance changes, sets attributes
-    on the copy alone. A field holding other fields (a nested serializer, a list or dict field's
-    child) is deep-copied as DRF does, so each nested field is bound to its own parent and sees
-    its own context."""
+    A field is copied shallowly: binding, which is all an instance changes, sets attributes on
+    the copy alone, and validation keeps its state on the serializer. A list or dict field's
+    child is copied the same way and bound to its own copy of the parent. A field holding a
+    serializer or related fields (a nested serializer, a many-related field) is deep-copied as
+    DRF does, so each nested field is bound to its own parent and sees its own context."""
 
     def get_fields(self):
         prototype = type(self).__dict__.get("_fields_prototype")
@@ -124,12 +124,15 @@ class ReadOnlyFieldsOnce:
 
 
 def _copy_field(field: serializers.Field) -> serializers.Field:
-    nested = (
-        isinstance(field, serializers.BaseSerializer)
-        or hasattr(field, "child")
-        or hasattr(field, "child_relation")
-    )
-    return copy.deepcopy(field) if nested else copy.copy(field)
+    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
+        return copy.deepcopy(field)
+    copied = copy.copy(field)
+    child = getattr(field, "child", None)
+    if child is not None:
+        # Bound by ListField/DictField.__init__ (name "", source ""): only its parent differs.
+        copied.child = _copy_field(child)
+        copied.child.parent = copied
+    return copied
 
 
 def first_rows(*reads: tuple[QuerySet, tuple[str, ...]]) -> list[tuple | None]:

@@ -22,9 +22,9 @@ from clinician.api.fields import (
     ID_MAX,
     ID_MIN,
     CompiledReads,
+    FieldsOnce,
     IdFilter,
     IsoDateTimeFilter,
-    ReadOnlyFieldsOnce,
     ScopedPrimaryKeyRelatedField,
     first_rows,
 )
@@ -66,7 +66,7 @@ class SubscaleScoresField(serializers.DictField):
     pass
 
 
-class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
+class CheckInSerializer(FieldsOnce, serializers.ModelSerializer):
     """A check-in as the caller may see it: answers and scores come only from
     ``disclosure.checkin_disclosed``, never from the row itself, so a safety answer (and a
     safety screen's scores) reach the treating clinician and no integration client."""
@@ -204,7 +204,7 @@ class ReadTogetherField(ScopedPrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
-class CheckInRecordSerializer(serializers.Serializer):
+class CheckInRecordSerializer(FieldsOnce, serializers.Serializer):
     partner = ReadTogetherField(selector=_partners_in_scope)
     instrument = ReadTogetherField(selector=selectors.instruments_visible_to)
     answers = serializers.DictField(help_text="Item code → answer, as the instrument defines them.")

@@ -449,7 +449,7 @@ def test_a_check_in_names_a_partner_in_scope(tenants, integration_for):
 
 
 def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
-    """CheckInSerializer builds its fields once (ReadOnlyFieldsOnce) and copies them per
+    """CheckInSerializer builds its fields once (FieldsOnce) and copies them per
     instance: the same output as DRF building them anew, each copy bound to its own serializer."""
     from cyclecare import services
     from cyclecare.api.checkins import CheckInSerializer
@@ -470,6 +470,48 @@ def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
         assert first.fields[name] is not second.fields[name]
         assert first.fields[name].parent is first and second.fields[name].parent is second
     assert first.fields["answers"].child.parent is first.fields["answers"]  # nested: deep-copied
+
+
+def test_copied_write_fields_validate_as_freshly_built_ones(tenants):
+    """CheckInRecordSerializer builds its declared fields once (FieldsOnce): each body gets the
+    same validated data or the same errors as DRF's own deep copies would give."""
+    from types import SimpleNamespace
+
+    from cyclecare.api.checkins import CheckInRecordSerializer
+
+    class Fresh(CheckInRecordSerializer):
+        def get_fields(self):
+            return serializers.Serializer.get_fields(self)
+
+    world = tenants["a"]
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    partner = world.couples[0].a
+    good = {"partner": partner.pk, "instrument": instrument.pk, "answers": {"connection": 6}}
+    bodies = [
+        good,
+        {**good, "submitted_at": "2026-03-02T12:00:00Z"},
+        {**good, "submitted_at": "yesterday"},
+        {**good, "answers": ["not", "a", "dict"]},
+        {**good, "partner": tenants["b"].couples[0].a.pk},
+        {**good, "occurrence": 10**12},
+        {"answers": {}},
+        {},
+    ]
+    context = {"request": SimpleNamespace(user=principal_of(world.practice))}
+    for body in bodies:
+        ours, fresh = CheckInRecordSerializer(data=body, context=context), Fresh(data=body, context=context)
+        assert ours.is_valid() == fresh.is_valid(), body
+        assert ours.errors == fresh.errors, body
+        if not ours.errors:
+            assert {k: getattr(v, "pk", v) for k, v in ours.validated_data.items()} == {
+                k: getattr(v, "pk", v) for k, v in fresh.validated_data.items()
+            }
+    first, second = (CheckInRecordSerializer(data=good, context=context) for _ in range(2))
+    for name in first.fields:
+        assert first.fields[name] is not second.fields[name]
+        assert first.fields[name].parent is first
+    assert first.fields["answers"].child is not second.fields["answers"].child
+    assert first.fields["answers"].child.parent is first.fields["answers"]
 
 
 # WEBHOOK SENDS, HANDED TO CELERY AT COMMIT
