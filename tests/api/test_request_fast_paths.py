@@ -1,8 +1,8 @@
 """How the API stays fast without remembering anything between requests: a bearer token checked
 on every request in one query (revocation, expiry and deactivation honoured by the very next
 request, whichever process serves it), fixed-window throttling (429 with Retry-After), the
-partner and instrument of a check-in read in one query, the webhook subscriptions read by the
-write itself, and committed deliveries handed to Celery at commit.
+partner and instrument of a check-in read in the token's own query, the webhook subscriptions
+read by the write itself, and committed deliveries handed to Celery at commit.
 
 "Another process" is played by a queryset ``update()`` or ``delete()``: it sends no signal, so
 nothing in this process can hear of the change except by reading the database."""
