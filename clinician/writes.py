@@ -39,6 +39,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
@@ -127,12 +128,13 @@ class Writes:
         self._rows.append(row)
         return row
 
-    def add_each(self, template: M, *, field: str, source: models.QuerySet) -> "Added":
-        """One copy of ``template`` per row of ``source`` (a one-column ``values_list``), its
-        ``field`` set to that row's value. The copies' primary keys are in the returned
-        ``Added`` once they are written: at once here (SQLite), at ``flush()`` on PostgreSQL,
-        where the copies are an ``INSERT … SELECT`` of the same statement and ``source`` is read
-        by the write itself (what is subscribed when the rows are written is what gets a row)."""
+    def add_each(self, template: M, *, field: str, source: "models.QuerySet | SelectSQL") -> "Added":
+        """One copy of ``template`` per row of ``source`` (a one-column ``values_list``, or the
+        ``SelectSQL`` of one, already compiled), its ``field`` set to that row's value. The
+        copies' primary keys are in the returned ``Added`` once they are written: at once here
+        (SQLite), at ``flush()`` on PostgreSQL, where the copies are an ``INSERT … SELECT`` of
+        the same statement and ``source`` is read by the write itself (what is subscribed when
+        the rows are written is what gets a row)."""
         if self._flushed:
             raise RuntimeError("These writes were already flushed.")
         added = Added()
@@ -148,7 +150,13 @@ class Writes:
     def _save_copies(self, template, target, source) -> list:
         alias = self.connection.alias
         keys = []
-        for value in list(source.using(alias)):
+        if isinstance(source, SelectSQL):
+            with self.connection.cursor() as cursor:
+                cursor.execute(source.sql, source.params)
+                values = [row[0] for row in cursor.fetchall()]
+        else:
+            values = list(source.using(alias))
+        for value in values:
             row = _copy_of(template)
             setattr(row, target.attname, value)
             row.save(force_insert=True, using=alias)
@@ -248,7 +256,10 @@ class Writes:
                 raise TypeError(f"{model._meta.label}.{field.name}: add_each takes plain values only.")
             values.append("%s")
             params.append(field.get_db_prep_save(value, connection=self.connection))
-        source_sql, source_params = source.query.get_compiler(connection=self.connection).as_sql()
+        if isinstance(source, SelectSQL):
+            source_sql, source_params = source.sql, source.params
+        else:
+            source_sql, source_params = source.query.get_compiler(connection=self.connection).as_sql()
         # Quoted names from the model's meta; values travel as parameters.
         sql = (
             f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
@@ -256,6 +267,15 @@ class Writes:
             f"RETURNING {quote(model._meta.pk.column)} AS pk"
         )
         return sql, (*params, *source_params)
+
+
+@dataclass(frozen=True)
+class SelectSQL:
+    """A one-column SELECT of plain values (keys: nothing to convert), compiled for the
+    database it is written to; e.g. ``CompiledQuery``'s answer for a ``values_list``."""
+
+    sql: str
+    params: tuple
 
 
 class Added(list):

@@ -49,11 +49,12 @@ from django.db import transaction
 from django.db.models import F, Lookup, QuerySet
 from django.utils import timezone
 
+from clinician.api.fields import CompiledQuery
 from clinician.audit import audit_record
 from clinician.conf import cyclecare_settings
 from clinician.models import Clinician
 from clinician.permissions import acting_clinician, is_integration
-from clinician.writes import Writes
+from clinician.writes import SelectSQL, Writes
 
 from . import queue
 from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -104,6 +105,15 @@ def subscribed_endpoints(*, practice_id: int, event: str) -> QuerySet[WebhookEnd
     )
 
 
+# The SQL of that read, compiled once per process (text only: the practice and the event are
+# its parameters); it runs inside the write that adds the deliveries.
+_subscribed_endpoint_ids = CompiledQuery(
+    lambda *, practice_id, event: subscribed_endpoints(practice_id=practice_id, event=event).values_list(
+        "pk", flat=True
+    )
+)
+
+
 def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any], writes: Writes) -> None:
     """Add one delivery per active endpoint of the practice subscribed to ``event`` to the
     writes of the change that caused it, and enqueue the sends once they commit.
@@ -121,7 +131,7 @@ def on_domain_event(event: str, *, practice_id: int, data: dict[str, Any], write
             practice_id=practice_id, event_id=event_id, event=event, payload=payload, next_attempt_at=now
         ),
         field="endpoint",
-        source=subscribed_endpoints(practice_id=practice_id, event=event).values_list("pk", flat=True),
+        source=SelectSQL(*_subscribed_endpoint_ids(practice_id=practice_id, event=event)),
     )
     writes.on_commit(lambda: send_soon(list(deliveries)))
 

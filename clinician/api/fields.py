@@ -103,17 +103,17 @@ class IdFilter(django_filters.NumberFilter):
         return None  # max_value bounds it already
 
 
-class ReadOnlyFieldsOnce:
-    """For a read-only ModelSerializer: build its fields from the model once per class, then
-    give each instance copies. ModelSerializer otherwise introspects the model for every
-    instance, i.e. for every response, and the fields of a read-only shape depend on its class
-    alone.
+class FieldsOnce:
+    """For a serializer whose fields depend on its class alone (no per-request field changes):
+    build them once per class, then give each instance copies. DRF otherwise builds them for
+    every instance, i.e. for every request: a ModelSerializer introspects its model, and a
+    plain Serializer deep-copies its declared fields, re-running each field's ``__init__``.
 
-    A plain field is copied shallowly: DRF's deep copy re-runs the field's ``__init__`` (most of
-    a small response's cost), while binding, which is all an instance changes, sets attributes
-    on the copy alone. A field holding other fields (a nested serializer, a list or dict field's
-    child) is deep-copied as DRF does, so each nested field is bound to its own parent and sees
-    its own context."""
+    A field is copied shallowly: binding, which is all an instance changes, sets attributes on
+    the copy alone, and validation keeps its state on the serializer. A list or dict field's
+    child is copied the same way and bound to its own copy of the parent. A field holding a
+    serializer or related fields (a nested serializer, a many-related field) is deep-copied as
+    DRF does, so each nested field is bound to its own parent and sees its own context."""
 
     def get_fields(self):
         prototype = type(self).__dict__.get("_fields_prototype")
@@ -124,12 +124,15 @@ class ReadOnlyFieldsOnce:
 
 
 def _copy_field(field: serializers.Field) -> serializers.Field:
-    nested = (
-        isinstance(field, serializers.BaseSerializer)
-        or hasattr(field, "child")
-        or hasattr(field, "child_relation")
-    )
-    return copy.deepcopy(field) if nested else copy.copy(field)
+    if isinstance(field, serializers.BaseSerializer) or hasattr(field, "child_relation"):
+        return copy.deepcopy(field)
+    copied = copy.copy(field)
+    child = getattr(field, "child", None)
+    if child is not None:
+        # Bound by ListField/DictField.__init__ (name "", source ""): only its parent differs.
+        copied.child = _copy_field(child)
+        copied.child.parent = copied
+    return copied
 
 
 def first_rows(*reads: tuple[QuerySet, tuple[str, ...]]) -> list[tuple | None]:
@@ -210,44 +213,88 @@ class CompiledReads:
     def __call__(self, **numbers: int | str) -> list[tuple | None]:
         compiled = self._compiled
         if compiled is None:
-            compiled = self._compiled = self._compile(numbers)
+            compiled = self._compiled = _compile_checked(self.build, numbers, _compile_reads)
         if compiled is False:
             return first_rows(*self.build(**numbers))
-        sql, params, positions, shapes, alias = compiled
-        params = list(params)
-        for name, places in positions.items():
-            for place in places:
-                params[place] = numbers[name]
-        return _run(sql, params, shapes, alias)
+        sql, params, (shapes, alias), _ = compiled
+        return _run(sql, _put(params, compiled, numbers), shapes, alias)
 
-    def _compile(self, example: dict[str, int | str]) -> tuple | bool:
-        versions = []
-        queries: list[str] = []
 
-        def record(execute, sql, *args):
-            queries.append(sql)
-            return execute(sql, *args)
+class CompiledQuery:
+    """One queryset's SQL (``build(**numbers)`` returns it), compiled once per process and
+    checked exactly as ``CompiledReads`` checks its reads; each call returns ``(sql, params)``
+    with the numbers in the parameters, to run as part of a statement of one's own (a
+    ``Writes.add_each`` source, say). Text only, never a row."""
 
-        for offset in range(2):
-            stand_ins = {
-                name: _stand_in(value, offset, index)
-                for index, (name, value) in enumerate(sorted(example.items()))
-            }
-            with connections[DEFAULT_DB_ALIAS].execute_wrapper(record):
-                reads = self.build(**stand_ins)
-            if queries:
-                return False  # building the querysets read data: their text may depend on it
-            sql, params, shapes, alias = _compile(reads)
-            positions = {
-                name: [i for i, value in enumerate(params) if value == number]
-                for name, number in stand_ins.items()
-            }
-            versions.append((sql, params, positions, shapes, alias))
-        (sql, params, positions, shapes, alias), (sql2, params2, positions2, _, _) = versions
-        places = {place for found in positions.values() for place in found}
-        same_elsewhere = all(
-            a == b for i, (a, b) in enumerate(zip(params, params2, strict=True)) if i not in places
-        )
-        if sql != sql2 or positions != positions2 or not same_elsewhere or not all(positions.values()):
+    def __init__(self, build: Callable[..., QuerySet]) -> None:
+        self.build = build
+        self._compiled: tuple | None = None
+
+    def __call__(self, **numbers: int | str) -> tuple[str, tuple]:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = _compile_checked(self.build, numbers, _compile_query)
+        if compiled is False:
+            sql, params, _ = _compile_query(self.build(**numbers))
+            return sql, tuple(params)
+        return compiled[0], tuple(_put(compiled[1], compiled, numbers))
+
+
+def _compile_reads(reads) -> tuple[str, list, tuple]:
+    sql, params, shapes, alias = _compile(reads)
+    return sql, params, (shapes, alias)
+
+
+def _compile_query(queryset: QuerySet) -> tuple[str, list, str]:
+    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    return sql, list(params), queryset.db
+
+
+def _put(params: tuple, compiled: tuple, numbers: dict) -> list:
+    """The compiled parameters with each number in its places."""
+    params = list(params)
+    for name, places in compiled[3].items():
+        for place in places:
+            params[place] = numbers[name]
+    return params
+
+
+def _compile_checked(build, example: dict[str, int | str], compile_) -> tuple | bool:
+    """``(sql, params, extra, positions)`` of what ``build`` builds, with the places of each
+    number among the parameters; False when the text might depend on anything but the numbers
+    (building it ran a query, or two compilations with different stand-ins differ elsewhere)."""
+    versions = []
+    queries: list[str] = []
+
+    def record(execute, sql, *args):
+        queries.append(sql)
+        return execute(sql, *args)
+
+    for offset in range(2):
+        stand_ins = {
+            name: _stand_in(value, offset, index)
+            for index, (name, value) in enumerate(sorted(example.items()))
+        }
+        with connections[DEFAULT_DB_ALIAS].execute_wrapper(record):
+            built = build(**stand_ins)
+        if queries:
+            return False  # building the querysets read data: their text may depend on it
+        try:
+            sql, params, extra = compile_(built)
+        except EmptyResultSet:
             return False
-        return sql, tuple(params), positions, shapes, alias
+        positions = {
+            name: [i for i, value in enumerate(params) if value == number]
+            for name, number in stand_ins.items()
+        }
+        versions.append((sql, params, extra, positions))
+    (sql, params, extra, positions), (sql2, params2, _, positions2) = versions
+    if sql != sql2 or len(params) != len(params2) or positions != positions2:
+        return False
+    places = {place for found in positions.values() for place in found}
+    same_elsewhere = all(
+        a == b for i, (a, b) in enumerate(zip(params, params2, strict=True)) if i not in places
+    )
+    if not same_elsewhere or not all(positions.values()):
+        return False
+    return sql, tuple(params), extra, positions

@@ -17,13 +17,14 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from clinician.api.authentication import ReadsWithToken, rows_read_with_token
 from clinician.api.fields import (
     ID_MAX,
     ID_MIN,
     CompiledReads,
+    FieldsOnce,
     IdFilter,
     IsoDateTimeFilter,
-    ReadOnlyFieldsOnce,
     ScopedPrimaryKeyRelatedField,
     first_rows,
 )
@@ -65,7 +66,7 @@ class SubscaleScoresField(serializers.DictField):
     pass
 
 
-class CheckInSerializer(ReadOnlyFieldsOnce, serializers.ModelSerializer):
+class CheckInSerializer(FieldsOnce, serializers.ModelSerializer):
     """A check-in as the caller may see it: answers and scores come only from
     ``disclosure.checkin_disclosed``, never from the row itself, so a safety answer (and a
     safety screen's scores) reach the treating clinician and no integration client."""
@@ -142,15 +143,19 @@ def _reads(*, user, partner_id: int, instrument_id: int):
     ]
 
 
-# An integration client's scope is its practice alone: the same SQL text for every client, with
-# the practice and the two ids as parameters (compiled once per process, no rows kept).
-_integration_reads = CompiledReads(
-    lambda *, practice_id, partner_id, instrument_id: _reads(
+def _integration_reads(*, practice_id, partner_id: int, instrument_id: int):
+    return _reads(
         user=PracticePrincipal(client_id=0, practice_id=practice_id, name="", scopes=frozenset()),
         partner_id=partner_id,
         instrument_id=instrument_id,
     )
-)
+
+
+# An integration client's scope is its practice alone: the same SQL text for every client, with
+# the practice and the two ids as parameters (compiled once per process, no rows kept).
+_compiled_integration_reads = CompiledReads(_integration_reads)
+# The same read, in the bearer token's own query: the practice is the token's client's.
+_reads_with_token = ReadsWithToken(_integration_reads)
 
 
 def partner_and_instrument(
@@ -159,11 +164,15 @@ def partner_and_instrument(
     """The active partner (with its couple's scope columns) and the instrument a check-in names,
     each as its selector scopes it for ``user``, read in one round trip (``first_rows``)."""
     if is_integration(user):
-        rows = _integration_reads(
+        rows = _compiled_integration_reads(
             practice_id=user.practice_id, partner_id=partner_id, instrument_id=instrument_id
         )
     else:
         rows = first_rows(*_reads(user=user, partner_id=partner_id, instrument_id=instrument_id))
+    return _partner_and_instrument_of(rows)
+
+
+def _partner_and_instrument_of(rows) -> tuple[Partner | None, Instrument | None]:
     partner_row, instrument_row = rows
     partner = instrument = None
     if partner_row is not None:
@@ -173,6 +182,13 @@ def partner_and_instrument(
     if instrument_row is not None:
         instrument = Instrument.from_db(Instrument.objects.db, INSTRUMENT_COLUMNS, instrument_row)
     return partner, instrument
+
+
+def _body_ids(data) -> dict | None:
+    """The partner and instrument ids of a check-in body, when both are ids as JSON numbers."""
+    if isinstance(data, Mapping) and _is_id(data.get("partner")) and _is_id(data.get("instrument")):
+        return {"partner_id": data["partner"], "instrument_id": data["instrument"]}
+    return None
 
 
 class ReadTogetherField(ScopedPrimaryKeyRelatedField):
@@ -188,7 +204,7 @@ class ReadTogetherField(ScopedPrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
-class CheckInRecordSerializer(serializers.Serializer):
+class CheckInRecordSerializer(FieldsOnce, serializers.Serializer):
     partner = ReadTogetherField(selector=_partners_in_scope)
     instrument = ReadTogetherField(selector=selectors.instruments_visible_to)
     answers = serializers.DictField(help_text="Item code → answer, as the instrument defines them.")
@@ -200,14 +216,17 @@ class CheckInRecordSerializer(serializers.Serializer):
     )
 
     def to_internal_value(self, data):
-        # Ids as JSON numbers (the usual body): the partner and the instrument in one read.
+        # Ids as JSON numbers (the usual body): the partner and the instrument in one read, or
+        # none at all when they were read with an integration client's token.
         self.read_together = {}
-        if isinstance(data, Mapping) and _is_id(data.get("partner")) and _is_id(data.get("instrument")):
-            partner, instrument = partner_and_instrument(
-                user=self.context["request"].user,
-                partner_id=data["partner"],
-                instrument_id=data["instrument"],
-            )
+        ids = _body_ids(data)
+        if ids is not None:
+            request = self.context["request"]
+            rows = rows_read_with_token(request, **ids)
+            if rows is not None:
+                partner, instrument = _partner_and_instrument_of(rows)
+            else:
+                partner, instrument = partner_and_instrument(user=request.user, **ids)
             self.read_together = {
                 "partner": (data["partner"], partner),
                 "instrument": (data["instrument"], instrument),
@@ -308,6 +327,14 @@ class CheckInViewSet(ServiceCreateMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     def perform_service_create(self, validated_data):
         return services.checkin_submit(recorded_by=self.request.user, **validated_data)
+
+    def reads_with_token(self, request):
+        """A new check-in's partner and instrument, read with an integration client's bearer
+        token (``ReadsWithToken``): one query fewer per check-in."""
+        if self.action != "create":
+            return None
+        ids = _body_ids(request.data)
+        return None if ids is None else (_reads_with_token, ids)
 
     serializer_class = CheckInSerializer
     filterset_class = CheckInFilter

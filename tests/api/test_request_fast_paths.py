@@ -1,13 +1,14 @@
 """How the API stays fast without remembering anything between requests: a bearer token checked
 on every request in one query (revocation, expiry and deactivation honoured by the very next
 request, whichever process serves it), fixed-window throttling (429 with Retry-After), the
-partner and instrument of a check-in read in one query, the webhook subscriptions read by the
-write itself, and committed deliveries handed to Celery at commit.
+partner and instrument of a check-in read in the token's own query, the webhook subscriptions
+read by the write itself, and committed deliveries handed to Celery at commit.
 
 "Another process" is played by a queryset ``update()`` or ``delete()``: it sends no signal, so
 nothing in this process can hear of the change except by reading the database."""
 
 import datetime
+import hashlib
 import logging
 import os
 import threading
@@ -23,13 +24,15 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework import serializers
 
-from clinician.api.fields import CompiledReads, first_rows
+from clinician.api import authentication
+from clinician.api.fields import CompiledQuery, CompiledReads, first_rows
 from clinician.api.throttling import PrincipalRateThrottle
 from clinician.models import IntegrationClient
 from clinician.principals import PracticePrincipal
 from couples.models import Partner
 from cyclecare import selectors as cyclecare_selectors
 from cyclecare import services, tasks, webhooks
+from cyclecare.api import checkins as checkins_api
 from cyclecare.api.checkins import (
     INSTRUMENT_COLUMNS,
     PARTNER_ROW,
@@ -243,10 +246,10 @@ def test_endpoint_changes_made_in_another_process_take_effect_at_the_next_event(
 
 
 def test_a_create_reads_only_what_it_needs(tenants, integration_for):
-    """The token (one query), the partner and the instrument (one query), then the check-in, its
-    audit event and its outbox rows written together: on PostgreSQL in one statement
-    (clinician.writes) that also reads the subscriptions, with no BEGIN or COMMIT round trip;
-    elsewhere the subscriptions read and three INSERTs in one transaction."""
+    """The token, the partner and the instrument in one query (ReadsWithToken), then the
+    check-in, its audit event and its outbox rows written together: on PostgreSQL in one
+    statement (clinician.writes) that also reads the subscriptions, with no BEGIN or COMMIT
+    round trip; elsewhere the subscriptions read and three INSERTs in one transaction."""
     world = tenants["a"]
     webhooks.webhook_endpoint_create(
         user=world.admin.user, url="https://hooks.alpha.invalid/x", events=["checkin.completed"]
@@ -258,17 +261,19 @@ def test_a_create_reads_only_what_it_needs(tenants, integration_for):
         assert record_checkin(api, world.couples[0].b, instrument).status_code == 201
     statements = [query["sql"].split()[0] for query in captured.captured_queries]
     if connection.vendor == "postgresql":
-        assert statements == ["SELECT", "SELECT", "WITH"], captured.captured_queries
-        written = captured.captured_queries[2]["sql"]
+        assert statements == ["SELECT", "WITH"], captured.captured_queries
+        written = captured.captured_queries[1]["sql"]
         for table in ("cyclecare_checkin", "clinician_auditevent", "cyclecare_webhookdelivery"):
             assert written.count(f'INSERT INTO "{table}"') == 1
         assert '"cyclecare_webhookendpoint"' in written
     else:
-        assert statements.count("SELECT") == 3, captured.captured_queries
+        assert statements.count("SELECT") == 2, captured.captured_queries
         assert statements.count("INSERT") == 3
-    read = captured.captured_queries[1]["sql"]
+    read = captured.captured_queries[0]["sql"]
+    assert '"oauth2_provider_accesstoken"' in read
     assert '"couples_partner"."is_active"' in read and '"cyclecare_instrument"' in read
-    assert '"display_name"' not in read and '"email"' not in read  # not decrypted
+    # The partner's name and contact details are not read (nor decrypted).
+    assert '"couples_partner"."display_name"' not in read and '"couples_partner"."email"' not in read
 
 
 # THE PARTNER AND THE INSTRUMENT, IN ONE READ
@@ -322,6 +327,90 @@ def test_the_read_together_sees_exactly_what_the_selectors_see(tenants):
     )
 
 
+def test_the_read_with_the_token_sees_exactly_what_the_selectors_see(tenants, integration_for):
+    """ReadsWithToken scopes the partner and the instrument to the token's own client's practice
+    in the token's query: for a token of either practice, every partner (active, inactive, the
+    other practice's), every instrument and ids nobody has, the same rows as the selectors."""
+    world = tenants["a"]
+    inactive = world.couples[1].b
+    inactive.is_active = False
+    inactive.save(update_fields=["is_active"])
+    Instrument.objects.create(
+        practice=tenants["b"].practice, code="licensed", name="Licensed", definition={"items": []}
+    )
+    partner_ids = [*Partner.objects.values_list("pk", flat=True), 10**12]
+    instrument_ids = [*Instrument.objects.values_list("pk", flat=True), 10**12]
+    for practice in (tenants["a"].practice, tenants["b"].practice):
+        integration = integration_for(practice)
+        checksum = hashlib.sha256(integration.token.encode()).hexdigest()
+        caller = principal_of(practice)
+        for index, partner_id in enumerate(partner_ids):
+            for instrument_id in (instrument_ids[index % len(instrument_ids)], instrument_ids[-2]):
+                ids = {"partner_id": partner_id, "instrument_id": instrument_id}
+                with CaptureQueriesContext(connection) as captured:
+                    token_row, rows = checkins_api._reads_with_token(checksum=checksum, **ids)
+                assert len(captured) == 1
+                assert token_row[0] == AccessToken.objects.get(token=integration.token).pk
+                assert rows == list(
+                    checkins_api._compiled_integration_reads(practice_id=practice.pk, **ids)
+                ), (practice, ids)
+                assert checkins_api._partner_and_instrument_of(rows)[0] is None or (
+                    partner_and_instrument(user=caller, **ids)[0].pk == partner_id
+                )
+    # A checksum no token has: no token and no practice, so no partner (a shipped instrument is
+    # everyone's; nothing read with a token is used unless the token is accepted).
+    token_row, rows = checkins_api._reads_with_token(
+        checksum="0" * 64, partner_id=partner_ids[0], instrument_id=instrument_ids[0]
+    )
+    assert token_row is None and rows[0] is None
+
+
+def test_a_check_in_is_refused_when_its_token_is(tenants, integration_for):
+    """The partner and instrument read with the token are never used unless the token is
+    accepted: an expired token, a deactivated client, a read-only token all write nothing."""
+    world = tenants["a"]
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    written = CheckIn.objects.count()
+    expired = integration_for(world.practice)
+    AccessToken.objects.filter(token=expired.token).update(expires=timezone.now())
+    assert_problem(record_checkin(expired.api, world.couples[0].a, instrument), 401)
+    deactivated = integration_for(world.practice)
+    IntegrationClient.objects.filter(pk=deactivated.client.pk).update(is_active=False)
+    assert_problem(record_checkin(deactivated.api, world.couples[0].a, instrument), 401)
+    read_only = integration_for(world.practice, scopes="read")
+    assert_problem(record_checkin(read_only.api, world.couples[0].a, instrument), 403)
+    other = integration_for(tenants["b"].practice)
+    problem = assert_problem(record_checkin(other.api, world.couples[0].a, instrument), 400)
+    assert "partner" in problem["errors"]
+    assert CheckIn.objects.count() == written
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bearer {token}",
+        "BEARER {token}",
+        "Bearer  {token}",
+        "Bearer {token} extra",
+        "Bearer",
+        "Bearer nosuchtoken",
+        "Token {token}",
+        " Bearer {token}",
+    ],
+)
+def test_the_header_read_answers_as_the_toolkit_does(tenants, integration_for, header, monkeypatch):
+    """Taking a token from the Authorization header without oauthlib's parsing changes no
+    answer: each header gets the status (and challenge) the toolkit's whole way gives it."""
+    integration = integration_for(tenants["a"].practice)
+    integration.api.credentials(HTTP_AUTHORIZATION=header.format(token=integration.token))
+    ours = integration.api.get(PRACTICES)
+    monkeypatch.setattr(authentication, "_bearer_in_header", lambda request: None)
+    toolkit = integration.api.get(PRACTICES)
+    assert ours.status_code == toolkit.status_code
+    assert ours.get("WWW-Authenticate") == toolkit.get("WWW-Authenticate")
+    assert ours.content == toolkit.content
+
+
 def test_first_rows_answers_empty_querysets_in_the_same_query(tenants):
     instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
     with CaptureQueriesContext(connection) as captured:
@@ -360,7 +449,7 @@ def test_a_check_in_names_a_partner_in_scope(tenants, integration_for):
 
 
 def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
-    """CheckInSerializer builds its fields once (ReadOnlyFieldsOnce) and copies them per
+    """CheckInSerializer builds its fields once (FieldsOnce) and copies them per
     instance: the same output as DRF building them anew, each copy bound to its own serializer."""
     from cyclecare import services
     from cyclecare.api.checkins import CheckInSerializer
@@ -381,6 +470,48 @@ def test_copied_read_only_fields_answer_as_freshly_built_ones(tenants):
         assert first.fields[name] is not second.fields[name]
         assert first.fields[name].parent is first and second.fields[name].parent is second
     assert first.fields["answers"].child.parent is first.fields["answers"]  # nested: deep-copied
+
+
+def test_copied_write_fields_validate_as_freshly_built_ones(tenants):
+    """CheckInRecordSerializer builds its declared fields once (FieldsOnce): each body gets the
+    same validated data or the same errors as DRF's own deep copies would give."""
+    from types import SimpleNamespace
+
+    from cyclecare.api.checkins import CheckInRecordSerializer
+
+    class Fresh(CheckInRecordSerializer):
+        def get_fields(self):
+            return serializers.Serializer.get_fields(self)
+
+    world = tenants["a"]
+    instrument = Instrument.objects.get(practice=None, code="cycle-checkin")
+    partner = world.couples[0].a
+    good = {"partner": partner.pk, "instrument": instrument.pk, "answers": {"connection": 6}}
+    bodies = [
+        good,
+        {**good, "submitted_at": "2026-03-02T12:00:00Z"},
+        {**good, "submitted_at": "yesterday"},
+        {**good, "answers": ["not", "a", "dict"]},
+        {**good, "partner": tenants["b"].couples[0].a.pk},
+        {**good, "occurrence": 10**12},
+        {"answers": {}},
+        {},
+    ]
+    context = {"request": SimpleNamespace(user=principal_of(world.practice))}
+    for body in bodies:
+        ours, fresh = CheckInRecordSerializer(data=body, context=context), Fresh(data=body, context=context)
+        assert ours.is_valid() == fresh.is_valid(), body
+        assert ours.errors == fresh.errors, body
+        if not ours.errors:
+            assert {k: getattr(v, "pk", v) for k, v in ours.validated_data.items()} == {
+                k: getattr(v, "pk", v) for k, v in fresh.validated_data.items()
+            }
+    first, second = (CheckInRecordSerializer(data=good, context=context) for _ in range(2))
+    for name in first.fields:
+        assert first.fields[name] is not second.fields[name]
+        assert first.fields[name].parent is first
+    assert first.fields["answers"].child is not second.fields["answers"].child
+    assert first.fields["answers"].child.parent is first.fields["answers"]
 
 
 # WEBHOOK SENDS, HANDED TO CELERY AT COMMIT
@@ -532,3 +663,28 @@ def test_reads_whose_text_depends_on_data_are_compiled_every_time(tenants):
     reads = CompiledReads(lambda *, partner_id: [(Partner.objects.filter(pk=partner_id), ("id",))])
     assert [reads(partner_id=pk) for pk in ids[:3]] == [[(pk,)] for pk in ids[:3]]
     assert reads._compiled and reads(partner_id=10**12) == [None]
+
+
+def test_a_compiled_query_is_the_orm_s_own_text(tenants):
+    """The subscriptions' read (CompiledQuery, compiled once) gives the very SQL and parameters
+    the ORM compiles for each practice and event, and a text shaped by its numbers is compiled
+    every time."""
+    practices = [tenants["a"].practice.pk, tenants["b"].practice.pk, 10**12]
+    for practice_id in practices:
+        for event in ("checkin.completed", "note.signed", "x" * 40):
+            orm = (
+                webhooks.subscribed_endpoints(practice_id=practice_id, event=event)
+                .values_list("pk", flat=True)
+                .query.get_compiler(using="default")
+                .as_sql()
+            )
+            sql, params = webhooks._subscribed_endpoint_ids(practice_id=practice_id, event=event)
+            assert (sql, params) == (orm[0], tuple(orm[1]))
+    assert webhooks._subscribed_endpoint_ids._compiled
+    shaped = CompiledQuery(
+        lambda *, partner_id: Partner.objects.filter(pk=partner_id, **({"seat": 1} if partner_id % 2 else {}))
+    )
+    for pk in (1, 2, 3):
+        expected = Partner.objects.filter(pk=pk, **({"seat": 1} if pk % 2 else {})).query
+        assert shaped(partner_id=pk)[0] == str(expected.get_compiler(using="default").as_sql()[0])
+    assert shaped._compiled is False
