@@ -4,6 +4,7 @@ from celery import shared_task
 
 from . import services, webhooks, welcome
 from .reminders import dispatch, planner
+from .reports import rollups
 
 
 @shared_task(
@@ -93,3 +94,21 @@ def welcomes_dispatch() -> int:
     """Periodic, every minute: welcomes whose task was lost, whose retry is due, or whose
     worker died mid-send."""
     return welcome.welcomes_enqueue_due()
+
+
+# REPORTS
+# ------------------------------------------------------------------------------
+@shared_task(time_limit=300, soft_time_limit=270)
+def report_rollups_refresh() -> int:
+    """Periodic, every minute: fold what changed since the last refresh into the report
+    rollups. Idempotent: a refresh recomputes whole buckets, and concurrent ones queue on a lock."""
+    result = rollups.refresh_rollups()
+    return result.activity_buckets + result.score_buckets
+
+
+@shared_task(time_limit=3600, soft_time_limit=3500)
+def report_rollups_rebuild() -> int:
+    """Periodic, nightly: rebuild the rollups from the raw rows (picks up deletions and any row
+    a very long transaction hid from the incremental refresh)."""
+    result = rollups.refresh_rollups(full=True)
+    return result.activity_buckets + result.score_buckets

@@ -20,7 +20,8 @@ from rest_framework.routers import SimpleRouter
 
 from cyclecare.reports.caseload import caseload_report
 from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
-from cyclecare.reports.engagement import adherence_report
+from cyclecare.reports.engagement import engagement_report
+from cyclecare.reports.filters import ReportFilters
 from cyclecare.reports.outcomes import outcomes_report
 
 # Long periods are work for the database and belong in an export, not a request.
@@ -216,7 +217,9 @@ class ReportViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def adherence(self, request):
         date_from, date_to = self._period(request)
-        figures = adherence_report(user=request.user, date_from=date_from, date_to=date_to)
+        figures = engagement_report(
+            user=request.user, filters=ReportFilters(date_from=date_from, date_to=date_to)
+        )
         return Response(
             AdherenceReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
         )

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import Assignment, Instrument, SafetyFlag
+from cyclecare.reports.rollups import refresh_rollups
 from tests.api.conftest import assert_problem
 from tests.factories import (
     AssignmentFactory,
@@ -174,6 +175,8 @@ def clinic():
     occurrence(homework(b1), b1a, days_ago=1, status="missed")
     csi4(b1a, 2, days_ago=20)
     csi4(b1a, 21, days_ago=10)
+    # Adherence reads the report rollups, which the beat refreshes every minute.
+    refresh_rollups()
     return SimpleNamespace(
         practice=practice,
         admin=admin,
@@ -514,6 +517,7 @@ def test_report_query_counts_do_not_grow_with_the_data(clinic, django_assert_max
             for partner in (a, b):
                 ors(partner, ors_like, 20, days_ago=20)
                 ors(partner, ors_like, 32, days_ago=10)
+    refresh_rollups()
     many = {url: count_queries(clinic.admin, url) for url in urls}
     assert many == few
     assert len(get_ok(fresh_client(clinic.admin), CASELOAD)["rows"]) == 8

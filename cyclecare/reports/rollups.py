@@ -1,0 +1,469 @@
+"""The report rollups, kept fresh incrementally: refresh_rollups() folds in what changed since
+the last refresh (a Celery beat task runs it every minute); the reports read the rollups.
+
+Two rollups, each with one ReportRollup row (its ``fresh_at`` and watermarks):
+
+- ``activity``: EngagementDay and DeliveryDay, both keyed by a *bucket* — one partner's
+  occurrences due on one of their calendar days (``Occurrence.local_due_date``) and the
+  reminder rows for them.
+- ``scores``: PartnerScoreDay, keyed by (partner, practice-calendar day of the check-in).
+
+A refresh never adjusts a count in place: it recomputes whole buckets from the raw rows
+(delete, then insert), so re-reading a bucket is always harmless and the only question is which
+buckets to re-read. The rule (why it is complete is in /docs, "Report rollups"):
+
+1. **New rows** — an occurrence, a reminder row or a check-in whose id is above the source's
+   watermark: its bucket. A new check-in also re-reads its occurrence's bucket, which is how a
+   *missed* occurrence completed late is seen (the only change of a settled occurrence, and it
+   always inserts a check-in).
+2. **Open buckets** — ``EngagementDay.open``: a bucket holding a pending or not-yet-due
+   occurrence or a reminder not yet sent (pending, sending). Every change of an occurrence's
+   status starts from pending, and every reminder status change starts from pending or sending
+   (a held reminder is re-armed only while its occurrence is pending), so a bucket with neither
+   cannot change without a new row — except a link being opened:
+3. **Opens** — reminder rows with ``opened_at`` at or after the last refresh (less the settle
+   margin).
+
+Watermarks lag by ``ROLLUP_SETTLE_MINUTES``: an id watermark only advances past rows created
+more than that long before the refresh, so a row whose transaction commits a little after a
+higher id is still read. A transaction open longer than the margin could be missed until the
+next full rebuild (nightly; ``refresh_rollups(full=True)``), which also picks up deletions.
+"""
+
+import datetime
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from clinician.conf import cyclecare_settings
+from clinician.models import Practice
+from clinician.permissions import row_scope
+
+from ..disclosure import scored_checkins_for_outsiders
+from ..models import (
+    CheckIn,
+    DeliveryDay,
+    EngagementDay,
+    Occurrence,
+    PartnerScoreDay,
+    ReminderDelivery,
+    ReportRollup,
+)
+from ..reminders import dispatch, holds
+from .common import ADMINISTRATIVE
+from .filters import ReportFilters
+from .router import reports_db
+
+# The refresh reads the primary and writes it: a replica may lag behind what it must fold in.
+PRIMARY = DEFAULT_DB_ALIAS
+CHUNK = 500  # partners per re-read
+Occ = Occurrence.Status
+Sent = ReminderDelivery.Status
+Reason = DeliveryDay.Reason
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    full: bool
+    activity_buckets: int
+    score_buckets: int
+    fresh_at: datetime.datetime
+
+
+def refresh_rollups(*, full: bool = False, now: datetime.datetime | None = None) -> RefreshResult:
+    """Bring every rollup up to date: re-read only the buckets that may have changed since the
+    last refresh (see the module's docstring), or rebuild them all with ``full`` (and always the
+    first time). Safe to run concurrently: each rollup's row is locked for its refresh."""
+    now = now or timezone.now()
+    activity, activity_full = _refresh(ReportRollup.Name.ACTIVITY, full=full, now=now)
+    scores, scores_full = _refresh(ReportRollup.Name.SCORES, full=full, now=now)
+    return RefreshResult(
+        full=activity_full and scores_full, activity_buckets=activity, score_buckets=scores, fresh_at=now
+    )
+
+
+def _refresh(name: str, *, full: bool, now: datetime.datetime) -> tuple[int, bool]:
+    with transaction.atomic(using=PRIMARY):
+        ReportRollup.objects.using(PRIMARY).get_or_create(name=name)
+        state = ReportRollup.objects.using(PRIMARY).select_for_update().get(name=name)
+        full = full or state.rebuilt_at is None
+        settled_before = now - datetime.timedelta(minutes=cyclecare_settings.ROLLUP_SETTLE_MINUTES)
+        marks = dict(state.watermarks or {})
+        if name == ReportRollup.Name.ACTIVITY:
+            count = _refresh_activity(marks, full=full, now=now, settled_before=settled_before)
+        else:
+            count = _refresh_scores(marks, full=full, settled_before=settled_before)
+        state.watermarks, state.fresh_at = marks, now
+        update = ["watermarks", "fresh_at"]
+        if full:
+            state.rebuilt_at = now
+            update.append("rebuilt_at")
+        state.save(using=PRIMARY, update_fields=update)
+    return count, full
+
+
+def rollup_fresh_at(name: str) -> datetime.datetime | None:
+    """When ``name`` was last refreshed (None: never) — the ``fresh_at`` of a report reading it."""
+    return (
+        ReportRollup.objects.using(reports_db()).filter(name=name).values_list("fresh_at", flat=True).first()
+    )
+
+
+# WATERMARKS
+# ------------------------------------------------------------------------------
+def _new_rows(model, marks: dict, source: str, settled_before, *fields: str) -> list[tuple]:
+    """Rows of ``model`` above the source's id watermark, as ``fields``; advances the watermark
+    to the highest id among those created before ``settled_before``."""
+    seen = marks.get(source, 0)
+    rows = list(model.objects.using(PRIMARY).filter(pk__gt=seen).values_list("pk", "created_at", *fields))
+    settled = [row[0] for row in rows if row[1] < settled_before]
+    marks[source] = max([seen, *settled])
+    return [row[2:] for row in rows]
+
+
+def _max_id(model) -> int:
+    return model.objects.using(PRIMARY).aggregate(top=Max("pk"))["top"] or 0
+
+
+def _settled_max_id(model, settled_before) -> int:
+    return (
+        model.objects.using(PRIMARY).filter(created_at__lt=settled_before).aggregate(top=Max("pk"))["top"]
+        or 0
+    )
+
+
+def _by_day(buckets: Iterable[tuple[int, datetime.date]]) -> dict[datetime.date, list[int]]:
+    days: dict[datetime.date, set[int]] = defaultdict(set)
+    for partner_id, day in buckets:
+        if partner_id is not None and day is not None:
+            days[day].add(partner_id)
+    return {day: sorted(partners) for day, partners in sorted(days.items())}
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _all_partner_ids(model, field: str) -> list[int]:
+    return sorted(set(model.objects.using(PRIMARY).values_list(field, flat=True).distinct()))
+
+
+# ACTIVITY: ENGAGEMENT AND REMINDER DELIVERY
+# ------------------------------------------------------------------------------
+def _refresh_activity(marks: dict, *, full: bool, now, settled_before) -> int:
+    if full:
+        # Watermarks first: a row created while we rebuild is then read again next time.
+        for source, model in (
+            ("occurrence", Occurrence),
+            ("delivery", ReminderDelivery),
+            ("checkin", CheckIn),
+        ):
+            marks[source] = _settled_max_id(model, settled_before)
+        marks["opened_at"] = now.isoformat()
+        EngagementDay.objects.using(PRIMARY).all().delete()
+        DeliveryDay.objects.using(PRIMARY).all().delete()
+        partners = _all_partner_ids(Occurrence, "partner_id")
+        for chunk in _chunks(partners):
+            _fold_activity({"partner_id__in": chunk}, now=now)
+        return EngagementDay.objects.using(PRIMARY).count()
+
+    buckets: set[tuple[int, datetime.date]] = set()
+    buckets.update(_new_rows(Occurrence, marks, "occurrence", settled_before, "partner_id", "local_due_date"))
+    buckets.update(
+        _new_rows(
+            ReminderDelivery,
+            marks,
+            "delivery",
+            settled_before,
+            "occurrence__partner_id",
+            "occurrence__local_due_date",
+        )
+    )
+    buckets.update(
+        _new_rows(
+            CheckIn, marks, "checkin", settled_before, "occurrence__partner_id", "occurrence__local_due_date"
+        )
+    )
+    opened_since = datetime.datetime.fromisoformat(marks.get("opened_at") or now.isoformat())
+    opened_since -= datetime.timedelta(minutes=cyclecare_settings.ROLLUP_SETTLE_MINUTES)
+    buckets.update(
+        ReminderDelivery.objects.using(PRIMARY)
+        .filter(opened_at__gte=opened_since)
+        .values_list("occurrence__partner_id", "occurrence__local_due_date")
+    )
+    marks["opened_at"] = now.isoformat()
+    buckets.update(EngagementDay.objects.using(PRIMARY).filter(open=True).values_list("partner_id", "day"))
+
+    for day, partners in _by_day(buckets).items():
+        for chunk in _chunks(partners):
+            EngagementDay.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
+            DeliveryDay.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
+            _fold_activity({"local_due_date": day, "partner_id__in": chunk}, now=now)
+    return len(buckets)
+
+
+def _minutes_bin(minutes: int) -> str:
+    for bound, field in zip(EngagementDay.MINUTE_BINS, EngagementDay.BIN_FIELDS, strict=False):
+        if minutes < bound:
+            return field
+    return EngagementDay.BIN_FIELDS[-1]
+
+
+def _fold_activity(lookups: dict[str, Any], *, now: datetime.datetime) -> None:
+    """Recompute the engagement and delivery rows of the buckets the occurrence ``lookups``
+    select (whole buckets only: the lookups are by partner and day)."""
+    first_sent = (
+        ReminderDelivery.objects.filter(
+            occurrence_id=OuterRef("pk"), kind=ReminderDelivery.Kind.REMINDER, sent_at__isnull=False
+        )
+        .order_by("sent_at")
+        .values("sent_at")[:1]
+    )
+    rows = (
+        Occurrence.objects.using(PRIMARY)
+        .filter(**lookups)
+        .order_by()
+        .annotate(first_sent=Subquery(first_sent))
+        .values_list(
+            "partner_id",
+            "local_due_date",
+            "practice_id",
+            "assignment__couple_id",
+            "status",
+            "due_at",
+            "completed_at",
+            "first_sent",
+        )
+    )
+    days: dict[tuple[int, datetime.date], EngagementDay] = {}
+    for partner_id, day, practice_id, couple_id, status, due_at, completed_at, sent_at in rows.iterator(
+        chunk_size=2000
+    ):
+        bucket = days.get((partner_id, day))
+        if bucket is None:
+            bucket = days[(partner_id, day)] = EngagementDay(
+                practice_id=practice_id, couple_id=couple_id, partner_id=partner_id, day=day
+            )
+        if status == Occ.CANCELLED:
+            bucket.cancelled += 1
+            continue
+        if due_at > now:
+            bucket.upcoming += 1
+            bucket.open = True
+            continue
+        bucket.due += 1
+        if status == Occ.PENDING:
+            bucket.pending += 1
+            bucket.open = True
+        elif status == Occ.MISSED:
+            bucket.missed += 1
+        else:
+            bucket.completed += 1
+            if sent_at is not None and completed_at >= sent_at:
+                minutes = int((completed_at - sent_at).total_seconds() // 60)
+                bucket.reminded_completions += 1
+                bucket.reminder_minutes += minutes
+                field = _minutes_bin(minutes)
+                setattr(bucket, field, getattr(bucket, field) + 1)
+
+    deliveries = (
+        ReminderDelivery.objects.using(PRIMARY)
+        .filter(**{f"occurrence__{key}": value for key, value in lookups.items()})
+        .order_by()
+        .annotate(
+            was_opened=ExpressionWrapper(Q(opened_at__isnull=False), output_field=BooleanField()),
+            was_completed=ExpressionWrapper(Q(occurrence__status=Occ.COMPLETED), output_field=BooleanField()),
+        )
+        .values(
+            "occurrence__partner_id",
+            "occurrence__local_due_date",
+            "channel",
+            "kind",
+            "status",
+            "last_error",
+            "was_opened",
+            "was_completed",
+        )
+        .annotate(n=Count("pk"))
+    )
+    counted: dict[tuple, DeliveryDay] = {}
+    for group in deliveries.iterator(chunk_size=2000):
+        partner_id, day = group["occurrence__partner_id"], group["occurrence__local_due_date"]
+        bucket = days[(partner_id, day)]
+        if group["status"] in (Sent.PENDING, Sent.SENDING):
+            bucket.open = True
+        key = (
+            partner_id,
+            day,
+            group["channel"],
+            group["kind"],
+            group["status"],
+            delivery_reason(group["status"], group["last_error"]),
+            bool(group["was_opened"]),
+            bool(group["was_completed"]),
+        )
+        row = counted.get(key)
+        if row is None:
+            row = counted[key] = DeliveryDay(
+                practice_id=bucket.practice_id,
+                couple_id=bucket.couple_id,
+                partner_id=partner_id,
+                day=day,
+                channel=key[2],
+                kind=key[3],
+                status=key[4],
+                reason=key[5],
+                opened=key[6],
+                completed=key[7],
+            )
+        row.deliveries += group["n"]
+    EngagementDay.objects.using(PRIMARY).bulk_create(days.values(), batch_size=1000)
+    DeliveryDay.objects.using(PRIMARY).bulk_create(counted.values(), batch_size=1000)
+
+
+# The reasons the reminder code writes, as codes a report may count (never the text itself: a
+# provider's error could carry an address).
+HELD_REASONS = {
+    dispatch.ON_HOLD: Reason.ON_HOLD,
+    holds.NOT_DUE_WHILE_HELD: Reason.DUE_WHILE_HELD,
+    holds.CHANNEL_CHANGED: Reason.CHANNEL_CHANGED,
+    **{text: Reason.NO_CONSENT for text in dispatch.NO_CONSENT.values()},
+    "The session it was for moved or was cancelled.": Reason.SESSION_MOVED,
+    "The homework was already done.": Reason.ALREADY_DONE,
+    "The homework is no longer due.": Reason.STOPPED,
+    "The homework is paused or ended.": Reason.STOPPED,
+    "The partner is no longer in treatment.": Reason.STOPPED,
+}
+
+
+def delivery_reason(status: str, last_error: str) -> str:
+    """The reason code of a reminder row: why it was held (cancelled) or failed; "" otherwise.
+    A hold for a safety flag reads like any other hold, as in the reminder log."""
+    if status == Sent.CANCELLED:
+        return HELD_REASONS.get(last_error, Reason.OTHER)
+    if status == Sent.FAILED:
+        return Reason.RETRIES_EXHAUSTED if last_error.startswith("Gave up after") else Reason.REJECTED
+    return Reason.NONE
+
+
+# SCORES
+# ------------------------------------------------------------------------------
+def _zones(practice_ids: Iterable[int]) -> dict[int, zoneinfo.ZoneInfo]:
+    rows = Practice.objects.using(PRIMARY).filter(pk__in=set(practice_ids)).values_list("pk", "time_zone")
+    return {pk: zoneinfo.ZoneInfo(name or "UTC") for pk, name in rows}
+
+
+def _refresh_scores(marks: dict, *, full: bool, settled_before) -> int:
+    if full:
+        marks["checkin"] = _settled_max_id(CheckIn, settled_before)
+        PartnerScoreDay.objects.using(PRIMARY).all().delete()
+        for chunk in _chunks(_all_partner_ids(CheckIn, "partner_id")):
+            _fold_scores(Q(partner_id__in=chunk), None)
+        return PartnerScoreDay.objects.using(PRIMARY).count()
+
+    new = _new_rows(CheckIn, marks, "checkin", settled_before, "partner_id", "practice_id", "submitted_at")
+    zones = _zones(practice_id for _, practice_id, _ in new)
+    buckets = {(partner_id, at.astimezone(zones[practice_id]).date()) for partner_id, practice_id, at in new}
+    for day, partners in _by_day(buckets).items():
+        # Every zone's calendar day lies inside this UTC window; _fold_scores keeps the day.
+        start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+        window = Q(submitted_at__gte=start - datetime.timedelta(hours=15)) & Q(
+            submitted_at__lt=start + datetime.timedelta(hours=39)
+        )
+        for chunk in _chunks(partners):
+            PartnerScoreDay.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
+            _fold_scores(Q(partner_id__in=chunk) & window, day)
+    return len(buckets)
+
+
+def _fold_scores(checkins: Q, day: datetime.date | None) -> None:
+    """Recompute the score rows of the check-ins ``checkins`` selects (only ``day``'s, if given)."""
+    rows = (
+        scored_checkins_for_outsiders(
+            CheckIn.objects.using(PRIMARY).filter(checkins, total_score__isnull=False)
+        )
+        .order_by("partner_id", "submitted_at", "pk")
+        .values_list(
+            "partner_id", "couple_id", "practice_id", "instrument__code", "submitted_at", "total_score"
+        )
+    )
+    zones: dict[int, zoneinfo.ZoneInfo] = {}
+    days: dict[tuple, PartnerScoreDay] = {}
+    for partner_id, couple_id, practice_id, code, at, total in rows.iterator(chunk_size=2000):
+        if practice_id not in zones:
+            zones.update(_zones([practice_id]))
+        local_day = at.astimezone(zones[practice_id]).date()
+        if day is not None and local_day != day:
+            continue
+        row = days.get((partner_id, code, local_day))
+        if row is None:
+            row = days[(partner_id, code, local_day)] = PartnerScoreDay(
+                practice_id=practice_id,
+                couple_id=couple_id,
+                partner_id=partner_id,
+                instrument_code=code,
+                day=local_day,
+                first_at=at,
+                first_total=total,
+            )
+        row.scores += 1
+        row.latest_at, row.latest_total = at, total
+    PartnerScoreDay.objects.using(PRIMARY).bulk_create(days.values(), batch_size=1000)
+
+
+def partner_score_pairs(*, user, filters: ReportFilters) -> list[tuple[int, int, int, str, Decimal, Decimal]]:
+    """For outcomes: (partner id, couple id, primary clinician id, instrument code, first total,
+    latest total) for each partner and instrument code in the caller's administrative scope
+    with at least two scores on or before ``filters.date_to`` whose latest such score falls in
+    the period. The first total is the partner's first score on that code ever (the intake
+    baseline). Clinician, status and instrument filters narrow it; scores only outsiders may
+    see (cyclecare.disclosure) were never copied into the rollup."""
+    scoped = PartnerScoreDay.objects.using(reports_db()).filter(
+        row_scope(user, purpose=ADMINISTRATIVE), day__lte=filters.date_to
+    )
+    if filters.clinician is not None:
+        scoped = scoped.filter(couple__primary_clinician_id=filters.clinician)
+    if filters.status:
+        scoped = scoped.filter(couple__status=filters.status)
+    if filters.instrument:
+        scoped = scoped.filter(instrument_code=filters.instrument)
+    same = PartnerScoreDay.objects.filter(
+        partner_id=OuterRef("partner_id"), instrument_code=OuterRef("instrument_code")
+    )
+    pairs = (
+        scoped.order_by()
+        .values("partner_id", "couple_id", "couple__primary_clinician_id", "instrument_code")
+        .annotate(scores=Sum("scores"), first_day=Min("day"), last_day=Max("day"))
+        .filter(scores__gte=2, last_day__gte=filters.date_from)
+        .annotate(
+            first_total=Subquery(same.order_by("day").values("first_total")[:1]),
+            latest_total=Subquery(
+                same.filter(day__lte=filters.date_to).order_by("-day").values("latest_total")[:1]
+            ),
+        )
+        .order_by("instrument_code", "partner_id")
+    )
+    return [
+        (
+            pair["partner_id"],
+            pair["couple_id"],
+            pair["couple__primary_clinician_id"],
+            pair["instrument_code"],
+            Decimal(pair["first_total"]),
+            Decimal(pair["latest_total"]),
+        )
+        for pair in pairs
+    ]
+
+
+def rollup_sums(fields: Iterable[str]) -> dict[str, Any]:
+    """Sum() of each field, named as the field: the aggregates a report takes over rollup rows."""
+    return {field: Sum(field) for field in fields}
