@@ -26,7 +26,7 @@ def homework(world, couple_index: int, seat: int, *, days_ago: int, status: str,
         assignment=world.assignments[couple.pk],
         partner=partner,
         due_at=due,
-        local_due_date=due.date(),
+        local_due_date=timezone.now().date() - datetime.timedelta(days=days_ago),
         local_due_time=due.time(),
         status=status,
         completed_at=due + datetime.timedelta(minutes=(minutes_after_reminder or 0) + 10)
