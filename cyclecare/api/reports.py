@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -23,12 +23,20 @@ from cyclecare.reports.common import DEFAULT_PERIOD_DAYS, practice_today
 from cyclecare.reports.engagement import engagement_report
 from cyclecare.reports.filters import ReportFilters
 from cyclecare.reports.outcomes import outcomes_report
+from cyclecare.reports.router import ReportTimeout
 
 # Long periods are work for the database and belong in an export, not a request.
 MAX_PERIOD_DAYS = 366
 DEFAULT_SPAN = DEFAULT_PERIOD_DAYS - 1
 # Spreadsheet programs run a cell that starts with one of these as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReportTimedOut(APIException):
+    """A report query ran past the statement timeout and was cancelled (503, try a narrower one)."""
+
+    status_code = 503
+    default_code = "report_timeout"
 
 
 class CSVRenderer(BaseRenderer):
@@ -217,9 +225,12 @@ class ReportViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def adherence(self, request):
         date_from, date_to = self._period(request)
-        figures = engagement_report(
-            user=request.user, filters=ReportFilters(date_from=date_from, date_to=date_to)
-        )
+        try:
+            figures = engagement_report(
+                user=request.user, filters=ReportFilters(date_from=date_from, date_to=date_to)
+            )
+        except ReportTimeout as exc:
+            raise ReportTimedOut(str(exc)) from exc
         return Response(
             AdherenceReportSerializer({"period": {"from": date_from, "to": date_to}, **figures}).data
         )

@@ -19,6 +19,7 @@ from clinician.models import Clinician
 from cyclecare import services
 from cyclecare.models import Assignment, Instrument, SafetyFlag
 from cyclecare.reports.rollups import refresh_rollups
+from cyclecare.reports.router import ReportTimeout
 from tests.api.conftest import assert_problem
 from tests.factories import (
     AssignmentFactory,
@@ -524,3 +525,13 @@ def test_report_query_counts_do_not_grow_with_the_data(clinic, django_assert_max
     for url in urls:
         with django_assert_max_num_queries(6):
             get_ok(fresh_client(clinic.admin), url)
+
+
+def test_a_report_cancelled_by_the_statement_timeout_is_a_503_problem(clinic, monkeypatch):
+    def too_slow(**kwargs):
+        raise ReportTimeout(15)
+
+    monkeypatch.setattr("cyclecare.api.reports.engagement_report", too_slow)
+    body = assert_problem(fresh_client(clinic.admin).get(ADHERENCE), 503)
+    assert body["type"] == "urn:cyclecare:problem:report_timeout"
+    assert "took longer than 15 seconds" in body["detail"]
