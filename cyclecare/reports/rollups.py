@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
@@ -71,6 +71,9 @@ Reason = DeliveryDay.Reason
 
 @dataclass(frozen=True)
 class RefreshResult:
+    """What a refresh did: a full rebuild, or how many buckets it rewrote (changed) per rollup
+    (a full rebuild gives the rollup's row counts instead)."""
+
     full: bool
     activity_buckets: int
     score_buckets: int
@@ -156,6 +159,83 @@ def _all_partner_ids(model, field: str) -> list[int]:
     return sorted(set(model.objects.using(PRIMARY).values_list(field, flat=True).distinct()))
 
 
+# WRITING BUCKETS
+# ------------------------------------------------------------------------------
+# Rollup rows are handled as tuples in these column orders, bucket key (partner, day) first.
+ENGAGEMENT_COLUMNS = (
+    "partner_id",
+    "day",
+    "practice_id",
+    "couple_id",
+    "due",
+    "completed",
+    "missed",
+    "pending",
+    "upcoming",
+    "cancelled",
+    "reminded_completions",
+    "reminder_minutes",
+    *EngagementDay.BIN_FIELDS,
+    "open",
+)
+DELIVERY_COLUMNS = (
+    "partner_id",
+    "day",
+    "practice_id",
+    "couple_id",
+    "channel",
+    "kind",
+    "status",
+    "reason",
+    "opened",
+    "completed",
+    "deliveries",
+)
+SCORE_COLUMNS = (
+    "partner_id",
+    "day",
+    "practice_id",
+    "couple_id",
+    "instrument_code",
+    "scores",
+    "first_at",
+    "first_total",
+    "latest_at",
+    "latest_total",
+)
+
+
+def _insert(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rollup rows: by COPY on PostgreSQL (a rebuild writes millions), else bulk_create."""
+    if not rows:
+        return
+    connection = connections[PRIMARY]
+    if connection.vendor == "postgresql":
+        names = ", ".join(connection.ops.quote_name(model._meta.get_field(c).column) for c in columns)
+        table = connection.ops.quote_name(model._meta.db_table)
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    model.objects.using(PRIMARY).bulk_create(
+        [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=1000
+    )
+
+
+def _replace(model, columns: tuple[str, ...], lookups: dict[str, Any], rows: list[tuple]) -> set[tuple]:
+    """Make the rollup rows ``lookups`` selects (whole buckets) equal ``rows``, touching only
+    the buckets that differ: an unchanged open bucket, re-read every minute, costs no write.
+    Returns the buckets rewritten."""
+    existing = set(model.objects.using(PRIMARY).filter(**lookups).values_list(*columns))
+    wanted = set(rows)
+    changed = {row[:2] for row in existing ^ wanted}
+    for day, partners in _by_day(changed).items():
+        for chunk in _chunks(partners):
+            model.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
+    _insert(model, columns, [row for row in rows if row[:2] in changed])
+    return changed
+
+
 # ACTIVITY: ENGAGEMENT AND REMINDER DELIVERY
 # ------------------------------------------------------------------------------
 def _refresh_activity(marks: dict, *, full: bool, now, settled_before) -> int:
@@ -170,9 +250,10 @@ def _refresh_activity(marks: dict, *, full: bool, now, settled_before) -> int:
         marks["opened_at"] = now.isoformat()
         EngagementDay.objects.using(PRIMARY).all().delete()
         DeliveryDay.objects.using(PRIMARY).all().delete()
-        partners = _all_partner_ids(Occurrence, "partner_id")
-        for chunk in _chunks(partners):
-            _fold_activity({"partner_id__in": chunk}, now=now)
+        for chunk in _chunks(_all_partner_ids(Occurrence, "partner_id")):
+            engagement, deliveries = _fold_activity({"partner_id__in": chunk}, now=now)
+            _insert(EngagementDay, ENGAGEMENT_COLUMNS, engagement)
+            _insert(DeliveryDay, DELIVERY_COLUMNS, deliveries)
         return EngagementDay.objects.using(PRIMARY).count()
 
     buckets: set[tuple[int, datetime.date]] = set()
@@ -202,24 +283,27 @@ def _refresh_activity(marks: dict, *, full: bool, now, settled_before) -> int:
     marks["opened_at"] = now.isoformat()
     buckets.update(EngagementDay.objects.using(PRIMARY).filter(open=True).values_list("partner_id", "day"))
 
+    rewritten: set[tuple] = set()
     for day, partners in _by_day(buckets).items():
         for chunk in _chunks(partners):
-            EngagementDay.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
-            DeliveryDay.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
-            _fold_activity({"local_due_date": day, "partner_id__in": chunk}, now=now)
-    return len(buckets)
+            lookups = {"day": day, "partner_id__in": chunk}
+            engagement, deliveries = _fold_activity({"local_due_date": day, "partner_id__in": chunk}, now=now)
+            rewritten |= _replace(EngagementDay, ENGAGEMENT_COLUMNS, lookups, engagement)
+            rewritten |= _replace(DeliveryDay, DELIVERY_COLUMNS, lookups, deliveries)
+    return len(rewritten)
 
 
-def _minutes_bin(minutes: int) -> str:
-    for bound, field in zip(EngagementDay.MINUTE_BINS, EngagementDay.BIN_FIELDS, strict=False):
+def _minutes_bin(minutes: int) -> int:
+    for position, bound in enumerate(EngagementDay.MINUTE_BINS):
         if minutes < bound:
-            return field
-    return EngagementDay.BIN_FIELDS[-1]
+            return position
+    return len(EngagementDay.MINUTE_BINS)
 
 
-def _fold_activity(lookups: dict[str, Any], *, now: datetime.datetime) -> None:
-    """Recompute the engagement and delivery rows of the buckets the occurrence ``lookups``
-    select (whole buckets only: the lookups are by partner and day)."""
+def _fold_activity(lookups: dict[str, Any], *, now: datetime.datetime) -> tuple[list[tuple], list[tuple]]:
+    """The engagement and delivery rows (ENGAGEMENT_COLUMNS, DELIVERY_COLUMNS) of the buckets
+    the occurrence ``lookups`` select (whole buckets only: the lookups are by partner and day),
+    as of ``now``."""
     first_sent = (
         ReminderDelivery.objects.filter(
             occurrence_id=OuterRef("pk"), kind=ReminderDelivery.Kind.REMINDER, sent_at__isnull=False
@@ -243,38 +327,37 @@ def _fold_activity(lookups: dict[str, Any], *, now: datetime.datetime) -> None:
             "first_sent",
         )
     )
-    days: dict[tuple[int, datetime.date], EngagementDay] = {}
+    # Per bucket: [practice, couple, due, completed, missed, pending, upcoming, cancelled,
+    # reminded, minutes, *bins, open].
+    bins = len(EngagementDay.BIN_FIELDS)
+    days: dict[tuple[int, datetime.date], list] = {}
     for partner_id, day, practice_id, couple_id, status, due_at, completed_at, sent_at in rows.iterator(
         chunk_size=2000
     ):
         bucket = days.get((partner_id, day))
         if bucket is None:
-            bucket = days[(partner_id, day)] = EngagementDay(
-                practice_id=practice_id, couple_id=couple_id, partner_id=partner_id, day=day
-            )
+            bucket = days[(partner_id, day)] = [practice_id, couple_id, *([0] * (8 + bins)), False]
         if status == Occ.CANCELLED:
-            bucket.cancelled += 1
-            continue
-        if due_at > now:
-            bucket.upcoming += 1
-            bucket.open = True
-            continue
-        bucket.due += 1
-        if status == Occ.PENDING:
-            bucket.pending += 1
-            bucket.open = True
-        elif status == Occ.MISSED:
-            bucket.missed += 1
+            bucket[7] += 1
+        elif due_at > now:
+            bucket[6] += 1
+            bucket[-1] = True
         else:
-            bucket.completed += 1
-            if sent_at is not None and completed_at >= sent_at:
-                minutes = int((completed_at - sent_at).total_seconds() // 60)
-                bucket.reminded_completions += 1
-                bucket.reminder_minutes += minutes
-                field = _minutes_bin(minutes)
-                setattr(bucket, field, getattr(bucket, field) + 1)
+            bucket[2] += 1
+            if status == Occ.PENDING:
+                bucket[5] += 1
+                bucket[-1] = True
+            elif status == Occ.MISSED:
+                bucket[4] += 1
+            else:
+                bucket[3] += 1
+                if sent_at is not None and completed_at >= sent_at:
+                    minutes = int((completed_at - sent_at).total_seconds() // 60)
+                    bucket[8] += 1
+                    bucket[9] += minutes
+                    bucket[10 + _minutes_bin(minutes)] += 1
 
-    deliveries = (
+    groups = (
         ReminderDelivery.objects.using(PRIMARY)
         .filter(**{f"occurrence__{key}": value for key, value in lookups.items()})
         .order_by()
@@ -282,7 +365,7 @@ def _fold_activity(lookups: dict[str, Any], *, now: datetime.datetime) -> None:
             was_opened=ExpressionWrapper(Q(opened_at__isnull=False), output_field=BooleanField()),
             was_completed=ExpressionWrapper(Q(occurrence__status=Occ.COMPLETED), output_field=BooleanField()),
         )
-        .values(
+        .values_list(
             "occurrence__partner_id",
             "occurrence__local_due_date",
             "channel",
@@ -294,39 +377,17 @@ def _fold_activity(lookups: dict[str, Any], *, now: datetime.datetime) -> None:
         )
         .annotate(n=Count("pk"))
     )
-    counted: dict[tuple, DeliveryDay] = {}
-    for group in deliveries.iterator(chunk_size=2000):
-        partner_id, day = group["occurrence__partner_id"], group["occurrence__local_due_date"]
+    counted: dict[tuple, int] = defaultdict(int)
+    for partner_id, day, channel, kind, status, last_error, opened, completed, n in groups.iterator(
+        chunk_size=2000
+    ):
         bucket = days[(partner_id, day)]
-        if group["status"] in (Sent.PENDING, Sent.SENDING):
-            bucket.open = True
-        key = (
-            partner_id,
-            day,
-            group["channel"],
-            group["kind"],
-            group["status"],
-            delivery_reason(group["status"], group["last_error"]),
-            bool(group["was_opened"]),
-            bool(group["was_completed"]),
-        )
-        row = counted.get(key)
-        if row is None:
-            row = counted[key] = DeliveryDay(
-                practice_id=bucket.practice_id,
-                couple_id=bucket.couple_id,
-                partner_id=partner_id,
-                day=day,
-                channel=key[2],
-                kind=key[3],
-                status=key[4],
-                reason=key[5],
-                opened=key[6],
-                completed=key[7],
-            )
-        row.deliveries += group["n"]
-    EngagementDay.objects.using(PRIMARY).bulk_create(days.values(), batch_size=1000)
-    DeliveryDay.objects.using(PRIMARY).bulk_create(counted.values(), batch_size=1000)
+        if status in (Sent.PENDING, Sent.SENDING):
+            bucket[-1] = True
+        key = (partner_id, day, bucket[0], bucket[1], channel, kind, status)
+        counted[(*key, delivery_reason(status, last_error), bool(opened), bool(completed))] += n
+    engagement = [(partner_id, day, *bucket) for (partner_id, day), bucket in days.items()]
+    return engagement, [(*key, n) for key, n in counted.items()]
 
 
 # The reasons the reminder code writes, as codes a report may count (never the text itself: a
@@ -366,12 +427,13 @@ def _refresh_scores(marks: dict, *, full: bool, settled_before) -> int:
         marks["checkin"] = _settled_max_id(CheckIn, settled_before)
         PartnerScoreDay.objects.using(PRIMARY).all().delete()
         for chunk in _chunks(_all_partner_ids(CheckIn, "partner_id")):
-            _fold_scores(Q(partner_id__in=chunk), None)
+            _insert(PartnerScoreDay, SCORE_COLUMNS, _fold_scores(Q(partner_id__in=chunk), None))
         return PartnerScoreDay.objects.using(PRIMARY).count()
 
     new = _new_rows(CheckIn, marks, "checkin", settled_before, "partner_id", "practice_id", "submitted_at")
     zones = _zones(practice_id for _, practice_id, _ in new)
     buckets = {(partner_id, at.astimezone(zones[practice_id]).date()) for partner_id, practice_id, at in new}
+    rewritten: set[tuple] = set()
     for day, partners in _by_day(buckets).items():
         # Every zone's calendar day lies inside this UTC window; _fold_scores keeps the day.
         start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
@@ -379,13 +441,15 @@ def _refresh_scores(marks: dict, *, full: bool, settled_before) -> int:
             submitted_at__lt=start + datetime.timedelta(hours=39)
         )
         for chunk in _chunks(partners):
-            PartnerScoreDay.objects.using(PRIMARY).filter(day=day, partner_id__in=chunk).delete()
-            _fold_scores(Q(partner_id__in=chunk) & window, day)
-    return len(buckets)
+            rows = _fold_scores(Q(partner_id__in=chunk) & window, day)
+            lookups = {"day": day, "partner_id__in": chunk}
+            rewritten |= _replace(PartnerScoreDay, SCORE_COLUMNS, lookups, rows)
+    return len(rewritten)
 
 
-def _fold_scores(checkins: Q, day: datetime.date | None) -> None:
-    """Recompute the score rows of the check-ins ``checkins`` selects (only ``day``'s, if given)."""
+def _fold_scores(checkins: Q, day: datetime.date | None) -> list[tuple]:
+    """The score rows (SCORE_COLUMNS) of the check-ins ``checkins`` selects (only ``day``'s, if
+    given)."""
     rows = (
         scored_checkins_for_outsiders(
             CheckIn.objects.using(PRIMARY).filter(checkins, total_score__isnull=False)
@@ -396,27 +460,31 @@ def _fold_scores(checkins: Q, day: datetime.date | None) -> None:
         )
     )
     zones: dict[int, zoneinfo.ZoneInfo] = {}
-    days: dict[tuple, PartnerScoreDay] = {}
+    # (partner, day, code) → [practice, couple, scores, first at, first total, latest at, latest total]
+    days: dict[tuple, list] = {}
     for partner_id, couple_id, practice_id, code, at, total in rows.iterator(chunk_size=2000):
         if practice_id not in zones:
             zones.update(_zones([practice_id]))
         local_day = at.astimezone(zones[practice_id]).date()
         if day is not None and local_day != day:
             continue
-        row = days.get((partner_id, code, local_day))
+        row = days.get((partner_id, local_day, code))
         if row is None:
-            row = days[(partner_id, code, local_day)] = PartnerScoreDay(
-                practice_id=practice_id,
-                couple_id=couple_id,
-                partner_id=partner_id,
-                instrument_code=code,
-                day=local_day,
-                first_at=at,
-                first_total=total,
-            )
-        row.scores += 1
-        row.latest_at, row.latest_total = at, total
-    PartnerScoreDay.objects.using(PRIMARY).bulk_create(days.values(), batch_size=1000)
+            row = days[(partner_id, local_day, code)] = [practice_id, couple_id, 0, at, total, at, total]
+        row[2] += 1
+        row[5], row[6] = at, total
+    return [
+        (partner_id, local_day, practice_id, couple_id, code, scores, first_at, first, latest_at, latest)
+        for (partner_id, local_day, code), (
+            practice_id,
+            couple_id,
+            scores,
+            first_at,
+            first,
+            latest_at,
+            latest,
+        ) in days.items()
+    ]
 
 
 def partner_score_pairs(*, user, filters: ReportFilters) -> list[tuple[int, int, int, str, Decimal, Decimal]]:

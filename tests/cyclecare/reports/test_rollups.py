@@ -241,3 +241,29 @@ def test_scores_are_folded_in_incrementally_on_the_practice_calendar():
     assert result.score_buckets == 1
     [day] = PartnerScoreDay.objects.filter(partner=a)
     assert day.day == datetime.date(2026, 3, 3) and day.scores == 1
+
+
+def test_an_open_bucket_is_reread_but_rewritten_only_when_it_changed():
+    world = build_world()
+    couple, a, _ = world.couples[0]
+    now = timezone.now()
+    due = now + datetime.timedelta(hours=2)
+    upcoming = OccurrenceFactory(
+        assignment=world.assignments[couple.pk],
+        partner=a,
+        due_at=due,
+        local_due_date=due.date(),
+        local_due_time=datetime.time(9),
+    )
+    refresh_rollups(now=now)
+    bucket = EngagementDay.objects.get(partner=a)
+    assert bucket.open and bucket.upcoming == 1
+    assert refresh_rollups(now=now + datetime.timedelta(minutes=1)).activity_buckets == 0
+    assert EngagementDay.objects.get(partner=a).pk == bucket.pk  # not deleted and written again
+    # Its due time passes: the same rows now read as due and pending.
+    assert refresh_rollups(now=due + datetime.timedelta(minutes=1)).activity_buckets == 1
+    assert EngagementDay.objects.get(partner=a).pending == 1
+    Occurrence.objects.filter(pk=upcoming.pk).update(status=Occurrence.Status.CANCELLED)
+    assert refresh_rollups(now=due + datetime.timedelta(minutes=2)).activity_buckets == 1
+    bucket = EngagementDay.objects.get(partner=a)
+    assert (bucket.cancelled, bucket.pending, bucket.open) == (1, 0, False)
