@@ -156,7 +156,7 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 
 
 def _all_partner_ids(model, field: str) -> list[int]:
-    return sorted(set(model.objects.using(PRIMARY).values_list(field, flat=True).distinct()))
+    return list(model.objects.using(PRIMARY).order_by(field).values_list(field, flat=True).distinct())
 
 
 # WRITING BUCKETS
