@@ -59,7 +59,7 @@ from ..models import (
 from ..reminders import dispatch, holds
 from .common import ADMINISTRATIVE
 from .filters import ReportFilters
-from .router import reports_db
+from .router import report_reads, reports_db
 
 # The refresh reads the primary and writes it: a replica may lag behind what it must fold in.
 PRIMARY = DEFAULT_DB_ALIAS
@@ -494,7 +494,14 @@ def partner_score_pairs(*, user, filters: ReportFilters) -> list[tuple[int, int,
     the period. The first total is the partner's first score on that code ever (the intake
     baseline). Clinician, status and instrument filters narrow it; scores only outsiders may
     see (cyclecare.disclosure) were never copied into the rollup."""
-    scoped = PartnerScoreDay.objects.using(reports_db()).filter(
+    with report_reads() as db:
+        return _score_pairs(db, user=user, filters=filters)
+
+
+def _score_pairs(
+    db: str, *, user, filters: ReportFilters
+) -> list[tuple[int, int, int, str, Decimal, Decimal]]:
+    scoped = PartnerScoreDay.objects.using(db).filter(
         row_scope(user, purpose=ADMINISTRATIVE), day__lte=filters.date_to
     )
     if filters.clinician is not None:
