@@ -98,10 +98,11 @@ def welcomes_dispatch() -> int:
 
 # REPORTS
 # ------------------------------------------------------------------------------
-@shared_task(time_limit=300, soft_time_limit=270)
+@shared_task(time_limit=3600, soft_time_limit=3500)
 def report_rollups_refresh() -> int:
     """Periodic, every minute: fold what changed since the last refresh into the report
-    rollups. Idempotent: a refresh recomputes whole buckets, and concurrent ones queue on a lock."""
+    rollups. Idempotent: a refresh recomputes whole buckets, and concurrent ones queue on a lock.
+    The very first one builds everything (hence the long limit; later ones take seconds)."""
     result = rollups.refresh_rollups()
     return result.activity_buckets + result.score_buckets
 
