@@ -109,7 +109,18 @@ def _refresh(name: str, *, full: bool, now: datetime.datetime) -> tuple[int, boo
             state.rebuilt_at = now
             update.append("rebuilt_at")
         state.save(using=PRIMARY, update_fields=update)
+    if full and connections[PRIMARY].vendor == "postgresql" and not connections[PRIMARY].in_atomic_block:
+        # Every row was just replaced: give the planner statistics before the next report runs.
+        tables = ROLLUP_TABLES[name]
+        with connections[PRIMARY].cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
     return count, full
+
+
+ROLLUP_TABLES = {
+    ReportRollup.Name.ACTIVITY: (EngagementDay._meta.db_table, DeliveryDay._meta.db_table),
+    ReportRollup.Name.SCORES: (PartnerScoreDay._meta.db_table,),
+}
 
 
 def rollup_fresh_at(name: str) -> datetime.datetime | None:
