@@ -528,7 +528,7 @@ def run(world: dict) -> None:
     new = CheckIn.objects.count() - counts["CheckIn"]
     refresh_s, result = seconds(lambda: refresh_rollups(now=timezone.now() + datetime.timedelta(minutes=11)))
     print(f"\n{new:,} new completed check-ins (with occurrences and reminders, written in {add_s:.1f} s):")
-    buckets = f"{result.activity_buckets:,} activity and {result.score_buckets:,} score buckets re-read"
+    buckets = f"{result.activity_buckets:,} activity and {result.score_buckets:,} score buckets rewritten"
     print(f"  incremental refresh {refresh_s:.2f} s ({buckets})")
     print(f"  vs the full rebuild {rebuild_s:.1f} s: {rebuild_s / refresh_s:.0f}× less work per minute")
 
