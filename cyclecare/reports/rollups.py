@@ -10,7 +10,7 @@ Two rollups, each with one ReportRollup row (its ``fresh_at`` and watermarks):
 
 A refresh never adjusts a count in place: it recomputes whole buckets from the raw rows
 (delete, then insert), so re-reading a bucket is always harmless and the only question is which
-buckets to re-read. The rule (why it is complete is in /docs, "Report rollups"):
+buckets to re-read. The rule, and why it misses nothing:
 
 1. **New rows** — an occurrence, a reminder row or a check-in whose id is above the source's
    watermark: its bucket. A new check-in also re-reads its occurrence's bucket, which is how a
@@ -140,10 +140,6 @@ def _new_rows(model, marks: dict, source: str, settled_before, *fields: str) -> 
     settled = [row[0] for row in rows if row[1] < settled_before]
     marks[source] = max([seen, *settled])
     return [row[2:] for row in rows]
-
-
-def _max_id(model) -> int:
-    return model.objects.using(PRIMARY).aggregate(top=Max("pk"))["top"] or 0
 
 
 def _settled_max_id(model, settled_before) -> int:
@@ -548,8 +544,3 @@ def _score_pairs(
         )
         for pair in pairs
     ]
-
-
-def rollup_sums(fields: Iterable[str]) -> dict[str, Any]:
-    """Sum() of each field, named as the field: the aggregates a report takes over rollup rows."""
-    return {field: Sum(field) for field in fields}
