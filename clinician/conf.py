@@ -87,6 +87,15 @@ DEFAULTS: dict[str, Any] = {
     # The key of the pseudonymous ids (an HMAC per practice); empty: derived from SECRET_KEY.
     # Changing it (or SECRET_KEY, when empty) changes every id in later exports.
     "EXPORT_PSEUDONYM_KEY": "",
+    # Practice reports (cyclecare.reports). The rollups' id watermarks trail the newest rows by
+    # this many minutes, so a row committed a little after a higher id is still folded in.
+    "ROLLUP_SETTLE_MINUTES": 10,
+    # A report query running longer than this is cancelled (PostgreSQL; 0: no limit).
+    "REPORT_STATEMENT_TIMEOUT_MS": 15_000,
+    # Uneven engagement: a couple whose partners' homework completion rates differ by at least
+    # this many percentage points (each partner with at least UNEVEN_ENGAGEMENT_MIN_DUE due).
+    "UNEVEN_ENGAGEMENT_GAP_POINTS": 30,
+    "UNEVEN_ENGAGEMENT_MIN_DUE": 3,
 }
 
 

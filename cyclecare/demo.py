@@ -48,6 +48,7 @@ from .models import (
     SafetyFlag,
 )
 from .reminders import planner
+from .reports import rollups
 
 # Published in the README; the demo is for a developer's machine, never for real data.
 DEMO_PASSWORD = "demo-cyclecare-2026"  # noqa: S105
@@ -1499,10 +1500,11 @@ def catch_up_with_the_beat(*, now: datetime.datetime) -> None:
     nudges due now. One late run of the missed-occurrence service leaves what a run every five
     minutes would have, because every check-in of the history is answered within two hours of
     its due time, long before the grace period ends; the planner plans from now on, like a beat
-    started now."""
+    started now; the report rollups are then built from it all."""
     services.occurrences_mark_missed(now=now)
     planner.plan(now=now)
     planner.plan_nudges(now=now)
+    rollups.refresh_rollups(now=now)
 
 
 def seed() -> SeedResult:

@@ -300,6 +300,8 @@ class Occurrence(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["partner", "due_at"]),
+            # The report rollups re-read one partner's occurrences of one day.
+            models.Index(fields=["partner", "local_due_date"], name="occurrence_partner_day_idx"),
         ]
 
     def __str__(self) -> str:
@@ -634,6 +636,10 @@ class ReminderDelivery(models.Model):
             models.Index(fields=["status", "claimed_at"], name="reminder_claimed_idx"),
             models.Index(fields=["practice", "created_at"], name="reminder_practice_idx"),
             models.Index(fields=["partner", "created_at"], name="reminder_partner_idx"),
+            # The report rollups find links opened since their last refresh.
+            models.Index(
+                fields=["opened_at"], condition=Q(opened_at__isnull=False), name="reminder_opened_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -962,3 +968,159 @@ class RetentionRun(models.Model):
 
     def __str__(self) -> str:
         return f"Retention run #{self.pk} of practice #{self.practice_id}"
+
+
+# REPORT ROLLUPS
+# ------------------------------------------------------------------------------
+# Derived tables the practice reports read instead of the raw rows (cyclecare.reports.rollups
+# keeps them; the rule for what a refresh re-reads is written there). Counts, sums and ids only:
+# no answer, note or name is ever copied here. Each table can be rebuilt from the raw rows.
+class ReportRollup(models.Model):
+    """One rollup's bookkeeping: when it was last refreshed and how far it has read."""
+
+    class Name(models.TextChoices):
+        ACTIVITY = "activity", _("Homework and reminders")
+        SCORES = "scores", _("Partner scores")
+
+    name = models.CharField(max_length=20, choices=Name.choices, primary_key=True)
+    fresh_at = models.DateTimeField(null=True, blank=True, help_text=_("When the last refresh started."))
+    rebuilt_at = models.DateTimeField(null=True, blank=True, help_text=_("When it was last rebuilt in full."))
+    # Source → the highest id (or instant, ISO) every row up to which has been folded in.
+    watermarks = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} rollup (fresh at {self.fresh_at})"
+
+
+class EngagementDay(models.Model):
+    """One partner's homework on one of their calendar days (the occurrences' local due date),
+    as of the last refresh: due (due time passed, not cancelled), completed, missed, still
+    pending, not yet due, cancelled; and how long after the first reminder went out a
+    completed one was done (a sum and a histogram, for the mean and the median)."""
+
+    # Upper bounds (minutes) of the reminder-to-completion bins; the last bin is open-ended.
+    MINUTE_BINS = (15, 60, 240, 720, 1440, 2880, 10080)
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey("couples.Couple", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    due = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    missed = models.PositiveIntegerField(default=0)
+    pending = models.PositiveIntegerField(default=0)
+    upcoming = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    reminded_completions = models.PositiveIntegerField(
+        default=0, help_text=_("Completed occurrences done after a reminder went out.")
+    )
+    reminder_minutes = models.BigIntegerField(
+        default=0, help_text=_("Sum of minutes from reminder to completion.")
+    )
+    within_15m = models.PositiveIntegerField(default=0)
+    within_1h = models.PositiveIntegerField(default=0)
+    within_4h = models.PositiveIntegerField(default=0)
+    within_12h = models.PositiveIntegerField(default=0)
+    within_1d = models.PositiveIntegerField(default=0)
+    within_2d = models.PositiveIntegerField(default=0)
+    within_1w = models.PositiveIntegerField(default=0)
+    later = models.PositiveIntegerField(default=0)
+    # Something in this bucket can still change without a new row: a pending or not-yet-due
+    # occurrence, or a reminder not yet sent. Every refresh re-reads open buckets.
+    open = models.BooleanField(default=False)
+
+    BIN_FIELDS = (
+        "within_15m",
+        "within_1h",
+        "within_4h",
+        "within_12h",
+        "within_1d",
+        "within_2d",
+        "within_1w",
+        "later",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "day"], name="engagementday_once")]
+        indexes = [
+            models.Index(fields=["practice", "day"], name="engagementday_practice_idx"),
+            models.Index(fields=["day"], condition=Q(open=True), name="engagementday_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Engagement of partner #{self.partner_id} on {self.day}"
+
+
+class DeliveryDay(models.Model):
+    """Reminder rows for one partner's occurrences due on one day, counted by channel, kind,
+    status, the reason it failed or was held (a code, never the provider's text), whether the
+    link was opened and whether the occurrence was completed."""
+
+    class Reason(models.TextChoices):
+        NONE = "", _("—")
+        ON_HOLD = "on_hold", _("On hold (couple paused or discharged, or a safety hold)")
+        DUE_WHILE_HELD = "due_while_held", _("Due while on hold")
+        NO_CONSENT = "no_consent", _("No consent for the channel")
+        CHANNEL_CHANGED = "channel_changed", _("Partner changed channel")
+        SESSION_MOVED = "session_moved", _("Session moved or cancelled")
+        ALREADY_DONE = "already_done", _("Completed before it went out")
+        STOPPED = "stopped", _("Homework stopped or partner inactive")
+        RETRIES_EXHAUSTED = "retries_exhausted", _("Gave up after retries")
+        REJECTED = "rejected", _("Rejected by the provider")
+        OTHER = "other", _("Other")
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey("couples.Couple", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    channel = models.CharField(max_length=8, choices=ReminderDelivery.Channel.choices)
+    kind = models.CharField(max_length=8, choices=ReminderDelivery.Kind.choices)
+    status = models.CharField(max_length=10, choices=ReminderDelivery.Status.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    opened = models.BooleanField(default=False)
+    completed = models.BooleanField(default=False)
+    deliveries = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "day", "channel", "kind", "status", "reason", "opened", "completed"],
+                name="deliveryday_once",
+            )
+        ]
+        indexes = [models.Index(fields=["practice", "day"], name="deliveryday_practice_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.deliveries} {self.kind} {self.status} for partner #{self.partner_id} on {self.day}"
+
+
+class PartnerScoreDay(models.Model):
+    """A partner's scored check-ins on one instrument code on one practice-calendar day: how
+    many, and the first and last total that day. Only scores outsiders may see (see
+    cyclecare.disclosure.scored_checkins_for_outsiders) are copied here."""
+
+    practice = models.ForeignKey(
+        "clinician.Practice", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    couple = models.ForeignKey("couples.Couple", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("couples.Partner", on_delete=models.CASCADE, related_name="+", db_index=False)
+    instrument_code = models.SlugField(max_length=40)
+    day = models.DateField()
+    scores = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField()
+    first_total = models.DecimalField(max_digits=7, decimal_places=2)
+    latest_at = models.DateTimeField()
+    latest_total = models.DecimalField(max_digits=7, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "instrument_code", "day"], name="partnerscoreday_once")
+        ]
+        indexes = [models.Index(fields=["practice", "day"], name="partnerscoreday_practice_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scores} {self.instrument_code} scores of partner #{self.partner_id} on {self.day}"

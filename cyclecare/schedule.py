@@ -48,4 +48,13 @@ BEAT_SCHEDULE = {
         "task": "cyclecare.tasks.retention_enforce_task",
         "schedule": 86400.0,
     },
+    # Practice reports read rollups: refreshed incrementally every minute, rebuilt once a day.
+    "cyclecare-report-rollups-refresh": {
+        "task": "cyclecare.tasks.report_rollups_refresh",
+        "schedule": 60.0,
+    },
+    "cyclecare-report-rollups-rebuild": {
+        "task": "cyclecare.tasks.report_rollups_rebuild",
+        "schedule": 24 * 3600.0,
+    },
 }

@@ -8,7 +8,7 @@ from couples.services import partner_erasures_purge
 
 from . import retention, services, webhooks, welcome
 from .reminders import dispatch, planner
-from .reports import export
+from .reports import export, rollups
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +134,22 @@ def partner_erasures_purge_task() -> int:
 def retention_enforce_task() -> int:
     """Periodic, daily: delete what is past each practice's retention periods, in batches."""
     return retention.retention_enforce_all()
+
+
+# REPORTS
+# ------------------------------------------------------------------------------
+@shared_task(time_limit=3600, soft_time_limit=3500)
+def report_rollups_refresh() -> int:
+    """Periodic, every minute: fold what changed since the last refresh into the report
+    rollups. Idempotent: a refresh recomputes whole buckets, and concurrent ones queue on a lock.
+    The very first one builds everything (hence the long limit; later ones take seconds)."""
+    result = rollups.refresh_rollups()
+    return result.activity_buckets + result.score_buckets
+
+
+@shared_task(time_limit=3600, soft_time_limit=3500)
+def report_rollups_rebuild() -> int:
+    """Periodic, nightly: rebuild the rollups from the raw rows (picks up deletions and any row
+    a very long transaction hid from the incremental refresh)."""
+    result = rollups.refresh_rollups(full=True)
+    return result.activity_buckets + result.score_buckets

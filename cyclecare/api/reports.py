@@ -16,7 +16,7 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,8 +25,16 @@ from cyclecare.reports.common import DEFAULT_PERIOD_DAYS
 from cyclecare.reports.csv import csv_cell
 from cyclecare.reports.filters import MAX_PERIOD_YEARS, STATUSES, FilterError, parse_filters
 from cyclecare.reports.registry import REPORTS, Report, report_get
+from cyclecare.reports.router import ReportTimeout
 
 DEFAULT_SPAN = DEFAULT_PERIOD_DAYS - 1
+
+
+class ReportTimedOut(APIException):
+    """A report query ran past the statement timeout and was cancelled (503, try a narrower one)."""
+
+    status_code = 503
+    default_code = "report_timeout"
 
 
 class CSVRenderer(BaseRenderer):
@@ -198,7 +206,10 @@ class ReportView(APIView):
             filters = parse_filters(request.query_params, user=request.user)
         except FilterError as error:
             raise ValidationError({name: [message] for name, message in error.errors.items()}) from None
-        figures = self.report.compute(user=request.user, filters=filters)
+        try:
+            figures = self.report.compute(user=request.user, filters=filters)
+        except ReportTimeout as exc:
+            raise ReportTimedOut(str(exc)) from exc
         body = {
             "period": {"from": filters.date_from, "to": filters.date_to},
             "filters": {

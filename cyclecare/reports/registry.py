@@ -7,7 +7,7 @@ filters it honours and what its chart draws. The pages and the CSV know nothing 
 report: registering a report is adding an entry to ``REPORTS``.
 
 Each report lists only the filters it honours, so the page offers no filter that would be
-ignored. Engagement still runs on ``adherence_report`` through a small adapter.
+ignored.
 """
 
 from collections.abc import Callable, Sequence
@@ -22,7 +22,8 @@ from .caseload import CASELOAD_COLUMNS, RATE_COLUMNS, caseload_report
 from .cycle_trends import COUNT_COLUMNS as CYCLE_COUNT_COLUMNS
 from .cycle_trends import FIGURE_COLUMNS as CYCLE_FIGURE_COLUMNS
 from .cycle_trends import cycle_trends_report
-from .engagement import ADHERENCE_COUNTS, adherence_report
+from .delivery import FUNNEL, delivery_report
+from .engagement import ADHERENCE_COUNTS, engagement_report
 from .filters import ReportFilters
 from .outcomes import COUPLE_IMPROVEMENT, COUPLE_TRAJECTORIES, TRAJECTORIES, outcomes_report
 from .safety import SAFETY_COLUMNS, safety_report
@@ -123,32 +124,6 @@ def report_get(key: str) -> Report:
 
 # ADAPTERS: today's report functions under the shared signature
 # ------------------------------------------------------------------------------
-def _narrowed_to_clinician(figures: dict[str, Any], clinician: int | None) -> dict[str, Any]:
-    """Rows are one per caseload (the couples' primary clinician), so the caseload of one
-    clinician is their row, and the total is that row."""
-    if clinician is None:
-        return figures
-    rows = [row for row in figures["rows"] if row["clinician"] == clinician]
-    total = {**rows[0], "clinician": None, "display_name": str(_("Total"))} if rows else None
-    return {**figures, "rows": rows, "total": total}
-
-
-def _engagement(*, user, filters: ReportFilters) -> dict[str, Any]:
-    figures = adherence_report(user=user, date_from=filters.date_from, date_to=filters.date_to)
-    return {
-        "fresh_at": None,
-        "notes": [
-            str(
-                _(
-                    "Adherence is homework completed ÷ due; cancelled homework is not due, and "
-                    "homework still pending counts as due once its time has passed."
-                )
-            )
-        ],
-        **_narrowed_to_clinician(figures, filters.clinician),
-    }
-
-
 def _outcomes(*, user, filters: ReportFilters) -> dict[str, Any]:
     """Outcomes with each instrument's practice total under the clinicians' rows (the table and
     the CSV show both; the chart draws the totals)."""
@@ -172,6 +147,15 @@ CASELOAD_LABELS = {
     "open_safety_flags": _("Open safety flags"),
     "cancellation_rate_pct": _("Cancellation rate (%)"),
     "no_show_rate_pct": _("No-show rate (%)"),
+}
+DELIVERY_LABELS = {
+    "planned": _("Planned"),
+    "sent": _("Sent"),
+    "opened": _("Link opened"),
+    "completed": _("Check-in completed"),
+    "failed": _("Failed"),
+    "held": _("Held"),
+    "waiting": _("Not yet due"),
 }
 ADHERENCE_LABELS = {
     "due": _("Due"),
@@ -235,14 +219,56 @@ REPORTS: tuple[Report, ...] = (
         description=_(
             "How much of the homework and check-ins due in the period each clinician's couples completed."
         ),
-        compute=_engagement,
+        compute=engagement_report,
         columns=[
             CLINICIAN,
             *((name, ADHERENCE_LABELS[name]) for name in ADHERENCE_COUNTS),
             ("adherence_pct", _("Adherence (%)")),
+            ("median_minutes_to_complete", _("Median minutes from reminder to completion")),
         ],
         chart=ChartSpec("adherence_pct", _("Adherence (%)"), weekly=(("adherence_pct", _("Adherence (%)")),)),
-        filters=("from", "to", "clinician"),
+        filters=("from", "to", "clinician", "status"),
+        more=(
+            MoreFigures(
+                "uneven",
+                _("Uneven engagement: one partner completes far less than the other"),
+                [
+                    ("label", _("Couple")),
+                    ("lower_pct", _("Lower partner's completion (%)")),
+                    ("higher_pct", _("Higher partner's completion (%)")),
+                    ("gap_points", _("Gap (points)")),
+                ],
+            ),
+        ),
+    ),
+    Report(
+        key="delivery",
+        title=_("Reminder delivery"),
+        description=_(
+            "What happened to the reminders of the period, by channel and clinician: planned, sent, "
+            "link opened, check-in completed, failed (and why) and held (and why)."
+        ),
+        compute=delivery_report,
+        columns=[CLINICIAN, *((name, DELIVERY_LABELS[name]) for name in FUNNEL)],
+        chart=ChartSpec(
+            "sent", _("Reminders sent"), category="label", category_label=_("Channel"), source="channels"
+        ),
+        filters=("from", "to", "clinician", "status"),
+        more=(
+            MoreFigures(
+                "channels",
+                _("By channel"),
+                [("label", _("Channel")), *((name, DELIVERY_LABELS[name]) for name in FUNNEL)],
+            ),
+            MoreFigures(
+                "failed_by_reason",
+                _("Failed, by reason"),
+                [("label", _("Reason")), ("count", _("Reminders"))],
+            ),
+            MoreFigures(
+                "held_by_reason", _("Held, by reason"), [("label", _("Reason")), ("count", _("Reminders"))]
+            ),
+        ),
     ),
     Report(
         key="outcomes",

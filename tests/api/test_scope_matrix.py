@@ -281,6 +281,7 @@ LIST_ROW_PRACTICE: dict[str, Callable[[dict], int | None]] = {
     "v1:report-adherence": _clinician_row_practice,
     "v1:report-engagement": _clinician_row_practice,
     "v1:report-outcomes": _instrument_row_practice,
+    "v1:report-delivery": _clinician_row_practice,
     "v1:report-cycle-trends": _clinician_row_practice,
     "v1:report-safety": _clinician_row_practice,
     "v1:audit-event-list": _practice_of(AuditEvent),

@@ -19,6 +19,7 @@ def test_every_report_is_complete_and_its_key_is_a_slug():
     assert [report.key for report in REPORTS] == [
         "caseload",
         "engagement",
+        "delivery",
         "outcomes",
         "cycle-trends",
         "safety",

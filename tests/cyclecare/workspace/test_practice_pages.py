@@ -12,6 +12,7 @@ from django.utils import timezone
 from clinician.models import AuditEvent, Clinician, Practice
 from cyclecare import services as cycle
 from cyclecare.models import SafetyFlag
+from cyclecare.reports.rollups import refresh_rollups
 from tests.factories import (
     AssignmentFactory,
     ClinicianFactory,
@@ -73,6 +74,7 @@ def test_the_overview_counts_and_names_no_couple_or_partner(signed_in, admin, pr
         due_at = now - datetime.timedelta(minutes=minutes)
         OccurrenceFactory(assignment=assignment, partner=a, status=status, due_at=due_at)
     couple_with_partners(ClinicianFactory(), label="Other practice")  # not counted
+    refresh_rollups()  # what the beat does every minute: adherence reads the rollups
 
     response = signed_in.get(PRACTICE)
     assert response.status_code == 200
