@@ -576,8 +576,11 @@ def test_report_query_counts_do_not_grow_with_the_data(clinic, django_assert_max
     many = {url: count_queries(clinic.admin, url) for url in urls}
     assert many == few
     assert len(get_ok(fresh_client(clinic.admin), CASELOAD)["rows"]) == 8
+    # On PostgreSQL a rollup report runs in a savepoint with its statement timeout set and put
+    # back (cyclecare.reports.router.report_reads): four statements more, whatever the data.
+    timeout_statements = 4 if connection.vendor == "postgresql" else 0
     for url in urls:
-        with django_assert_max_num_queries(6):
+        with django_assert_max_num_queries(6 + timeout_statements):
             get_ok(fresh_client(clinic.admin), url)
 
 
