@@ -306,3 +306,14 @@ def test_the_practice_page_links_each_report_page_and_no_json(world):
     for report in REPORTS:
         assert f'href="{page_url(report.key)}"' in body
     assert "/api/v1/reports/" not in body
+
+
+def test_a_report_shows_its_second_tables_and_says_when_one_is_empty(world):
+    refresh_rollups()
+    delivery = text(as_user(world.admin).get(page_url("delivery")))
+    assert 'data-report-more="channels"' in delivery
+    # Nothing failed or was held in this world: said in words, not an empty table.
+    assert 'data-report-more-empty="failed_by_reason"' in delivery
+    assert 'data-report-more-empty="held_by_reason"' in delivery
+    trends = text(as_user(world.admin).get(page_url("cycle-trends")))
+    assert 'data-report-more="stages"' in trends and "De-escalation" in trends
