@@ -65,10 +65,10 @@ def audit_context(*, surface: str, source: str | None = None, actor: object = No
 
 
 @contextmanager
-def request_audit_context(request: Any) -> Iterator[AuditContext]:
+def request_audit_context(request: Any, *, source: str | None) -> Iterator[AuditContext]:
     """The context of one web request: a clinician page until the view is known
-    (``set_request_surface``), from the address the web server saw."""
-    token = _context.set(AuditContext(surface=Surface.PAGE, source=_address(request), request=request))
+    (``set_request_surface``), from the client's address ``source``."""
+    token = _context.set(AuditContext(surface=Surface.PAGE, source=_address(source), request=request))
     try:
         yield _context.get()
     finally:
@@ -96,8 +96,7 @@ def set_request_surface(surface: str) -> None:
         _context.set(replace(context, surface=surface))
 
 
-def _address(request: Any) -> str | None:
-    address = request.META.get("REMOTE_ADDR") or None
+def _address(address: str | None) -> str | None:
     try:
         return str(ipaddress.ip_address(address)) if address else None
     except ValueError:

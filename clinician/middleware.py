@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from clinician.conf import cyclecare_settings
 
 from .audit import Surface, request_audit_context, set_request_surface
-from .auth import has_totp, two_factor_required_for
+from .auth import client_ip, has_totp, two_factor_required_for
 from .permissions import clinician_record_for
 
 LAST_SEEN_SESSION_KEY = "cyclecare.last_seen"
@@ -180,7 +180,9 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with request_audit_context(request):
+        # The address as the sign-in's rate limits see it: behind DJANGO_TRUSTED_PROXY_COUNT
+        # proxies, the client's, not the proxy's.
+        with request_audit_context(request, source=client_ip(request)):
             return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func: Callable, view_args, view_kwargs) -> None:

@@ -1,4 +1,4 @@
-"""The backup procedure of docs/OPERATIONS.md, run for real on PostgreSQL.
+"""The backup procedure of the README ("Backups and restore"), run for real on PostgreSQL.
 
 A dump taken with ``pg_dump --format=custom`` holds no plaintext of the encrypted PHI (a signed
 note's sections, a check-in's answers, a cycle map's words), and restored with ``pg_restore`` into

@@ -151,3 +151,16 @@ def test_an_access_report_period_is_the_practices_calendar(admin_client, world):
     long_ago = (today - datetime.timedelta(days=400)).isoformat()
     response = admin_client.get(access_url(partner), {"from": long_ago, "to": today.isoformat()})
     assert response.status_code == 400 and "from" in response.context["form"].errors
+
+
+def test_behind_a_trusted_proxy_the_event_has_the_clients_address(client, world, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    client.force_login(world.clinician.user)
+    couple = world.couples[0].couple
+    client.get(
+        reverse("cyclecare:clinician:couple", args=[couple.pk]),
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="198.51.100.23",
+    )
+    event = AuditEvent.objects.filter(action="couple.read", couple_id=couple.pk).latest("occurred_at")
+    assert event.source == "198.51.100.23"
