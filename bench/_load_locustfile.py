@@ -7,7 +7,9 @@ The bench writes a plan (JSON, path in ``LOAD_BENCH_PLAN``) before it starts loc
 - ``partners``: one list of check-in link tokens per partner (each link is single-use, for one
   occurrence). Each PartnerUser is one partner's phone: it opens its next link (GET), reads the
   CSRF token and the instrument marker from the form, and submits the check-in (POST) with the
-  cookies the GET set, as a browser would. A successful submit is a 302 to the thanks page.
+  cookies the GET set (locust's cookie jar; it treats every request as https, so the Secure
+  cookies of production settings are kept and sent over the bench's plain HTTP to gunicorn) and
+  the Origin a browser sends. A successful submit is a 302 to the thanks page.
 - ``clinicians``: a signed-in session cookie per clinician and the couples they treat. Each
   ClinicianUser opens the caseload and then one of its couples' pages.
 
@@ -68,12 +70,6 @@ def _stopped(environment, **kwargs) -> None:
         json.dump(result, out)
 
 
-def _cookie_header(user: FastHttpUser) -> str:
-    """The session's cookies, sent by hand: they are Secure (production settings) and the bench
-    speaks plain HTTP to gunicorn behind a pretend TLS proxy, so the jar would withhold them."""
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in user.client.cookiejar)
-
-
 class PartnerUser(FastHttpUser):
     """A partner opening their reminder link and submitting the check-in."""
 
@@ -105,7 +101,6 @@ class PartnerUser(FastHttpUser):
         form = {"csrfmiddlewaretoken": csrf.group(1), "instrument": instrument.group(1), **ANSWERS}
         headers = {
             **BASE_HEADERS,
-            "Cookie": _cookie_header(self),
             "Origin": ORIGIN,
             "Referer": f"{ORIGIN}{path}",
         }

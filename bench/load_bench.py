@@ -288,7 +288,11 @@ def build_world() -> World:
     # two-factor middleware's "seen" mark is what a passed TOTP step sets), so the bench drives
     # the pages rather than the sign-in.
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
-    backend = settings.AUTHENTICATION_BACKENDS[0]
+    # The backend that authenticates a password (allauth's), not axes', which only refuses.
+    backend = next(
+        (path for path in settings.AUTHENTICATION_BACKENDS if path.startswith("allauth.")),
+        settings.AUTHENTICATION_BACKENDS[-1],
+    )
     plan_clinicians = []
     for clinician in clinicians:
         session = store()
@@ -470,6 +474,10 @@ def run_locust(port: int, plan_path: Path, result_path: Path, env: dict[str, str
         "WARNING",
         "--exit-code-on-error",
         "0",
+        # At the end every user finishes the check-in in hand: a submit cut off mid-request
+        # could be stored with no answer counted.
+        "--stop-timeout",
+        "60",
     ]
     locust_env = {**env, "LOAD_BENCH_PLAN": str(plan_path), "LOAD_BENCH_RESULT": str(result_path)}
     return subprocess.Popen(command, env=locust_env, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
