@@ -7,9 +7,10 @@ The bench writes a plan (JSON, path in ``LOAD_BENCH_PLAN``) before it starts loc
 - ``partners``: one list of check-in link tokens per partner (each link is single-use, for one
   occurrence). Each PartnerUser is one partner's phone: it opens its next link (GET), reads the
   CSRF token and the instrument marker from the form, and submits the check-in (POST) with the
-  cookies the GET set (locust's cookie jar; it treats every request as https, so the Secure
-  cookies of production settings are kept and sent over the bench's plain HTTP to gunicorn) and
-  the Origin a browser sends. A successful submit is a 302 to the thanks page.
+  cookies the GET set and the Origin a browser sends. The cookies are kept by hand: they are
+  Secure (production settings) and the bench speaks plain HTTP to gunicorn behind a pretend TLS
+  proxy, which locust's cookie jar does not send them over. A successful submit is a 302 to the
+  thanks page.
 - ``clinicians``: a signed-in session cookie per clinician and the couples they treat. Each
   ClinicianUser opens the caseload and then one of its couples' pages.
 
@@ -22,6 +23,7 @@ import os
 import re
 import time
 from collections import defaultdict
+from http.cookies import SimpleCookie
 from itertools import count
 
 from locust import FastHttpUser, between, events, task
@@ -70,6 +72,15 @@ def _stopped(environment, **kwargs) -> None:
         json.dump(result, out)
 
 
+def _keep_cookies(jar: dict[str, str], response) -> None:
+    """What a browser keeps of a response's Set-Cookie headers (name and value; this origin)."""
+    headers = getattr(response, "headers", None)
+    for header in headers.getlist("set-cookie") if headers is not None else []:
+        parsed = SimpleCookie()
+        parsed.load(header)
+        jar.update({name: morsel.value for name, morsel in parsed.items()})
+
+
 class PartnerUser(FastHttpUser):
     """A partner opening their reminder link and submitting the check-in."""
 
@@ -88,6 +99,7 @@ class PartnerUser(FastHttpUser):
             self.wait()  # out of links: idle rather than reuse one
             return
         token = self.tokens.pop(0)
+        self.jar: dict[str, str] = getattr(self, "jar", {})
         path = f"/p/c/{token}/"
         with self.client.get(
             path, name="partner GET /p/c/<token>/", headers=BASE_HEADERS, catch_response=True
@@ -98,9 +110,11 @@ class PartnerUser(FastHttpUser):
                 page.failure(f"check-in page {page.status_code}")
                 return
             page.success()
+            _keep_cookies(self.jar, page)
         form = {"csrfmiddlewaretoken": csrf.group(1), "instrument": instrument.group(1), **ANSWERS}
         headers = {
             **BASE_HEADERS,
+            "Cookie": "; ".join(f"{name}={value}" for name, value in self.jar.items()),
             "Origin": ORIGIN,
             "Referer": f"{ORIGIN}{path}",
         }
@@ -112,6 +126,7 @@ class PartnerUser(FastHttpUser):
             allow_redirects=False,
             catch_response=True,
         ) as submit:
+            _keep_cookies(self.jar, submit)
             location = submit.headers.get("Location", "") if submit.headers else ""
             if submit.status_code == 302 and location.endswith("/p/thanks/"):
                 submit.success()

@@ -401,14 +401,20 @@ def check(world: World, result: dict, mail_dir: Path, checkins_before: int) -> l
 
     failures = []
     requests = result["requests"]
-    submits_ok = requests.get(SUBMIT, {"statuses": {}})["statuses"].get("302", 0)
     stored = CheckIn.objects.count() - checkins_before
     via_links = CheckIn.objects.filter(occurrence_id__in=world.link_occurrence_ids).count()
     used = PartnerLink.objects.filter(
         occurrence_id__in=world.link_occurrence_ids, used_at__isnull=False
     ).count()
     print(f"\ncheck-ins stored during the run: {stored} (through the links: {via_links}); links used: {used}")
+    submit_statuses = requests.get(SUBMIT, {"statuses": {}})["statuses"]
+    refused = {code: number for code, number in submit_statuses.items() if code != "302"}
+    submits_ok = submit_statuses.get("302", 0)
     print(f"successful submits (302 to thanks): {submits_ok}")
+    if not submits_ok:
+        failures.append("no check-in was submitted")
+    if refused:
+        failures.append(f"submits not accepted, by status: {refused}")
     if not stored == via_links == used == submits_ok:
         failures.append(
             f"stored check-ins {stored} / via links {via_links} / links used {used} != submits {submits_ok}"
@@ -504,7 +510,8 @@ def main() -> int:
         "DATABASE_URL": database_url(admin_url),
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "EMAIL_URL": f"filemail://{mail_dir}",
+        # Four slashes: django-environ drops the first character of the path.
+        "EMAIL_URL": f"filemail:///{mail_dir}",
         "CYCLECARE_VAR_DIR": str(workdir),
         "LOG_LEVEL": "WARNING",
         "LOAD_BENCH_PARTNERS": str(PARTNERS),
@@ -525,6 +532,9 @@ def main() -> int:
 
         started = time.perf_counter()
         call_command("migrate", verbosity=0)
+        # Production settings serve hashed static names (ManifestStaticFilesStorage): pages need
+        # the manifest, collected into the bench's own directory (CYCLECARE_VAR_DIR).
+        call_command("collectstatic", interactive=False, verbosity=0)
         world = build_world()
         print(
             f"database: PostgreSQL {BENCH_DB} (migrated and seeded in {time.perf_counter() - started:.1f} s)"
