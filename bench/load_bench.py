@@ -67,7 +67,9 @@ DISPATCH_EVERY = 5.0
 DRAIN_SECONDS = 90
 HISTORY_DAYS = 14
 SPAWN_RATE = 50
-REDIS_PATTERNS = ("cyclecare-loadbench*", "_kombu.binding.cyclecare-loadbench*")
+# The cache keys and the queue, and kombu's bindings of the queue (``_kombu.binding.<queue>``
+# and, in newer kombu, ``_kombu.binding_permanent.<queue>``).
+REDIS_PATTERNS = ("cyclecare-loadbench*", "_kombu.binding*.cyclecare-loadbench*")
 ANSWERS = {"cycle_showed_up": True, "my_move": "toward", "connection": 7}
 SUBMIT = "partner POST /p/c/<token>/"
 MESSAGE_ID = re.compile(r"^Message-ID: <reminder-(\d+)@", re.MULTILINE)
