@@ -20,7 +20,7 @@ link and submits the check-in, every clinician opens the caseload and their coup
 with 1–3 s between actions. Meanwhile the bench plays the beat: every DISPATCH_EVERY seconds it
 queues the reminder dispatcher twice at once (two overlapping ticks, the case the claim must
 survive). After the run it lets the worker finish what is due, then prints throughput and
-p50/p95/p99 per request type and asserts:
+p50/p95/p99 per request type, how long after falling due the reminders went out, and asserts:
 
 - check-ins stored during the run == successful submits (302 to the thanks page; the page's
   success answer is a redirect, no 2xx) == links used;
@@ -98,6 +98,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen:
         sys.executable,
         "-m",
         "celery",
+        "--quiet",  # no banner
         "-A",
         "config",
         "worker",
@@ -448,6 +449,14 @@ def check(world: World, result: dict, mail_dir: Path, checkins_before: int) -> l
         .filter(rows__gt=1)
     )
     print(f"reminders: {dict(statuses)}; emails written: {sum(ours.values())} for {len(ours)} deliveries")
+    sent_and_due = ReminderDelivery.objects.filter(pk__in=sent_ids).values_list("sent_at", "next_attempt_at")
+    lags = [(sent_at - due).total_seconds() for sent_at, due in sent_and_due]
+    if lags:
+        print(
+            f"reminder sent after falling due (s): p50 {statistics.median(lags):.1f}, "
+            f"p95 {percentile(lags, 0.95):.1f}, max {max(lags):.1f} "
+            f"(dispatcher ticks every {DISPATCH_EVERY:.0f} s)"
+        )
     if doubled:
         failures.append(f"{len(doubled)} reminders emailed more than once: {list(doubled.items())[:5]}")
     if per_occurrence.exists():
