@@ -12,9 +12,10 @@ LOAD_BENCH_CLINICIANS clinicians (default 20) treating LOAD_BENCH_PARTNERS / 2 c
 per partner LOAD_BENCH_LINKS check-in occurrences with a link each (a link is single-use) plus
 two occurrences whose email reminders fall due, spread over the run.
 
-Then it starts gunicorn (bench/api_bench.py's helpers; bench/_load_settings.py: production
-settings, its own cache prefix and Celery queue, mail to files in a temporary directory) and a
-Celery worker (prefork, two processes) on that queue, and runs locust headless
+Then it starts gunicorn (bench/api_bench.py's helpers: two sync workers;
+bench/_load_settings.py: production settings, its own cache prefix and Celery queue, mail to
+files in a temporary directory) and a Celery worker (prefork, two processes) on that queue, and
+runs locust headless
 (bench/_load_locustfile.py) for LOAD_BENCH_SECONDS (default 60): every partner opens their next
 link and submits the check-in, every clinician opens the caseload and their couples' pages, each
 with 1–3 s between actions. Meanwhile the bench plays the beat: every DISPATCH_EVERY seconds it
@@ -53,7 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.api_bench import admin_execute, free_port, start_gunicorn, stop  # noqa: E402
+from bench.api_bench import WORKERS, admin_execute, free_port, start_gunicorn, stop  # noqa: E402
 
 BENCH_DB = os.environ.get("LOAD_BENCH_DATABASE", "cyclecare_loadbench")
 SETTINGS = "bench._load_settings"
@@ -570,7 +571,7 @@ def main() -> int:
         gunicorn = start_gunicorn(port, env)
         worker = start_worker(env)
         print(
-            f"gunicorn: 2 sync workers on 127.0.0.1:{port}; Celery worker: prefork x2; "
+            f"gunicorn: {WORKERS} sync workers on 127.0.0.1:{port}; Celery worker: prefork x2; "
             f"locust: {PARTNERS} partners + {CLINICIANS} clinicians for {SECONDS} s "
             f"(spawn {SPAWN_RATE}/s, 1-3 s between actions); dispatcher ticks every {DISPATCH_EVERY:.0f} s"
         )
@@ -584,7 +585,6 @@ def main() -> int:
         while not reminders_settled(world) and time.monotonic() < deadline:
             dispatch_ticks()
             time.sleep(DISPATCH_EVERY)
-        time.sleep(2)  # the last batch's result row commits just after its email is written
         if not result_path.exists():
             raise SystemExit(f"locust exited with {locust.returncode} and wrote no results")
         result = json.loads(result_path.read_text())
