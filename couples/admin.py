@@ -135,6 +135,8 @@ class SessionNoteAdmin(PhiAdmin):
 @admin.register(NoteCoSignature)
 class NoteCoSignatureAdmin(PhiAdmin):
     list_display = ("note", "supervisor", "signed_at")
+    # Each row shown is audited with whose record it is (the note's session): read with the row.
+    list_select_related = ("note__session", "supervisor")
 
 
 @admin.register(PartnerErasure)
@@ -142,4 +144,5 @@ class PartnerErasureAdmin(PhiAdmin):
     """Erasures, for the operator: when and by whom, never the erased details."""
 
     list_display = ("id", "partner_id", "erased_at", "undo_until", "undone_at", "purged_at")
+    list_select_related = ("partner",)  # whose record each audited row is
     exclude = ("erased_details",)

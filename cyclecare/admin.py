@@ -243,6 +243,7 @@ class RecordReleaseAdmin(PhiAdmin):
 
 @admin.register(RecordExport)
 class RecordExportAdmin(PhiAdmin):
+    list_select_related = ("partner",)  # whose record each audited row is
     list_display = (
         "id",
         "partner_id",

@@ -27,6 +27,9 @@ from clinician.models import AuditEvent, Clinician, IntegrationClient, Practice
 from clinician.permissions import is_integration, practice_admin_or_404, practice_id_of
 from couples.models import Couple, Partner
 
+from .reports.common import day_start
+from .reports.filters import FilterError, date_param
+
 DEFAULT_DAYS = 30
 # A longer search is a job for an export; a year keeps every query on the practice's index.
 MAX_DAYS = 366
@@ -34,12 +37,9 @@ TEXT = re.compile(r"[a-z0-9_.:-]{1,64}")
 SURFACES = dict(AuditEvent.Surface.choices)
 
 
-class AuditFilterError(ValueError):
-    """``errors`` maps each bad query parameter to what is wrong with it."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = errors
+class AuditFilterError(FilterError):
+    """An audit search that cannot run: ``errors`` maps each bad query parameter to what is
+    wrong with it (the reports' FilterError, raised by parse_audit_filters)."""
 
 
 @dataclass(frozen=True)
@@ -90,17 +90,6 @@ def _zone(practice: Practice) -> zoneinfo.ZoneInfo:
 
 # FILTERS
 # ------------------------------------------------------------------------------
-def _date(params: Mapping[str, str], name: str, errors: dict[str, str]) -> datetime.date | None:
-    raw = (params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return datetime.date.fromisoformat(raw)
-    except ValueError:
-        errors[name] = "Enter a date as YYYY-MM-DD."
-        return None
-
-
 def _id(params: Mapping[str, str], name: str, errors: dict[str, str]) -> int | None:
     raw = (params.get(name) or "").strip()
     if not raw:
@@ -118,7 +107,7 @@ def parse_audit_filters(params: Mapping[str, str], *, user) -> AuditFilters:
     practice's read the same), an action, object or surface that cannot be one."""
     practice = audit_practice(user)
     errors: dict[str, str] = {}
-    asked_from, asked_to = _date(params, "from", errors), _date(params, "to", errors)
+    asked_from, asked_to = date_param(params, "from", errors), date_param(params, "to", errors)
     date_to = asked_to or datetime.datetime.now(_zone(practice)).date()
     date_from = asked_from or date_to - datetime.timedelta(days=DEFAULT_DAYS - 1)
     if "from" not in errors and "to" not in errors:
@@ -167,10 +156,8 @@ def parse_audit_filters(params: Mapping[str, str], *, user) -> AuditFilters:
 # ------------------------------------------------------------------------------
 def _period(practice: Practice, filters: AuditFilters) -> Q:
     zone = _zone(practice)
-    start = datetime.datetime.combine(filters.date_from, datetime.time.min, tzinfo=zone)
-    after = filters.date_to + datetime.timedelta(days=1)
-    end = datetime.datetime.combine(after, datetime.time.min, tzinfo=zone)
-    return Q(occurred_at__gte=start, occurred_at__lt=end)
+    end = day_start(filters.date_to + datetime.timedelta(days=1), zone)
+    return Q(occurred_at__gte=day_start(filters.date_from, zone), occurred_at__lt=end)
 
 
 def audit_events(*, user, filters: AuditFilters) -> QuerySet[AuditEvent]:
@@ -237,7 +224,9 @@ def _ids(events: list[AuditEvent], kind: str) -> set[int]:
     return {int(e.actor_id) for e in events if e.actor_kind == kind and e.actor_id.isdigit()}
 
 
-def _rows(events: list[AuditEvent], zone: zoneinfo.ZoneInfo) -> Iterator[dict[str, Any]]:
+def actor_names(events: list[AuditEvent]) -> tuple[dict[int, str], dict[int, str]]:
+    """The names of the events' actors, one query each: clinicians by user id, integration
+    clients by id (the audit page and a partner's own copy word them each their way)."""
     Kind = AuditEvent.ActorKind
     users = dict(
         Clinician.objects.filter(user_id__in=_ids(events, Kind.USER)).values_list("user_id", "display_name")
@@ -245,6 +234,12 @@ def _rows(events: list[AuditEvent], zone: zoneinfo.ZoneInfo) -> Iterator[dict[st
     clients = dict(
         IntegrationClient.objects.filter(pk__in=_ids(events, Kind.INTEGRATION)).values_list("pk", "name")
     )
+    return users, clients
+
+
+def _rows(events: list[AuditEvent], zone: zoneinfo.ZoneInfo) -> Iterator[dict[str, Any]]:
+    Kind = AuditEvent.ActorKind
+    users, clients = actor_names(events)
     partner_ids = _ids(events, Kind.PARTNER) | {e.partner_id for e in events if e.partner_id}
     partners = dict(Partner.objects.filter(pk__in=partner_ids).values_list("pk", "display_name"))
     for event in events:

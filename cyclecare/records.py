@@ -42,12 +42,13 @@ from django.utils import timezone, translation
 
 from clinician.audit import audit_record, record_label
 from clinician.conf import cyclecare_settings
-from clinician.models import AuditEvent, Clinician, IntegrationClient
+from clinician.models import AuditEvent, Clinician
 from clinician.permissions import require_treating_access
 from couples.models import Addendum, Consent, Partner, SessionNote, TherapySession
 from couples.selectors import consent_in_force, partner_get_for
 
 from . import fhir
+from .audit_trail import actor_names
 from .disclosure import Reader, checkin_disclosed
 from .models import CheckIn, CycleEpisode, RecordExport, RecordRelease
 from .partner_access import token_digest
@@ -176,20 +177,7 @@ def partner_access_report(*, partner: Partner, targets: Iterable[models.Model]) 
     events = list(
         AuditEvent.objects.filter(whose, practice_id=partner.practice_id).order_by("occurred_at", "id")
     )
-    clinicians = dict(
-        Clinician.objects.filter(
-            user_id__in=[
-                e.actor_id for e in events if e.actor_kind == AuditEvent.ActorKind.USER and e.actor_id
-            ]
-        ).values_list("user_id", "display_name")
-    )
-    clients = dict(
-        IntegrationClient.objects.filter(
-            pk__in=[
-                e.actor_id for e in events if e.actor_kind == AuditEvent.ActorKind.INTEGRATION and e.actor_id
-            ]
-        ).values_list("pk", "name")
-    )
+    clinicians, clients = actor_names(events)
     return [
         {
             "at": event.occurred_at,

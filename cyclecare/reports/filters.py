@@ -66,7 +66,9 @@ def default_filters(*, user) -> ReportFilters:
     return ReportFilters(date_from=today - datetime.timedelta(days=DEFAULT_PERIOD_DAYS - 1), date_to=today)
 
 
-def _date(params: Mapping[str, str], name: str, errors: dict[str, str]) -> datetime.date | None:
+def date_param(params: Mapping[str, str], name: str, errors: dict[str, str]) -> datetime.date | None:
+    """The date in query parameter ``name`` (YYYY-MM-DD), None when empty; a bad one is noted
+    in ``errors`` under its name. The reports and the audit trail read dates with it."""
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
@@ -84,7 +86,7 @@ def parse_filters(params: Mapping[str, str], *, user) -> ReportFilters:
     ten years, a clinician outside the caller's scope (unknown and out of scope read the same),
     an unknown status or instrument."""
     errors: dict[str, str] = {}
-    asked_from, asked_to = _date(params, "from", errors), _date(params, "to", errors)
+    asked_from, asked_to = date_param(params, "from", errors), date_param(params, "to", errors)
     date_to = asked_to or practice_today(user=user)
     date_from = asked_from or date_to - datetime.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if not errors:
